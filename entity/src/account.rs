@@ -1,0 +1,34 @@
+//! An account: the one mutable ledger row, holding the stored total (balance),
+//! the floor, the version bumped on every change and the head of its hash chain.
+
+use sea_orm::entity::prelude::*;
+
+use crate::Money;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "account")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    #[sea_orm(unique)]
+    pub code: String,
+    pub currency: String,
+    pub balance: Money,
+    /// The lowest balance allowed; `None` means unbounded (system accounts).
+    pub min_balance: Option<Money>,
+    pub status: String,
+    pub is_system: bool,
+    pub version: i64,
+    pub entry_count: i64,
+    /// Hash of the latest entry, or 32 zero bytes before the first.
+    pub head_hash: Vec<u8>,
+    /// `created_at` of the latest entry; new entries never go below it.
+    pub last_entry_at: Option<DateTimeUtc>,
+    pub metadata: Option<Json>,
+    pub created_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

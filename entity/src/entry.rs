@@ -1,0 +1,28 @@
+//! One side of a transfer on one account, with the running balance and the
+//! account's hash chain link. Never updated, never deleted.
+
+use sea_orm::entity::prelude::*;
+
+use crate::Money;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "entry")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub account_id: Uuid,
+    pub transfer_id: Uuid,
+    /// Signed: negative = money out of the account.
+    pub amount: Money,
+    pub balance_after: Money,
+    /// 1, 2, 3… per account, no gaps.
+    pub sequence: i64,
+    pub created_at: DateTimeUtc,
+    pub previous_hash: Vec<u8>,
+    pub hash: Vec<u8>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

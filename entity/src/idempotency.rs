@@ -1,0 +1,23 @@
+//! The one outcome recorded under an idempotency key: the transfer it created,
+//! or the business refusal it met. The primary key makes a second outcome
+//! impossible. Never updated, never deleted.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "idempotency")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub key: String,
+    /// SHA-256 of the canonical request; a different request under the key is refused.
+    pub fingerprint: Vec<u8>,
+    pub transfer_id: Option<Uuid>,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub created_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,15 @@
+//! SeaORM entities of the Tally ledger: plain rows, no logic.
+//!
+//! Invariants the rows carry (enforced by `service`, checked by `verifyLedger`):
+//! - `transfer`, `entry` and `idempotency` rows are append-only: never updated, never deleted.
+//! - `account` is the only mutable ledger row; every change bumps `version`.
+//! - Money columns hold [`Money`], stored as exact decimal text on every backend.
+
+pub mod account;
+pub mod currency;
+pub mod entry;
+pub mod idempotency;
+pub mod money;
+pub mod transfer;
+
+pub use money::Money;

@@ -1,0 +1,28 @@
+//! One atomic movement of money from a debit account to a credit account.
+//! Never updated, never deleted.
+
+use sea_orm::entity::prelude::*;
+
+use crate::Money;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "transfer")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub kind: String,
+    pub debit_account_id: Uuid,
+    pub credit_account_id: Uuid,
+    pub amount: Money,
+    pub currency: String,
+    #[sea_orm(unique)]
+    pub idempotency_key: String,
+    pub description: Option<String>,
+    pub metadata: Option<Json>,
+    pub created_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,17 @@
+//! Schema history of the Tally ledger. Frozen: a migration, once released, is
+//! never edited, and this crate never imports `entity` (the entities describe
+//! today's schema; migrations describe how it came to be).
+
+pub use sea_orm_migration::prelude::*;
+
+mod iso4217;
+mod m20261122_000001_ledger;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261122_000001_ledger::Migration)]
+    }
+}

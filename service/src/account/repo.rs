@@ -1,0 +1,148 @@
+//! Account SQL: inserts, the ordered lock, and the compare-and-swap write-back.
+
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait,
+    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
+};
+use uuid::Uuid;
+
+use super::{NewAccount, STATUS_ACTIVE, WORLD_PREFIX};
+use crate::db::is_unique_violation;
+use crate::error::{ErrorCode, LedgerError, Result};
+use crate::hash::ZERO_HASH;
+use crate::ledger::Ledger;
+use crate::money;
+use crate::time::now_micros;
+use entity::account::{self, Column};
+use entity::Money;
+
+pub(crate) fn new_row(new: &NewAccount, scale: u32, floor: Option<rust_decimal::Decimal>) -> account::Model {
+    account::Model {
+        id: Uuid::now_v7(),
+        code: new.code.clone(),
+        currency: new.currency.clone(),
+        balance: Money(money::zero(scale)),
+        min_balance: floor.map(Money),
+        status: STATUS_ACTIVE.to_owned(),
+        is_system: false,
+        version: 1,
+        entry_count: 0,
+        head_hash: ZERO_HASH.to_vec(),
+        last_entry_at: None,
+        metadata: new.metadata.clone(),
+        created_at: now_micros(),
+    }
+}
+
+fn world_row(currency: &str, scale: u32) -> account::Model {
+    let new = NewAccount {
+        code: format!("{WORLD_PREFIX}{currency}"),
+        currency: currency.to_owned(),
+        min_balance: None,
+        metadata: None,
+    };
+    account::Model { is_system: true, ..new_row(&new, scale, None) }
+}
+
+/// Inserts a client account, creating its currency's world account first
+/// when this is the currency's first account.
+pub(crate) async fn insert_with_world(
+    ledger: &Ledger,
+    row: account::Model,
+    scale: u32,
+) -> Result<account::Model> {
+    let w = ledger.begin_write().await?;
+    ensure_world(&w.txn, &row.currency, scale).await?;
+    let inserted = account::Entity::insert(row.clone().into_active_model())
+        .exec_without_returning(&w.txn)
+        .await;
+    match inserted {
+        Err(e) if is_unique_violation(&e) => Err(LedgerError::client(
+            ErrorCode::DuplicateAccountCode,
+            format!("an account with code \"{}\" already exists", row.code),
+        )),
+        Err(e) => Err(e.into()),
+        Ok(_) => {
+            w.txn.commit().await?;
+            Ok(row)
+        }
+    }
+}
+
+/// Creates the world account of `currency` unless it exists; never fails on
+/// a concurrent creator (ON CONFLICT DO NOTHING keeps the transaction alive).
+async fn ensure_world(txn: &DatabaseTransaction, currency: &str, scale: u32) -> Result<()> {
+    let world = world_row(currency, scale).into_active_model();
+    account::Entity::insert(world)
+        .on_conflict(OnConflict::column(Column::Code).do_nothing().to_owned())
+        .exec_without_returning(txn)
+        .await?;
+    Ok(())
+}
+
+/// The id of `currency`'s world account, created on demand. World ids never
+/// change, so they are cached for the life of the process.
+pub(crate) async fn world_id(ledger: &Ledger, txn: &DatabaseTransaction, currency: &str) -> Result<Uuid> {
+    if let Some(id) = ledger.cache.worlds.read().ok().and_then(|w| w.get(currency).copied()) {
+        return Ok(id);
+    }
+    let code = format!("{WORLD_PREFIX}{currency}");
+    let mut found = find_id_by_code(txn, &code).await?;
+    if found.is_none() {
+        let scale = crate::currency::scale_of(ledger, txn, currency).await?;
+        ensure_world(txn, currency, scale).await?;
+        found = find_id_by_code(txn, &code).await?;
+    }
+    let id = found.ok_or_else(|| LedgerError::Internal(format!("world account {code} missing")))?;
+    if let Ok(mut worlds) = ledger.cache.worlds.write() {
+        worlds.insert(currency.to_owned(), id);
+    }
+    Ok(id)
+}
+
+async fn find_id_by_code(db: &impl ConnectionTrait, code: &str) -> Result<Option<Uuid>> {
+    let row = account::Entity::find()
+        .filter(Column::Code.eq(code))
+        .one(db)
+        .await?;
+    Ok(row.map(|a| a.id))
+}
+
+/// `SELECT … FOR UPDATE` on every id, in ascending id order: two operations
+/// touching the same accounts always lock them in the same order, so they
+/// queue instead of deadlocking. (SQLite ignores the clause; there the
+/// `BEGIN IMMEDIATE` transaction is the lock.)
+pub(crate) async fn lock(txn: &DatabaseTransaction, ids: Vec<Uuid>) -> Result<Vec<account::Model>> {
+    let rows = account::Entity::find()
+        .filter(Column::Id.is_in(ids))
+        .order_by_asc(Column::Id)
+        .lock_exclusive()
+        .all(txn)
+        .await?;
+    Ok(rows)
+}
+
+/// Writes `row` back only if nobody changed it since `read_version`. Under
+/// the row lock this always matches, so a miss means the lock did not hold
+/// (or the optimistic path lost a race): the operation is rerun.
+pub(crate) async fn compare_and_swap(
+    txn: &DatabaseTransaction,
+    row: &account::Model,
+    read_version: i64,
+) -> Result<()> {
+    let result = account::Entity::update_many()
+        .col_expr(Column::Balance, Expr::value(row.balance))
+        .col_expr(Column::Version, Expr::value(row.version))
+        .col_expr(Column::EntryCount, Expr::value(row.entry_count))
+        .col_expr(Column::HeadHash, Expr::value(row.head_hash.clone()))
+        .col_expr(Column::LastEntryAt, Expr::value(row.last_entry_at))
+        .filter(Column::Id.eq(row.id))
+        .filter(Column::Version.eq(read_version))
+        .exec(txn)
+        .await?;
+    match result.rows_affected {
+        1 => Ok(()),
+        _ => Err(LedgerError::Conflict),
+    }
+}

@@ -1,0 +1,113 @@
+//! Connections, write transactions and the bounded retry around whole operations.
+//!
+//! PostgreSQL: row locks (`SELECT … FOR UPDATE`) serialise writers per account.
+//! SQLite has no row locks: a write transaction starts with `BEGIN IMMEDIATE`,
+//! which takes the database write lock up front, so a read-then-write can never
+//! fail half-way with SQLITE_BUSY_SNAPSHOT (517) as a deferred BEGIN does.
+
+use std::future::Future;
+use std::time::Duration;
+
+use sea_orm::sqlx;
+use sea_orm::{
+    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    RuntimeErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
+
+use crate::error::Result;
+
+/// How many times a transient failure reruns an operation before giving up.
+const MAX_ATTEMPTS: u32 = 30;
+
+/// Opens a pool for `url` (`sqlite:…` or `postgres://…`) with ledger-safe settings.
+pub async fn connect(url: &str) -> Result<DatabaseConnection> {
+    let mut options = ConnectOptions::new(url.to_owned());
+    options.sqlx_logging(false);
+    if url.starts_with("sqlite:") {
+        // WAL lets readers proceed beside the one writer; FULL makes every
+        // commit durable; the busy timeout makes waiting writers queue.
+        options
+            .max_connections(8)
+            .min_connections(1)
+            .map_sqlx_sqlite_opts(|o| {
+                o.create_if_missing(true)
+                    .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+                    .synchronous(sqlx::sqlite::SqliteSynchronous::Full)
+                    .foreign_keys(true)
+                    .busy_timeout(Duration::from_secs(30))
+            });
+    } else {
+        options
+            .max_connections(32)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(30));
+    }
+    Ok(Database::connect(options).await?)
+}
+
+/// Begins a transaction that will write: `BEGIN IMMEDIATE` on SQLite.
+pub(crate) async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction> {
+    let options = TransactionOptions {
+        sqlite_transaction_mode: (db.get_database_backend() == DbBackend::Sqlite)
+            .then_some(SqliteTransactionMode::Immediate),
+        ..Default::default()
+    };
+    Ok(db.begin_with_options(options).await?)
+}
+
+/// Runs `op` until it succeeds or fails for a reason a rerun cannot change.
+/// Reruns start from scratch (a fresh transaction), with jittered backoff.
+pub(crate) async fn retrying<T, F, Fut>(mut op: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match op().await {
+            Err(err) if err.is_retryable() && attempt < MAX_ATTEMPTS => {
+                tracing::debug!(attempt, error = %err, "transient failure; retrying");
+                tokio::time::sleep(backoff(attempt)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+fn backoff(attempt: u32) -> Duration {
+    let ceiling_us = 500_u64 << attempt.min(7);
+    Duration::from_micros(fastrand::u64(ceiling_us / 2..=ceiling_us))
+}
+
+/// The driver's error code, when the database itself reported the error.
+pub(crate) fn db_code(err: &DbErr) -> Option<String> {
+    let runtime = match err {
+        DbErr::Conn(r) | DbErr::Exec(r) | DbErr::Query(r) => r,
+        _ => return None,
+    };
+    match runtime {
+        RuntimeErr::SqlxError(e) => match e.as_ref() {
+            sqlx::Error::Database(d) => d.code().map(|c| c.into_owned()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Failures that a rerun of the whole operation resolves.
+pub(crate) fn is_transient(err: &DbErr) -> bool {
+    matches!(
+        db_code(err).as_deref(),
+        // PostgreSQL: deadlock, serialization failure, unique violation (a
+        // concurrent twin took the idempotency key: the rerun replays it).
+        Some("40P01" | "40001" | "23505"
+        // SQLite: BUSY, LOCKED, BUSY_SNAPSHOT, unique and primary-key constraints.
+        | "5" | "6" | "517" | "2067" | "1555")
+    )
+}
+
+/// True when the error is a unique-constraint violation on either backend.
+pub(crate) fn is_unique_violation(err: &DbErr) -> bool {
+    matches!(db_code(err).as_deref(), Some("23505" | "2067" | "1555"))
+}

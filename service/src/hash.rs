@@ -1,0 +1,106 @@
+//! SHA-256 over a canonical, unambiguous encoding.
+//!
+//! Every field is written as a 4-byte big-endian length followed by its bytes,
+//! in a fixed order, after a domain tag; so no two different field lists can
+//! encode to the same bytes ("1"+"23" and "12"+"3" differ by their lengths).
+//! Decimals are their text at the currency's scale ("12.50"), UUIDs their 16
+//! bytes, integers 8 bytes big-endian, times microseconds since the Unix epoch
+//! as a signed 8-byte big-endian integer.
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+pub const HASH_LEN: usize = 32;
+/// The `previous_hash` of an account's first entry.
+pub const ZERO_HASH: [u8; HASH_LEN] = [0; HASH_LEN];
+
+/// Domain tag of the entry hash (version 1).
+const ENTRY_TAG: &[u8] = b"tally.entry.v1";
+
+pub(crate) struct Canonical(Sha256);
+
+impl Canonical {
+    pub(crate) fn new(tag: &[u8]) -> Self {
+        let mut c = Canonical(Sha256::new());
+        c.bytes(tag);
+        c
+    }
+
+    pub(crate) fn bytes(&mut self, field: &[u8]) -> &mut Self {
+        let len = u32::try_from(field.len()).unwrap_or(u32::MAX);
+        self.0.update(len.to_be_bytes());
+        self.0.update(field);
+        self
+    }
+
+    pub(crate) fn text(&mut self, field: &str) -> &mut Self {
+        self.bytes(field.as_bytes())
+    }
+
+    pub(crate) fn uuid(&mut self, id: Uuid) -> &mut Self {
+        self.bytes(id.as_bytes())
+    }
+
+    pub(crate) fn int(&mut self, value: i64) -> &mut Self {
+        self.bytes(&value.to_be_bytes())
+    }
+
+    pub(crate) fn decimal(&mut self, value: Decimal) -> &mut Self {
+        self.text(&value.to_string())
+    }
+
+    pub(crate) fn time(&mut self, at: DateTime<Utc>) -> &mut Self {
+        self.int(at.timestamp_micros())
+    }
+
+    /// An optional field: a presence byte, then the field when present.
+    pub(crate) fn optional(&mut self, field: Option<&[u8]>) -> &mut Self {
+        match field {
+            None => self.bytes(&[0]),
+            Some(f) => self.bytes(&[1]).bytes(f),
+        }
+    }
+
+    pub(crate) fn finish(self) -> [u8; HASH_LEN] {
+        self.0.finalize().into()
+    }
+}
+
+/// The fields an entry's hash covers, in encoding order.
+pub struct EntryFields<'a> {
+    pub previous_hash: &'a [u8],
+    pub account_id: Uuid,
+    pub sequence: i64,
+    pub transfer_id: Uuid,
+    pub amount: Decimal,
+    pub balance_after: Decimal,
+    pub created_at: DateTime<Utc>,
+}
+
+pub fn entry_hash(f: &EntryFields<'_>) -> [u8; HASH_LEN] {
+    let mut c = Canonical::new(ENTRY_TAG);
+    c.bytes(f.previous_hash)
+        .uuid(f.account_id)
+        .int(f.sequence)
+        .uuid(f.transfer_id)
+        .decimal(f.amount)
+        .decimal(f.balance_after)
+        .time(f.created_at);
+    c.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn length_prefixes_separate_fields() {
+        let mut a = Canonical::new(b"t");
+        a.text("1").text("23");
+        let mut b = Canonical::new(b"t");
+        b.text("12").text("3");
+        assert_ne!(a.finish(), b.finish());
+    }
+}

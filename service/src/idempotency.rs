@@ -1,0 +1,96 @@
+//! Idempotency keys and request fingerprints.
+//!
+//! A key names one outcome forever. The fingerprint is SHA-256 over the
+//! canonical request (operation, accounts, amount without trailing zeros,
+//! description, metadata as canonical JSON with sorted keys), so "10" and
+//! "10.00" are the same request and any other difference is a new request.
+
+use rust_decimal::Decimal;
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::error::{ErrorCode, LedgerError, Result};
+use crate::hash::{Canonical, HASH_LEN};
+
+const MAX_KEY_LEN: usize = 255;
+
+/// A validated idempotency key: 1–255 characters.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    pub fn parse(key: String) -> Result<Self> {
+        let len = key.chars().count();
+        if len == 0 || len > MAX_KEY_LEN {
+            return Err(LedgerError::client(
+                ErrorCode::InvalidInput,
+                format!("idempotencyKey must be 1 to {MAX_KEY_LEN} characters, got {len}"),
+            ));
+        }
+        Ok(Self(key))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The parts of a money request that make it "the same request".
+pub(crate) struct RequestFields<'a> {
+    pub(crate) operation: &'a str,
+    pub(crate) accounts: &'a [Uuid],
+    pub(crate) amount: Decimal,
+    pub(crate) description: Option<&'a str>,
+    pub(crate) metadata: Option<&'a Value>,
+}
+
+pub(crate) fn fingerprint(f: &RequestFields<'_>) -> [u8; HASH_LEN] {
+    let mut c = Canonical::new(b"tally.request.v1");
+    c.text(f.operation);
+    for id in f.accounts {
+        c.uuid(*id);
+    }
+    c.decimal(f.amount.normalize())
+        .optional(f.description.map(str::as_bytes))
+        .optional(f.metadata.map(canonical_json).as_deref().map(str::as_bytes));
+    c.finish()
+}
+
+/// JSON text with object keys sorted at every level, whatever map type
+/// serde_json was built with.
+pub(crate) fn canonical_json(value: &Value) -> String {
+    match value {
+        Value::Object(map) => {
+            let mut pairs: Vec<(&String, &Value)> = map.iter().collect();
+            pairs.sort_by(|a, b| a.0.cmp(b.0));
+            let fields: Vec<String> = pairs
+                .into_iter()
+                .map(|(k, v)| format!("{}:{}", Value::String(k.clone()), canonical_json(v)))
+                .collect();
+            format!("{{{}}}", fields.join(","))
+        }
+        Value::Array(items) => {
+            let items: Vec<String> = items.iter().map(canonical_json).collect();
+            format!("[{}]", items.join(","))
+        }
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_order_does_not_change_canonical_json() {
+        let a: Value = serde_json::json!({"b": 1, "a": {"y": [1, 2], "x": null}});
+        assert_eq!(canonical_json(&a), r#"{"a":{"x":null,"y":[1,2]},"b":1}"#);
+    }
+
+    #[test]
+    fn keys_must_be_1_to_255_characters() {
+        assert!(IdempotencyKey::parse(String::new()).is_err());
+        assert!(IdempotencyKey::parse("k".repeat(256)).is_err());
+        assert!(IdempotencyKey::parse("k".repeat(255)).is_ok());
+    }
+}

@@ -1,0 +1,67 @@
+//! The `Ledger` handle: one database pool plus caches of facts that never
+//! change once written (currency scales, world account ids), so they are safe
+//! to share between any number of instances without invalidation.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use sea_orm::{DatabaseConnection, DatabaseTransaction, DbBackend};
+use sea_orm_migration::MigratorTrait;
+use tokio::sync::{Mutex, MutexGuard};
+use uuid::Uuid;
+
+use crate::db;
+use crate::error::Result;
+
+#[derive(Clone)]
+pub struct Ledger {
+    db: DatabaseConnection,
+    pub(crate) cache: Arc<Cache>,
+    /// SQLite admits one writer at a time; queueing writers here, in order,
+    /// beats spinning in SQLite's busy handler. Correctness still comes from
+    /// `BEGIN IMMEDIATE`, so several processes on one file stay safe.
+    write_gate: Option<Arc<Mutex<()>>>,
+}
+
+#[derive(Default)]
+pub(crate) struct Cache {
+    pub(crate) scales: RwLock<HashMap<String, u32>>,
+    pub(crate) worlds: RwLock<HashMap<String, Uuid>>,
+}
+
+/// A write transaction; on SQLite it also holds this process's writer slot.
+pub(crate) struct WriteTxn<'a> {
+    pub(crate) txn: DatabaseTransaction,
+    _gate: Option<MutexGuard<'a, ()>>,
+}
+
+impl Ledger {
+    /// Connects to `url` and applies pending migrations.
+    pub async fn connect(url: &str) -> Result<Self> {
+        let db = db::connect(url).await?;
+        migration::Migrator::up(&db, None).await?;
+        Ok(Self::from_connection(db))
+    }
+
+    pub fn from_connection(db: DatabaseConnection) -> Self {
+        let sqlite = db.get_database_backend() == DbBackend::Sqlite;
+        Self {
+            db,
+            cache: Arc::default(),
+            write_gate: sqlite.then(|| Arc::new(Mutex::new(()))),
+        }
+    }
+
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    pub(crate) async fn begin_write(&self) -> Result<WriteTxn<'_>> {
+        let gate = match &self.write_gate {
+            Some(gate) => Some(gate.lock().await),
+            None => None,
+        };
+        let txn = db::begin_write(&self.db).await?;
+        Ok(WriteTxn { txn, _gate: gate })
+    }
+}

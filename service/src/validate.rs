@@ -1,0 +1,47 @@
+//! Input checks shared by every operation: malformed input is refused with
+//! INVALID_INPUT before anything is read or written (and is never recorded
+//! under an idempotency key).
+
+use serde_json::Value;
+
+use crate::account::WORLD_PREFIX;
+use crate::error::{ErrorCode, LedgerError, Result};
+
+const MAX_CODE_LEN: usize = 255;
+const MAX_DESCRIPTION_LEN: usize = 1000;
+const MAX_METADATA_BYTES: usize = 16 * 1024;
+
+pub fn account_code(code: &str) -> Result<()> {
+    let len = code.chars().count();
+    if len == 0 || len > MAX_CODE_LEN || code.trim() != code {
+        return Err(invalid(format!(
+            "account code must be 1 to {MAX_CODE_LEN} characters without surrounding spaces"
+        )));
+    }
+    if code.starts_with(WORLD_PREFIX) {
+        return Err(invalid(format!("account codes starting with \"{WORLD_PREFIX}\" are reserved")));
+    }
+    Ok(())
+}
+
+pub fn description(text: Option<&str>) -> Result<()> {
+    match text {
+        Some(t) if t.chars().count() > MAX_DESCRIPTION_LEN => Err(invalid(format!(
+            "description must be at most {MAX_DESCRIPTION_LEN} characters"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+pub fn metadata(value: Option<&Value>) -> Result<()> {
+    match value {
+        Some(v) if v.to_string().len() > MAX_METADATA_BYTES => Err(invalid(format!(
+            "metadata must be at most {MAX_METADATA_BYTES} bytes of JSON"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+fn invalid(message: String) -> LedgerError {
+    LedgerError::client(ErrorCode::InvalidInput, message)
+}

@@ -1,0 +1,265 @@
+//! `verifyLedger`: recompute everything the ledger claims, from the rows.
+//!
+//! In one read snapshot, streaming in bounded pages:
+//! - per account: sequences 1..n without gaps, each `previous_hash` equal to
+//!   the previous entry's hash, each hash recomputed, each `balance_after`
+//!   equal to the running sum, and the account row's balance, entry count and
+//!   chain head equal to what its entries say (the first broken entry of each
+//!   account is reported, then that account is skipped);
+//! - per transfer: exactly two entries, summing to zero, matching its
+//!   accounts and amount;
+//! - per currency: the balances of all its accounts sum to zero.
+
+use std::collections::BTreeMap;
+
+use rust_decimal::Decimal;
+use sea_orm::{
+    AccessMode, ColumnTrait, Condition, DatabaseTransaction, DbBackend, EntityTrait,
+    IsolationLevel, QueryFilter, QueryOrder, QuerySelect, TransactionOptions, TransactionTrait,
+};
+use uuid::Uuid;
+
+use crate::error::Result;
+use crate::hash::{EntryFields, ZERO_HASH, entry_hash};
+use crate::ledger::Ledger;
+use entity::{account, entry, transfer};
+
+const ACCOUNT_PAGE: u64 = 500;
+const ROW_PAGE: u64 = 5000;
+const MAX_PROBLEMS: usize = 10_000;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    pub account_id: Option<Uuid>,
+    pub transfer_id: Option<Uuid>,
+    pub sequence: Option<i64>,
+    pub message: String,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Verification {
+    pub accounts_checked: u64,
+    pub entries_checked: u64,
+    pub transfers_checked: u64,
+    pub problems: Vec<Problem>,
+}
+
+impl Verification {
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+
+    fn report(&mut self, problem: Problem) {
+        if self.problems.len() < MAX_PROBLEMS {
+            self.problems.push(problem);
+        }
+    }
+}
+
+pub async fn verify(ledger: &Ledger) -> Result<Verification> {
+    let txn = snapshot(ledger).await?;
+    let mut v = Verification::default();
+    let mut sums: BTreeMap<String, Decimal> = BTreeMap::new();
+    let mut after: Option<Uuid> = None;
+    loop {
+        let accounts = account_page(&txn, after).await?;
+        let Some(last) = accounts.last() else { break };
+        after = Some(last.id);
+        for a in &accounts {
+            *sums.entry(a.currency.clone()).or_default() += a.balance.0;
+        }
+        check_accounts(&txn, &accounts, &mut v).await?;
+    }
+    for (currency, sum) in sums.into_iter().filter(|(_, s)| !s.is_zero()) {
+        v.report(problem(None, None, format!("balances of {currency} sum to {sum}, not zero")));
+    }
+    check_transfers(&txn, &mut v).await?;
+    txn.rollback().await?;
+    Ok(v)
+}
+
+/// One consistent view for the whole walk, so concurrent writers never look
+/// like corruption.
+async fn snapshot(ledger: &Ledger) -> Result<DatabaseTransaction> {
+    let db = ledger.connection();
+    let options = match db.get_database_backend() {
+        DbBackend::Postgres => TransactionOptions {
+            isolation_level: Some(IsolationLevel::RepeatableRead),
+            access_mode: Some(AccessMode::ReadOnly),
+            ..Default::default()
+        },
+        _ => TransactionOptions::default(),
+    };
+    Ok(db.begin_with_options(options).await?)
+}
+
+async fn account_page(txn: &DatabaseTransaction, after: Option<Uuid>) -> Result<Vec<account::Model>> {
+    let mut q = account::Entity::find().order_by_asc(account::Column::Id);
+    if let Some(after) = after {
+        q = q.filter(account::Column::Id.gt(after));
+    }
+    Ok(q.limit(ACCOUNT_PAGE).all(txn).await?)
+}
+
+/// Walks the entries of a page of accounts in (account, sequence) order.
+async fn check_accounts(txn: &DatabaseTransaction, accounts: &[account::Model], v: &mut Verification) -> Result<()> {
+    let ids: Vec<Uuid> = accounts.iter().map(|a| a.id).collect();
+    let mut chains: BTreeMap<Uuid, Chain> = accounts.iter().map(|a| (a.id, Chain::new(a))).collect();
+    let mut cursor: Option<(Uuid, i64)> = None;
+    loop {
+        let rows = entry_page(txn, &ids, cursor).await?;
+        let Some(last) = rows.last() else { break };
+        cursor = Some((last.account_id, last.sequence));
+        for e in &rows {
+            v.entries_checked += 1;
+            if let Some(chain) = chains.get_mut(&e.account_id) {
+                chain.check(e, v);
+            }
+        }
+    }
+    for chain in chains.values() {
+        chain.finish(v);
+    }
+    v.accounts_checked += accounts.len() as u64;
+    Ok(())
+}
+
+async fn entry_page(txn: &DatabaseTransaction, ids: &[Uuid], cursor: Option<(Uuid, i64)>) -> Result<Vec<entry::Model>> {
+    use entry::Column as C;
+    let mut q = entry::Entity::find().filter(C::AccountId.is_in(ids.iter().copied()));
+    if let Some((account, seq)) = cursor {
+        q = q.filter(
+            Condition::any()
+                .add(C::AccountId.gt(account))
+                .add(Condition::all().add(C::AccountId.eq(account)).add(C::Sequence.gt(seq))),
+        );
+    }
+    Ok(q.order_by_asc(C::AccountId).order_by_asc(C::Sequence).limit(ROW_PAGE).all(txn).await?)
+}
+
+/// The state of one account's walk.
+struct Chain<'a> {
+    account: &'a account::Model,
+    next_sequence: i64,
+    previous_hash: Vec<u8>,
+    running: Decimal,
+    broken: bool,
+}
+
+impl<'a> Chain<'a> {
+    fn new(account: &'a account::Model) -> Self {
+        Chain { account, next_sequence: 1, previous_hash: ZERO_HASH.to_vec(), running: Decimal::ZERO, broken: false }
+    }
+
+    fn check(&mut self, e: &entry::Model, v: &mut Verification) {
+        if self.broken {
+            return;
+        }
+        if let Some((seq, message)) = self.first_fault(e) {
+            self.broken = true;
+            v.report(problem(Some(self.account.id), Some(seq), message));
+            return;
+        }
+        self.running = e.balance_after.0;
+        self.previous_hash = e.hash.clone();
+        self.next_sequence += 1;
+    }
+
+    fn first_fault(&self, e: &entry::Model) -> Option<(i64, String)> {
+        let expected = self.next_sequence;
+        if e.sequence != expected {
+            return Some((expected, format!("entry {expected} is missing (found entry {} next)", e.sequence)));
+        }
+        if e.previous_hash != self.previous_hash {
+            return Some((expected, "previous_hash does not match the previous entry's hash".into()));
+        }
+        let recomputed = entry_hash(&EntryFields {
+            previous_hash: &e.previous_hash,
+            account_id: e.account_id,
+            sequence: e.sequence,
+            transfer_id: e.transfer_id,
+            amount: e.amount.0,
+            balance_after: e.balance_after.0,
+            created_at: e.created_at,
+        });
+        if e.hash != recomputed {
+            return Some((expected, "hash does not match the entry's content (the entry was altered)".into()));
+        }
+        let running = self.running + e.amount.0;
+        if running != e.balance_after.0 {
+            return Some((expected, format!("balance_after is {} but the running balance is {running}", e.balance_after)));
+        }
+        None
+    }
+
+    fn finish(&self, v: &mut Verification) {
+        if self.broken {
+            return;
+        }
+        let a = self.account;
+        let last = self.next_sequence - 1;
+        let fault = if a.entry_count != last {
+            Some((last + 1, format!("account records {} entries but {last} exist (entries missing at the end)", a.entry_count)))
+        } else if a.balance.0 != self.running {
+            Some((last, format!("stored balance {} differs from the running balance {}", a.balance, self.running)))
+        } else if a.head_hash != self.previous_hash {
+            Some((last, "stored chain head differs from the last entry's hash".into()))
+        } else {
+            None
+        };
+        if let Some((seq, message)) = fault {
+            v.report(problem(Some(a.id), Some(seq), message));
+        }
+    }
+}
+
+async fn check_transfers(txn: &DatabaseTransaction, v: &mut Verification) -> Result<()> {
+    let mut after: Option<Uuid> = None;
+    loop {
+        let mut q = transfer::Entity::find().order_by_asc(transfer::Column::Id);
+        if let Some(after) = after {
+            q = q.filter(transfer::Column::Id.gt(after));
+        }
+        let transfers = q.limit(ROW_PAGE / 2).all(txn).await?;
+        let Some(last) = transfers.last() else { return Ok(()) };
+        after = Some(last.id);
+        let ids: Vec<Uuid> = transfers.iter().map(|t| t.id).collect();
+        let entries = entry::Entity::find()
+            .filter(entry::Column::TransferId.is_in(ids))
+            .all(txn)
+            .await?;
+        let mut by_transfer: BTreeMap<Uuid, Vec<&entry::Model>> = BTreeMap::new();
+        for e in &entries {
+            by_transfer.entry(e.transfer_id).or_default().push(e);
+        }
+        for t in &transfers {
+            v.transfers_checked += 1;
+            check_transfer(t, by_transfer.get(&t.id).map_or(&[][..], Vec::as_slice), v);
+        }
+    }
+}
+
+fn check_transfer(t: &transfer::Model, entries: &[&entry::Model], v: &mut Verification) {
+    let sum: Decimal = entries.iter().map(|e| e.amount.0).sum();
+    let leg = |account: Uuid, amount: Decimal| entries.iter().any(|e| e.account_id == account && e.amount.0 == amount);
+    let message = if entries.len() != 2 {
+        format!("transfer has {} entries, not 2", entries.len())
+    } else if !sum.is_zero() {
+        format!("entries of the transfer sum to {sum}, not zero")
+    } else if !leg(t.debit_account_id, -t.amount.0) || !leg(t.credit_account_id, t.amount.0) {
+        "entries do not match the transfer's accounts and amount".to_owned()
+    } else {
+        return;
+    };
+    let first = entries.first();
+    v.report(Problem {
+        account_id: first.map(|e| e.account_id),
+        transfer_id: Some(t.id),
+        sequence: first.map(|e| e.sequence),
+        message,
+    });
+}
+
+fn problem(account_id: Option<Uuid>, sequence: Option<i64>, message: String) -> Problem {
+    Problem { account_id, transfer_id: None, sequence, message }
+}
