@@ -1,1 +1,40 @@
+//! Tally's GraphQL API: schema, thin resolvers, the axum server and config.
+//! All rules live in `service`; a resolver converts input, calls one service
+//! function and converts the output.
 
+pub mod config;
+mod error;
+mod loaders;
+mod mutation;
+mod query;
+mod scalars;
+mod server;
+mod types;
+
+use async_graphql::dataloader::DataLoader;
+use async_graphql::{EmptySubscription, Schema};
+use service::Ledger;
+
+pub use server::{app, serve};
+
+pub type TallySchema = Schema<query::Query, mutation::Mutation, EmptySubscription>;
+
+/// Nesting beyond this is refused: no legitimate client needs it, and it
+/// bounds the work one request can ask for.
+const MAX_DEPTH: usize = 16;
+
+pub fn schema(ledger: Ledger) -> TallySchema {
+    let loader = DataLoader::new(loaders::LedgerLoader(ledger.clone()), tokio::spawn);
+    Schema::build(query::Query, mutation::Mutation, EmptySubscription)
+        .data(ledger)
+        .data(loader)
+        .limit_depth(MAX_DEPTH)
+        .finish()
+}
+
+/// The SDL that `schema.graphql` must equal (`tally schema > schema.graphql`).
+pub fn sdl() -> String {
+    Schema::build(query::Query, mutation::Mutation, EmptySubscription)
+        .finish()
+        .sdl()
+}

@@ -12,9 +12,14 @@ pub async fn scale_of(ledger: &Ledger, db: &impl ConnectionTrait, code: &str) ->
     if let Some(scale) = cached(ledger, code) {
         return Ok(scale);
     }
-    let row = currency::Entity::find_by_id(code.to_owned()).one(db).await?;
+    let row = currency::Entity::find_by_id(code.to_owned())
+        .one(db)
+        .await?;
     let row = row.ok_or_else(|| {
-        LedgerError::client(ErrorCode::UnknownCurrency, format!("unknown currency \"{code}\""))
+        LedgerError::client(
+            ErrorCode::UnknownCurrency,
+            format!("unknown currency \"{code}\""),
+        )
     })?;
     let scale = u32::try_from(row.scale)
         .map_err(|_| LedgerError::Internal(format!("negative scale for {code}")))?;

@@ -101,9 +101,11 @@ pub(crate) fn is_transient(err: &DbErr) -> bool {
         db_code(err).as_deref(),
         // PostgreSQL: deadlock, serialization failure, unique violation (a
         // concurrent twin took the idempotency key: the rerun replays it).
-        Some("40P01" | "40001" | "23505"
+        Some(
+            "40P01" | "40001" | "23505"
         // SQLite: BUSY, LOCKED, BUSY_SNAPSHOT, unique and primary-key constraints.
-        | "5" | "6" | "517" | "2067" | "1555")
+        | "5" | "6" | "517" | "2067" | "1555"
+        )
     )
 }
 

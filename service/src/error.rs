@@ -22,17 +22,47 @@ pub enum ErrorCode {
 
 /// Every code with what a client should understand by it (README's table is this).
 pub const ERROR_CODES: &[(ErrorCode, &str)] = &[
-    (ErrorCode::InvalidAmount, "amount is not a positive decimal string within the currency's scale and the maximum magnitude"),
-    (ErrorCode::InvalidInput, "malformed input: bad UUID, key length, code, metadata, pagination arguments, or a GraphQL validation error"),
+    (
+        ErrorCode::InvalidAmount,
+        "amount is not a positive decimal string within the currency's scale and the maximum magnitude",
+    ),
+    (
+        ErrorCode::InvalidInput,
+        "malformed input: bad UUID, key length, code, metadata, pagination arguments, or a GraphQL validation error",
+    ),
     (ErrorCode::AccountNotFound, "no account has this id or code"),
-    (ErrorCode::TransferNotFound, "no transfer has this id or idempotency key"),
-    (ErrorCode::DuplicateAccountCode, "an account with this code already exists"),
-    (ErrorCode::UnknownCurrency, "the currency code is not known to the ledger"),
-    (ErrorCode::CurrencyMismatch, "the two accounts hold different currencies"),
-    (ErrorCode::SameAccount, "debit and credit account are the same"),
-    (ErrorCode::InsufficientFunds, "the debit would take the account below its minimum balance"),
-    (ErrorCode::IdempotencyKeyReused, "this idempotency key was used for a different request"),
-    (ErrorCode::Internal, "an unexpected server-side failure; nothing is revealed, details are logged"),
+    (
+        ErrorCode::TransferNotFound,
+        "no transfer has this id or idempotency key",
+    ),
+    (
+        ErrorCode::DuplicateAccountCode,
+        "an account with this code already exists",
+    ),
+    (
+        ErrorCode::UnknownCurrency,
+        "the currency code is not known to the ledger",
+    ),
+    (
+        ErrorCode::CurrencyMismatch,
+        "the two accounts hold different currencies",
+    ),
+    (
+        ErrorCode::SameAccount,
+        "debit and credit account are the same",
+    ),
+    (
+        ErrorCode::InsufficientFunds,
+        "the debit would take the account below its minimum balance",
+    ),
+    (
+        ErrorCode::IdempotencyKeyReused,
+        "this idempotency key was used for a different request",
+    ),
+    (
+        ErrorCode::Internal,
+        "an unexpected server-side failure; nothing is revealed, details are logged",
+    ),
 ];
 
 impl ErrorCode {

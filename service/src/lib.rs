@@ -38,5 +38,6 @@ pub mod transfer;
 pub mod validate;
 pub mod verify;
 
+pub use entity;
 pub use error::{ErrorCode, LedgerError};
 pub use ledger::Ledger;

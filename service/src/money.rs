@@ -23,10 +23,15 @@ pub fn parse_decimal(text: &str) -> Result<Decimal> {
     };
     let all_digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
     if !all_digits(int) || !frac.is_none_or(all_digits) {
-        return Err(invalid(format!("\"{text}\" is not a decimal string like \"12.50\"")));
+        return Err(invalid(format!(
+            "\"{text}\" is not a decimal string like \"12.50\""
+        )));
     }
-    Decimal::from_str_exact(text)
-        .map_err(|_| invalid(format!("\"{text}\" has more digits than can be held exactly")))
+    Decimal::from_str_exact(text).map_err(|_| {
+        invalid(format!(
+            "\"{text}\" has more digits than can be held exactly"
+        ))
+    })
 }
 
 /// A positive amount with at most `scale` decimals, returned at exactly `scale`.
@@ -73,7 +78,9 @@ fn max_magnitude() -> Decimal {
 pub fn checked_balance(value: Option<Decimal>) -> Result<Decimal> {
     match value {
         Some(v) if v.abs() < max_magnitude() => Ok(v),
-        _ => Err(invalid("the resulting balance would exceed the maximum magnitude")),
+        _ => Err(invalid(
+            "the resulting balance would exceed the maximum magnitude",
+        )),
     }
 }
 
@@ -87,18 +94,34 @@ mod tests {
 
     #[test]
     fn strict_grammar_refuses_everything_but_plain_decimals() {
-        for bad in ["", "-", "1e3", "1E3", "+1", " 1", "1 ", "1.", ".5", "0x10", "1,5", "NaN", "1.2.3"] {
+        for bad in [
+            "", "-", "1e3", "1E3", "+1", " 1", "1 ", "1.", ".5", "0x10", "1,5", "NaN", "1.2.3",
+        ] {
             assert!(parse_decimal(bad).is_err(), "{bad:?} should be refused");
         }
-        assert_eq!(parse_decimal("12.50").ok().map(|d| d.to_string()), Some("12.50".into()));
-        assert_eq!(parse_decimal("-3").ok().map(|d| d.to_string()), Some("-3".into()));
+        assert_eq!(
+            parse_decimal("12.50").ok().map(|d| d.to_string()),
+            Some("12.50".into())
+        );
+        assert_eq!(
+            parse_decimal("-3").ok().map(|d| d.to_string()),
+            Some("-3".into())
+        );
     }
 
     #[test]
     fn excess_precision_is_refused_never_rounded() {
         assert!(amount_at_scale(Decimal::new(1, 3), 2).is_err());
-        assert_eq!(amount_at_scale(Decimal::new(10, 3), 2).ok(), Some(Decimal::new(1, 2)));
-        assert_eq!(amount_at_scale(Decimal::new(5, 0), 2).ok().map(|d| d.to_string()), Some("5.00".into()));
+        assert_eq!(
+            amount_at_scale(Decimal::new(10, 3), 2).ok(),
+            Some(Decimal::new(1, 2))
+        );
+        assert_eq!(
+            amount_at_scale(Decimal::new(5, 0), 2)
+                .ok()
+                .map(|d| d.to_string()),
+            Some("5.00".into())
+        );
     }
 
     #[test]

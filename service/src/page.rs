@@ -17,7 +17,11 @@ impl<T> Page<T> {
     pub fn forward(mut rows: Vec<T>, limit: u64, has_previous: bool) -> Self {
         let has_next = rows.len() as u64 > limit;
         rows.truncate(limit as usize);
-        Page { items: rows, has_previous, has_next }
+        Page {
+            items: rows,
+            has_previous,
+            has_next,
+        }
     }
 
     /// From rows fetched with `limit + 1` in reverse order; returned in forward order.
@@ -25,7 +29,11 @@ impl<T> Page<T> {
         let has_previous = rows.len() as u64 > limit;
         rows.truncate(limit as usize);
         rows.reverse();
-        Page { items: rows, has_previous, has_next }
+        Page {
+            items: rows,
+            has_previous,
+            has_next,
+        }
     }
 }
 

@@ -19,7 +19,9 @@ pub fn account_code(code: &str) -> Result<()> {
         )));
     }
     if code.starts_with(WORLD_PREFIX) {
-        return Err(invalid(format!("account codes starting with \"{WORLD_PREFIX}\" are reserved")));
+        return Err(invalid(format!(
+            "account codes starting with \"{WORLD_PREFIX}\" are reserved"
+        )));
     }
     Ok(())
 }

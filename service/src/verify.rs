@@ -71,7 +71,11 @@ pub async fn verify(ledger: &Ledger) -> Result<Verification> {
         check_accounts(&txn, &accounts, &mut v).await?;
     }
     for (currency, sum) in sums.into_iter().filter(|(_, s)| !s.is_zero()) {
-        v.report(problem(None, None, format!("balances of {currency} sum to {sum}, not zero")));
+        v.report(problem(
+            None,
+            None,
+            format!("balances of {currency} sum to {sum}, not zero"),
+        ));
     }
     check_transfers(&txn, &mut v).await?;
     txn.rollback().await?;
@@ -93,7 +97,10 @@ async fn snapshot(ledger: &Ledger) -> Result<DatabaseTransaction> {
     Ok(db.begin_with_options(options).await?)
 }
 
-async fn account_page(txn: &DatabaseTransaction, after: Option<Uuid>) -> Result<Vec<account::Model>> {
+async fn account_page(
+    txn: &DatabaseTransaction,
+    after: Option<Uuid>,
+) -> Result<Vec<account::Model>> {
     let mut q = account::Entity::find().order_by_asc(account::Column::Id);
     if let Some(after) = after {
         q = q.filter(account::Column::Id.gt(after));
@@ -102,9 +109,14 @@ async fn account_page(txn: &DatabaseTransaction, after: Option<Uuid>) -> Result<
 }
 
 /// Walks the entries of a page of accounts in (account, sequence) order.
-async fn check_accounts(txn: &DatabaseTransaction, accounts: &[account::Model], v: &mut Verification) -> Result<()> {
+async fn check_accounts(
+    txn: &DatabaseTransaction,
+    accounts: &[account::Model],
+    v: &mut Verification,
+) -> Result<()> {
     let ids: Vec<Uuid> = accounts.iter().map(|a| a.id).collect();
-    let mut chains: BTreeMap<Uuid, Chain> = accounts.iter().map(|a| (a.id, Chain::new(a))).collect();
+    let mut chains: BTreeMap<Uuid, Chain> =
+        accounts.iter().map(|a| (a.id, Chain::new(a))).collect();
     let mut cursor: Option<(Uuid, i64)> = None;
     loop {
         let rows = entry_page(txn, &ids, cursor).await?;
@@ -124,17 +136,27 @@ async fn check_accounts(txn: &DatabaseTransaction, accounts: &[account::Model], 
     Ok(())
 }
 
-async fn entry_page(txn: &DatabaseTransaction, ids: &[Uuid], cursor: Option<(Uuid, i64)>) -> Result<Vec<entry::Model>> {
+async fn entry_page(
+    txn: &DatabaseTransaction,
+    ids: &[Uuid],
+    cursor: Option<(Uuid, i64)>,
+) -> Result<Vec<entry::Model>> {
     use entry::Column as C;
     let mut q = entry::Entity::find().filter(C::AccountId.is_in(ids.iter().copied()));
     if let Some((account, seq)) = cursor {
         q = q.filter(
-            Condition::any()
-                .add(C::AccountId.gt(account))
-                .add(Condition::all().add(C::AccountId.eq(account)).add(C::Sequence.gt(seq))),
+            Condition::any().add(C::AccountId.gt(account)).add(
+                Condition::all()
+                    .add(C::AccountId.eq(account))
+                    .add(C::Sequence.gt(seq)),
+            ),
         );
     }
-    Ok(q.order_by_asc(C::AccountId).order_by_asc(C::Sequence).limit(ROW_PAGE).all(txn).await?)
+    Ok(q.order_by_asc(C::AccountId)
+        .order_by_asc(C::Sequence)
+        .limit(ROW_PAGE)
+        .all(txn)
+        .await?)
 }
 
 /// The state of one account's walk.
@@ -148,7 +170,13 @@ struct Chain<'a> {
 
 impl<'a> Chain<'a> {
     fn new(account: &'a account::Model) -> Self {
-        Chain { account, next_sequence: 1, previous_hash: ZERO_HASH.to_vec(), running: Decimal::ZERO, broken: false }
+        Chain {
+            account,
+            next_sequence: 1,
+            previous_hash: ZERO_HASH.to_vec(),
+            running: Decimal::ZERO,
+            broken: false,
+        }
     }
 
     fn check(&mut self, e: &entry::Model, v: &mut Verification) {
@@ -168,10 +196,19 @@ impl<'a> Chain<'a> {
     fn first_fault(&self, e: &entry::Model) -> Option<(i64, String)> {
         let expected = self.next_sequence;
         if e.sequence != expected {
-            return Some((expected, format!("entry {expected} is missing (found entry {} next)", e.sequence)));
+            return Some((
+                expected,
+                format!(
+                    "entry {expected} is missing (found entry {} next)",
+                    e.sequence
+                ),
+            ));
         }
         if e.previous_hash != self.previous_hash {
-            return Some((expected, "previous_hash does not match the previous entry's hash".into()));
+            return Some((
+                expected,
+                "previous_hash does not match the previous entry's hash".into(),
+            ));
         }
         let recomputed = entry_hash(&EntryFields {
             previous_hash: &e.previous_hash,
@@ -183,11 +220,20 @@ impl<'a> Chain<'a> {
             created_at: e.created_at,
         });
         if e.hash != recomputed {
-            return Some((expected, "hash does not match the entry's content (the entry was altered)".into()));
+            return Some((
+                expected,
+                "hash does not match the entry's content (the entry was altered)".into(),
+            ));
         }
         let running = self.running + e.amount.0;
         if running != e.balance_after.0 {
-            return Some((expected, format!("balance_after is {} but the running balance is {running}", e.balance_after)));
+            return Some((
+                expected,
+                format!(
+                    "balance_after is {} but the running balance is {running}",
+                    e.balance_after
+                ),
+            ));
         }
         None
     }
@@ -199,11 +245,26 @@ impl<'a> Chain<'a> {
         let a = self.account;
         let last = self.next_sequence - 1;
         let fault = if a.entry_count != last {
-            Some((last + 1, format!("account records {} entries but {last} exist (entries missing at the end)", a.entry_count)))
+            Some((
+                last + 1,
+                format!(
+                    "account records {} entries but {last} exist (entries missing at the end)",
+                    a.entry_count
+                ),
+            ))
         } else if a.balance.0 != self.running {
-            Some((last, format!("stored balance {} differs from the running balance {}", a.balance, self.running)))
+            Some((
+                last,
+                format!(
+                    "stored balance {} differs from the running balance {}",
+                    a.balance, self.running
+                ),
+            ))
         } else if a.head_hash != self.previous_hash {
-            Some((last, "stored chain head differs from the last entry's hash".into()))
+            Some((
+                last,
+                "stored chain head differs from the last entry's hash".into(),
+            ))
         } else {
             None
         };
@@ -221,7 +282,9 @@ async fn check_transfers(txn: &DatabaseTransaction, v: &mut Verification) -> Res
             q = q.filter(transfer::Column::Id.gt(after));
         }
         let transfers = q.limit(ROW_PAGE / 2).all(txn).await?;
-        let Some(last) = transfers.last() else { return Ok(()) };
+        let Some(last) = transfers.last() else {
+            return Ok(());
+        };
         after = Some(last.id);
         let ids: Vec<Uuid> = transfers.iter().map(|t| t.id).collect();
         let entries = entry::Entity::find()
@@ -241,7 +304,11 @@ async fn check_transfers(txn: &DatabaseTransaction, v: &mut Verification) -> Res
 
 fn check_transfer(t: &transfer::Model, entries: &[&entry::Model], v: &mut Verification) {
     let sum: Decimal = entries.iter().map(|e| e.amount.0).sum();
-    let leg = |account: Uuid, amount: Decimal| entries.iter().any(|e| e.account_id == account && e.amount.0 == amount);
+    let leg = |account: Uuid, amount: Decimal| {
+        entries
+            .iter()
+            .any(|e| e.account_id == account && e.amount.0 == amount)
+    };
     let message = if entries.len() != 2 {
         format!("transfer has {} entries, not 2", entries.len())
     } else if !sum.is_zero() {
@@ -261,5 +328,10 @@ fn check_transfer(t: &transfer::Model, entries: &[&entry::Model], v: &mut Verifi
 }
 
 fn problem(account_id: Option<Uuid>, sequence: Option<i64>, message: String) -> Problem {
-    Problem { account_id, transfer_id: None, sequence, message }
+    Problem {
+        account_id,
+        transfer_id: None,
+        sequence,
+        message,
+    }
 }

@@ -43,7 +43,9 @@ pub async fn create(ledger: &Ledger, new: NewAccount) -> Result<account::Model> 
 }
 
 pub async fn get(ledger: &Ledger, id: Uuid) -> Result<account::Model> {
-    let found = account::Entity::find_by_id(id).one(ledger.connection()).await?;
+    let found = account::Entity::find_by_id(id)
+        .one(ledger.connection())
+        .await?;
     found.ok_or_else(|| not_found(&id.to_string()))
 }
 
@@ -65,7 +67,11 @@ pub async fn by_ids(ledger: &Ledger, ids: &[Uuid]) -> Result<Vec<account::Model>
 
 /// Accounts in id (= creation) order after `after`. One statement, so one
 /// snapshot: the balances of a page always sum consistently.
-pub async fn page(ledger: &Ledger, after: Option<Uuid>, first: u64) -> Result<Page<account::Model>> {
+pub async fn page(
+    ledger: &Ledger,
+    after: Option<Uuid>,
+    first: u64,
+) -> Result<Page<account::Model>> {
     let mut query = account::Entity::find().order_by_asc(Column::Id);
     if let Some(after) = after {
         query = query.filter(Column::Id.gt(after));
@@ -75,5 +81,8 @@ pub async fn page(ledger: &Ledger, after: Option<Uuid>, first: u64) -> Result<Pa
 }
 
 pub(crate) fn not_found(what: &str) -> LedgerError {
-    LedgerError::client(ErrorCode::AccountNotFound, format!("account {what} not found"))
+    LedgerError::client(
+        ErrorCode::AccountNotFound,
+        format!("account {what} not found"),
+    )
 }

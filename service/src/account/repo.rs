@@ -2,8 +2,8 @@
 
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait,
-    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, IntoActiveModel, QueryFilter,
+    QueryOrder, QuerySelect,
 };
 use uuid::Uuid;
 
@@ -14,10 +14,14 @@ use crate::hash::ZERO_HASH;
 use crate::ledger::Ledger;
 use crate::money;
 use crate::time::now_micros;
-use entity::account::{self, Column};
 use entity::Money;
+use entity::account::{self, Column};
 
-pub(crate) fn new_row(new: &NewAccount, scale: u32, floor: Option<rust_decimal::Decimal>) -> account::Model {
+pub(crate) fn new_row(
+    new: &NewAccount,
+    scale: u32,
+    floor: Option<rust_decimal::Decimal>,
+) -> account::Model {
     account::Model {
         id: Uuid::now_v7(),
         code: new.code.clone(),
@@ -42,7 +46,10 @@ fn world_row(currency: &str, scale: u32) -> account::Model {
         min_balance: None,
         metadata: None,
     };
-    account::Model { is_system: true, ..new_row(&new, scale, None) }
+    account::Model {
+        is_system: true,
+        ..new_row(&new, scale, None)
+    }
 }
 
 /// Inserts a client account, creating its currency's world account first
@@ -83,8 +90,18 @@ async fn ensure_world(txn: &DatabaseTransaction, currency: &str, scale: u32) -> 
 
 /// The id of `currency`'s world account, created on demand. World ids never
 /// change, so they are cached for the life of the process.
-pub(crate) async fn world_id(ledger: &Ledger, txn: &DatabaseTransaction, currency: &str) -> Result<Uuid> {
-    if let Some(id) = ledger.cache.worlds.read().ok().and_then(|w| w.get(currency).copied()) {
+pub(crate) async fn world_id(
+    ledger: &Ledger,
+    txn: &DatabaseTransaction,
+    currency: &str,
+) -> Result<Uuid> {
+    if let Some(id) = ledger
+        .cache
+        .worlds
+        .read()
+        .ok()
+        .and_then(|w| w.get(currency).copied())
+    {
         return Ok(id);
     }
     let code = format!("{WORLD_PREFIX}{currency}");

@@ -48,7 +48,16 @@ impl Book {
     pub(super) fn new(locked: Vec<account::Model>, scales: HashMap<String, u32>) -> Self {
         let accounts = locked
             .into_iter()
-            .map(|row| (row.id, Tracked { read_version: row.version, row, changed: false }))
+            .map(|row| {
+                (
+                    row.id,
+                    Tracked {
+                        read_version: row.version,
+                        row,
+                        changed: false,
+                    },
+                )
+            })
             .collect();
         Book {
             accounts,
@@ -61,7 +70,12 @@ impl Book {
         }
     }
 
-    pub(super) fn apply(&mut self, p: &Posting, debit: Option<Uuid>, credit: Option<Uuid>) -> Outcome {
+    pub(super) fn apply(
+        &mut self,
+        p: &Posting,
+        debit: Option<Uuid>,
+        credit: Option<Uuid>,
+    ) -> Outcome {
         if let Some((fingerprint, seen)) = self.seen.get(p.key.as_str()) {
             return repeat(p, fingerprint, seen);
         }
@@ -75,7 +89,8 @@ impl Book {
             Ok(t) => (Some(t.id), None),
             Err(e) if e.code().is_recorded() => (None, Some((e.code(), e.to_string()))),
             Err(_) => {
-                self.seen.insert(p.key.as_str().to_owned(), (p.fingerprint, Seen::Unrecorded));
+                self.seen
+                    .insert(p.key.as_str().to_owned(), (p.fingerprint, Seen::Unrecorded));
                 return;
             }
         };
@@ -84,7 +99,8 @@ impl Book {
             (_, Some((code, msg))) => Seen::Refused(*code, msg.clone()),
             _ => Seen::Unrecorded,
         };
-        self.seen.insert(p.key.as_str().to_owned(), (p.fingerprint, seen));
+        self.seen
+            .insert(p.key.as_str().to_owned(), (p.fingerprint, seen));
         self.records.push(idempotency::Model {
             key: p.key.as_str().to_owned(),
             fingerprint: p.fingerprint.to_vec(),
@@ -99,12 +115,18 @@ impl Book {
         let d = self.current(debit)?;
         let c = self.current(credit)?;
         if d.id == c.id {
-            return Err(LedgerError::client(ErrorCode::SameAccount, "debit and credit account are the same"));
+            return Err(LedgerError::client(
+                ErrorCode::SameAccount,
+                "debit and credit account are the same",
+            ));
         }
         if d.currency != c.currency {
             return Err(LedgerError::client(
                 ErrorCode::CurrencyMismatch,
-                format!("account {} holds {} but account {} holds {}", d.id, d.currency, c.id, c.currency),
+                format!(
+                    "account {} holds {} but account {} holds {}",
+                    d.id, d.currency, c.id, c.currency
+                ),
             ));
         }
         let scale = self.scales.get(&d.currency).copied().unwrap_or(0);
@@ -113,11 +135,18 @@ impl Book {
         if let Some(floor) = d.min_balance.filter(|f| debit_after < f.0) {
             return Err(LedgerError::client(
                 ErrorCode::InsufficientFunds,
-                format!("account {} has {} and may not go below {}", d.id, d.balance, floor),
+                format!(
+                    "account {} has {} and may not go below {}",
+                    d.id, d.balance, floor
+                ),
             ));
         }
         let credit_after = money::checked_balance(c.balance.0.checked_add(amount))?;
-        let at = [Some(self.now), d.last_entry_at, c.last_entry_at].into_iter().flatten().max().unwrap_or(self.now);
+        let at = [Some(self.now), d.last_entry_at, c.last_entry_at]
+            .into_iter()
+            .flatten()
+            .max()
+            .unwrap_or(self.now);
         let t = transfer::Model {
             id: Uuid::now_v7(),
             kind: p.kind.as_str().to_owned(),
@@ -146,8 +175,16 @@ impl Book {
     }
 
     /// Extends the account's hash chain by one entry, under its lock.
-    fn post_entry(&mut self, account_id: Uuid, t: &transfer::Model, amount: Decimal, after: Decimal) {
-        let Some(tracked) = self.accounts.get_mut(&account_id) else { return };
+    fn post_entry(
+        &mut self,
+        account_id: Uuid,
+        t: &transfer::Model,
+        amount: Decimal,
+        after: Decimal,
+    ) {
+        let Some(tracked) = self.accounts.get_mut(&account_id) else {
+            return;
+        };
         let row = &mut tracked.row;
         let sequence = row.entry_count + 1;
         let hash = entry_hash(&EntryFields {

@@ -66,12 +66,18 @@ async fn post_once(ledger: &Ledger, postings: &[Posting]) -> Result<Vec<Outcome>
     let w = ledger.begin_write().await?;
     let txn = &w.txn;
     let mut outcomes = replay::recorded_outcomes(txn, postings).await?;
-    let pending: Vec<usize> = (0..postings.len()).filter(|i| outcomes[*i].is_none()).collect();
+    let pending: Vec<usize> = (0..postings.len())
+        .filter(|i| outcomes[*i].is_none())
+        .collect();
     if pending.is_empty() {
         return finish(outcomes);
     }
     let sides = resolve_sides(ledger, txn, postings, &pending).await?;
-    let ids: BTreeSet<Uuid> = sides.values().flat_map(|(d, c)| [*d, *c]).flatten().collect();
+    let ids: BTreeSet<Uuid> = sides
+        .values()
+        .flat_map(|(d, c)| [*d, *c])
+        .flatten()
+        .collect();
     let locked = repo::lock(txn, ids.into_iter().collect()).await?;
     let scales = scales_of(ledger, txn, &locked).await?;
     let mut book = Book::new(locked, scales);

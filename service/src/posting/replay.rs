@@ -27,7 +27,11 @@ pub(super) async fn recorded_outcomes(
     let transfers = recorded_transfers(txn, records.values()).await?;
     Ok(postings
         .iter()
-        .map(|p| records.get(p.key.as_str()).map(|r| replay(p, r, &transfers)))
+        .map(|p| {
+            records
+                .get(p.key.as_str())
+                .map(|r| replay(p, r, &transfers))
+        })
         .collect())
 }
 
@@ -63,7 +67,10 @@ fn replay(
             ErrorCode::parse(code).unwrap_or(ErrorCode::Internal),
             record.error_message.clone().unwrap_or_default(),
         )),
-        (None, None) => Err(LedgerError::Internal(format!("empty record for key {}", record.key))),
+        (None, None) => Err(LedgerError::Internal(format!(
+            "empty record for key {}",
+            record.key
+        ))),
     }
 }
 

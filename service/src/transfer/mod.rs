@@ -70,14 +70,27 @@ pub async fn deposit(ledger: &Ledger, m: Movement) -> Result<transfer::Model> {
 pub async fn withdraw(ledger: &Ledger, m: Movement) -> Result<transfer::Model> {
     let account = Side::Account(m.account_id);
     let details = Details::from(m.clone());
-    post_one(ledger, TransferKind::Withdrawal, account, Side::World, details).await
+    post_one(
+        ledger,
+        TransferKind::Withdrawal,
+        account,
+        Side::World,
+        details,
+    )
+    .await
 }
 
 pub async fn transfer(ledger: &Ledger, r: TransferRequest) -> Result<transfer::Model> {
     if r.from_account_id == r.to_account_id {
-        return Err(LedgerError::client(ErrorCode::SameAccount, "fromAccountId and toAccountId are the same"));
+        return Err(LedgerError::client(
+            ErrorCode::SameAccount,
+            "fromAccountId and toAccountId are the same",
+        ));
     }
-    let (from, to) = (Side::Account(r.from_account_id), Side::Account(r.to_account_id));
+    let (from, to) = (
+        Side::Account(r.from_account_id),
+        Side::Account(r.to_account_id),
+    );
     let details = Details {
         amount: r.amount,
         key: r.idempotency_key,
@@ -96,11 +109,22 @@ struct Details {
 
 impl From<Movement> for Details {
     fn from(m: Movement) -> Self {
-        Details { amount: m.amount, key: m.idempotency_key, description: m.description, metadata: m.metadata }
+        Details {
+            amount: m.amount,
+            key: m.idempotency_key,
+            description: m.description,
+            metadata: m.metadata,
+        }
     }
 }
 
-async fn post_one(ledger: &Ledger, kind: TransferKind, debit: Side, credit: Side, d: Details) -> Result<transfer::Model> {
+async fn post_one(
+    ledger: &Ledger,
+    kind: TransferKind,
+    debit: Side,
+    credit: Side,
+    d: Details,
+) -> Result<transfer::Model> {
     let posting = posting(kind, debit, credit, d)?;
     let outcome = posting::post(ledger, std::slice::from_ref(&posting)).await?;
     outcome
@@ -129,11 +153,22 @@ fn posting(kind: TransferKind, debit: Side, credit: Side, d: Details) -> Result<
         description: d.description.as_deref(),
         metadata: d.metadata.as_ref(),
     });
-    Ok(Posting { kind, debit, credit, amount: d.amount, key, fingerprint, description: d.description, metadata: d.metadata })
+    Ok(Posting {
+        kind,
+        debit,
+        credit,
+        amount: d.amount,
+        key,
+        fingerprint,
+        description: d.description,
+        metadata: d.metadata,
+    })
 }
 
 pub async fn get(ledger: &Ledger, id: Uuid) -> Result<transfer::Model> {
-    let found = transfer::Entity::find_by_id(id).one(ledger.connection()).await?;
+    let found = transfer::Entity::find_by_id(id)
+        .one(ledger.connection())
+        .await?;
     found.ok_or_else(|| not_found(&id.to_string()))
 }
 
@@ -154,5 +189,8 @@ pub async fn by_ids(ledger: &Ledger, ids: &[Uuid]) -> Result<Vec<transfer::Model
 }
 
 fn not_found(what: &str) -> LedgerError {
-    LedgerError::client(ErrorCode::TransferNotFound, format!("transfer {what} not found"))
+    LedgerError::client(
+        ErrorCode::TransferNotFound,
+        format!("transfer {what} not found"),
+    )
 }

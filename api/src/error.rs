@@ -1,0 +1,40 @@
+//! Service errors as GraphQL errors: `extensions.code` from the one error
+//! table; internal failures logged in full here and masked for the client.
+
+use async_graphql::{ErrorExtensions, ServerError};
+use service::{ErrorCode, LedgerError};
+
+pub fn gql(err: LedgerError) -> async_graphql::Error {
+    let code = err.code();
+    let message = match code {
+        ErrorCode::Internal => {
+            tracing::error!(error = %err, "internal error");
+            "internal error".to_owned()
+        }
+        _ => err.to_string(),
+    };
+    async_graphql::Error::new(message).extend_with(|_, ext| ext.set("code", code.as_str()))
+}
+
+pub type GqlResult<T> = async_graphql::Result<T>;
+
+pub trait IntoGql<T> {
+    fn gql(self) -> GqlResult<T>;
+}
+
+impl<T> IntoGql<T> for Result<T, LedgerError> {
+    fn gql(self) -> GqlResult<T> {
+        self.map_err(gql)
+    }
+}
+
+/// Errors raised by GraphQL itself (syntax, validation, unknown fields,
+/// wrong argument types) carry no code: they are all malformed input.
+pub fn tag_uncoded(errors: &mut [ServerError]) {
+    for err in errors {
+        let ext = err.extensions.get_or_insert_with(Default::default);
+        if ext.get("code").is_none() {
+            ext.set("code", ErrorCode::InvalidInput.as_str());
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! Batch loaders for nested objects: every `fromAccount`, `entries` or
+//! `transfer` field of one response level costs one query, not one per row.
+//! No cache: balances change between requests and must be read fresh.
+
+use std::collections::HashMap;
+
+use service::Ledger;
+use uuid::Uuid;
+
+use crate::error::gql;
+use service::entity::{account, entry, transfer};
+
+pub struct LedgerLoader(pub Ledger);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct AccountKey(pub Uuid);
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TransferKey(pub Uuid);
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TransferEntriesKey(pub Uuid);
+
+fn ids<K: Copy>(keys: &[K], id: impl Fn(K) -> Uuid) -> Vec<Uuid> {
+    keys.iter().map(|k| id(*k)).collect()
+}
+
+impl async_graphql::dataloader::Loader<AccountKey> for LedgerLoader {
+    type Value = account::Model;
+    type Error = async_graphql::Error;
+
+    async fn load(
+        &self,
+        keys: &[AccountKey],
+    ) -> Result<HashMap<AccountKey, Self::Value>, Self::Error> {
+        let rows = service::account::by_ids(&self.0, &ids(keys, |k| k.0))
+            .await
+            .map_err(gql)?;
+        Ok(rows.into_iter().map(|r| (AccountKey(r.id), r)).collect())
+    }
+}
+
+impl async_graphql::dataloader::Loader<TransferKey> for LedgerLoader {
+    type Value = transfer::Model;
+    type Error = async_graphql::Error;
+
+    async fn load(
+        &self,
+        keys: &[TransferKey],
+    ) -> Result<HashMap<TransferKey, Self::Value>, Self::Error> {
+        let rows = service::transfer::by_ids(&self.0, &ids(keys, |k| k.0))
+            .await
+            .map_err(gql)?;
+        Ok(rows.into_iter().map(|r| (TransferKey(r.id), r)).collect())
+    }
+}
+
+impl async_graphql::dataloader::Loader<TransferEntriesKey> for LedgerLoader {
+    type Value = Vec<entry::Model>;
+    type Error = async_graphql::Error;
+
+    async fn load(
+        &self,
+        keys: &[TransferEntriesKey],
+    ) -> Result<HashMap<TransferEntriesKey, Self::Value>, Self::Error> {
+        let rows = service::entry::by_transfer_ids(&self.0, &ids(keys, |k| k.0))
+            .await
+            .map_err(gql)?;
+        let mut grouped: HashMap<TransferEntriesKey, Vec<entry::Model>> = HashMap::new();
+        for row in rows {
+            grouped
+                .entry(TransferEntriesKey(row.transfer_id))
+                .or_default()
+                .push(row);
+        }
+        Ok(grouped)
+    }
+}

@@ -1,0 +1,135 @@
+//! Mutations: one service call each. Inputs are converted, never interpreted.
+
+use async_graphql::{Context, InputObject, Json, Object};
+use service::Ledger;
+use service::account::NewAccount;
+use service::transfer::{Movement, TransferRequest};
+
+use crate::error::{GqlResult, IntoGql};
+use crate::scalars::{Id, Money};
+use crate::types::{Account, Transfer};
+
+type Metadata = Option<Json<serde_json::Value>>;
+
+#[derive(InputObject)]
+pub struct CreateAccountInput {
+    /// Unique client reference, 1–255 characters; `world:` is reserved.
+    pub code: String,
+    /// ISO 4217 code (or a custom asset); its scale bounds every amount.
+    pub currency: String,
+    /// The floor, default "0"; negative = overdraft limit.
+    pub min_balance: Option<Money>,
+    pub metadata: Metadata,
+}
+
+#[derive(InputObject)]
+pub struct DepositInput {
+    pub account_id: Id,
+    pub amount: Money,
+    /// 1–255 characters; the same key and request returns the original outcome.
+    pub idempotency_key: String,
+    pub description: Option<String>,
+    pub metadata: Metadata,
+}
+
+#[derive(InputObject)]
+pub struct WithdrawInput {
+    pub account_id: Id,
+    pub amount: Money,
+    pub idempotency_key: String,
+    pub description: Option<String>,
+    pub metadata: Metadata,
+}
+
+#[derive(InputObject)]
+pub struct TransferInput {
+    pub from_account_id: Id,
+    pub to_account_id: Id,
+    pub amount: Money,
+    pub idempotency_key: String,
+    pub description: Option<String>,
+    pub metadata: Metadata,
+}
+
+pub struct Mutation;
+
+#[Object]
+impl Mutation {
+    async fn create_account(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateAccountInput,
+    ) -> GqlResult<Account> {
+        let new = NewAccount {
+            code: input.code,
+            currency: input.currency,
+            min_balance: input.min_balance.map(|m| m.0),
+            metadata: input.metadata.map(|j| j.0),
+        };
+        service::account::create(ctx.data::<Ledger>()?, new)
+            .await
+            .map(Account)
+            .gql()
+    }
+
+    /// Money in: from the currency's world account to `accountId`.
+    async fn deposit(&self, ctx: &Context<'_>, input: DepositInput) -> GqlResult<Transfer> {
+        let m = movement(
+            input.account_id,
+            input.amount,
+            input.idempotency_key,
+            input.description,
+            input.metadata,
+        );
+        service::transfer::deposit(ctx.data::<Ledger>()?, m)
+            .await
+            .map(Transfer)
+            .gql()
+    }
+
+    /// Money out: from `accountId` to the currency's world account.
+    async fn withdraw(&self, ctx: &Context<'_>, input: WithdrawInput) -> GqlResult<Transfer> {
+        let m = movement(
+            input.account_id,
+            input.amount,
+            input.idempotency_key,
+            input.description,
+            input.metadata,
+        );
+        service::transfer::withdraw(ctx.data::<Ledger>()?, m)
+            .await
+            .map(Transfer)
+            .gql()
+    }
+
+    async fn transfer(&self, ctx: &Context<'_>, input: TransferInput) -> GqlResult<Transfer> {
+        let r = TransferRequest {
+            from_account_id: input.from_account_id.0,
+            to_account_id: input.to_account_id.0,
+            amount: input.amount.0,
+            idempotency_key: input.idempotency_key,
+            description: input.description,
+            metadata: input.metadata.map(|j| j.0),
+        };
+        service::transfer::transfer(ctx.data::<Ledger>()?, r)
+            .await
+            .map(Transfer)
+            .gql()
+    }
+}
+
+fn movement(
+    account: Id,
+    amount: Money,
+    key: String,
+    description: Option<String>,
+    metadata: Metadata,
+) -> Movement {
+    Movement {
+        account_id: account.0,
+        amount: amount.0,
+        idempotency_key: key,
+        description,
+        metadata: metadata.map(|j| j.0),
+    }
+}

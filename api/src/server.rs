@@ -1,0 +1,70 @@
+//! The HTTP surface: POST /graphql executes, GET /graphql serves GraphiQL,
+//! GET /health answers when the database does. SIGTERM/ctrl-c drain
+//! in-flight requests before exit.
+
+use async_graphql::http::GraphiQLSource;
+use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse};
+use axum::routing::get;
+use service::Ledger;
+use tokio::net::TcpListener;
+
+use crate::TallySchema;
+use crate::error::tag_uncoded;
+
+pub fn app(ledger: Ledger) -> Router {
+    let schema = crate::schema(ledger.clone());
+    Router::new()
+        .route("/graphql", get(graphiql).post(graphql))
+        .with_state(schema)
+        .route("/health", get(health).with_state(ledger))
+}
+
+async fn graphql(State(schema): State<TallySchema>, req: GraphQLRequest) -> GraphQLResponse {
+    let mut response = schema.execute(req.into_inner()).await;
+    tag_uncoded(&mut response.errors);
+    response.into()
+}
+
+async fn graphiql() -> Html<String> {
+    Html(GraphiQLSource::build().endpoint("/graphql").finish())
+}
+
+async fn health(State(ledger): State<Ledger>) -> impl IntoResponse {
+    match ledger.connection().ping().await {
+        Ok(()) => (StatusCode::OK, "ok"),
+        Err(e) => {
+            tracing::error!(error = %e, "health check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
+        }
+    }
+}
+
+/// Serves until SIGTERM or ctrl-c, then lets in-flight requests finish.
+pub async fn serve(listener: TcpListener, ledger: Ledger) -> std::io::Result<()> {
+    axum::serve(listener, app(ledger))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down: draining in-flight requests");
+}

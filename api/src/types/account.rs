@@ -1,0 +1,136 @@
+use async_graphql::connection::{Connection, Edge};
+use async_graphql::{Context, Enum, Json, Object};
+use chrono::{DateTime, Utc};
+use service::entity::account;
+use service::page::Window;
+use service::{ErrorCode, Ledger, LedgerError};
+
+use super::{Entry, decode_cursor, encode_cursor};
+use crate::error::{GqlResult, IntoGql, gql};
+use crate::scalars::{Id, Money};
+
+pub struct Account(pub account::Model);
+
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum AccountStatus {
+    Active,
+    Archived,
+}
+
+const DEFAULT_PAGE: u64 = 50;
+
+#[Object]
+impl Account {
+    async fn id(&self) -> Id {
+        Id(self.0.id)
+    }
+    /// The client's unique reference for this account.
+    async fn code(&self) -> &str {
+        &self.0.code
+    }
+    async fn currency(&self) -> &str {
+        &self.0.currency
+    }
+    /// The stored total, at the currency's scale.
+    async fn balance(&self) -> Money {
+        Money(self.0.balance.0)
+    }
+    /// The floor the balance may not go below; null = unbounded (system accounts).
+    async fn min_balance(&self) -> Option<Money> {
+        self.0.min_balance.map(|m| Money(m.0))
+    }
+    /// Bumped on every change of the account row.
+    async fn version(&self) -> i64 {
+        self.0.version
+    }
+    async fn status(&self) -> AccountStatus {
+        match self.0.status.as_str() {
+            "ARCHIVED" => AccountStatus::Archived,
+            _ => AccountStatus::Active,
+        }
+    }
+    /// True for a currency's world account (code `world:<CUR>`).
+    async fn is_system(&self) -> bool {
+        self.0.is_system
+    }
+    async fn entry_count(&self) -> i64 {
+        self.0.entry_count
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    async fn metadata(&self) -> Option<Json<serde_json::Value>> {
+        self.0.metadata.clone().map(Json)
+    }
+
+    /// The account's entries in sequence order (keyset pagination: any page
+    /// costs what the first costs). `first`/`after` page forward, `last`/`before` backward.
+    async fn entries(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> GqlResult<Connection<String, Entry>> {
+        let window = window(first, after, last, before)?;
+        let page = service::entry::page(ctx.data::<Ledger>()?, self.0.id, window)
+            .await
+            .gql()?;
+        let mut conn = Connection::new(page.has_previous, page.has_next);
+        conn.edges.extend(
+            page.items
+                .into_iter()
+                .map(|e| Edge::new(encode_cursor("entry", &e.sequence.to_string()), Entry(e))),
+        );
+        Ok(conn)
+    }
+
+    /// The balance right after the last entry at or before `at` (an index lookup).
+    async fn balance_at(&self, ctx: &Context<'_>, at: DateTime<Utc>) -> GqlResult<Money> {
+        let ledger = ctx.data::<Ledger>()?;
+        let scale = self.0.balance.0.scale();
+        service::entry::balance_at(ledger, self.0.id, at, scale)
+            .await
+            .map(Money)
+            .gql()
+    }
+}
+
+fn window(
+    first: Option<i32>,
+    after: Option<String>,
+    last: Option<i32>,
+    before: Option<String>,
+) -> GqlResult<Window> {
+    let seq = |c: Option<String>| -> GqlResult<Option<i64>> {
+        c.map(|c| {
+            decode_cursor("entry", &c)?.parse::<i64>().map_err(|_| {
+                gql(LedgerError::client(
+                    ErrorCode::InvalidInput,
+                    "malformed entry cursor",
+                ))
+            })
+        })
+        .transpose()
+    };
+    let backward = last.is_some() || before.is_some();
+    if backward && (first.is_some() || after.is_some()) {
+        return Err(gql(LedgerError::client(
+            ErrorCode::InvalidInput,
+            "use first/after or last/before, not both",
+        )));
+    }
+    let size = |n: Option<i32>| service::page::size(n.map(i64::from), DEFAULT_PAGE).gql();
+    Ok(if backward {
+        Window::Backward {
+            before: seq(before)?,
+            last: size(last)?,
+        }
+    } else {
+        Window::Forward {
+            after: seq(after)?,
+            first: size(first)?,
+        }
+    })
+}

@@ -1,0 +1,62 @@
+use async_graphql::dataloader::DataLoader;
+use async_graphql::{Context, Object};
+use chrono::{DateTime, Utc};
+use service::entity::entry;
+
+use super::{Account, Transfer};
+use crate::error::GqlResult;
+use crate::loaders::{AccountKey, LedgerLoader, TransferKey};
+use crate::scalars::{Id, Money};
+
+pub struct Entry(pub entry::Model);
+
+#[Object]
+impl Entry {
+    async fn id(&self) -> Id {
+        Id(self.0.id)
+    }
+    async fn account_id(&self) -> Id {
+        Id(self.0.account_id)
+    }
+    async fn account(&self, ctx: &Context<'_>) -> GqlResult<Account> {
+        let loader = ctx.data::<DataLoader<LedgerLoader>>()?;
+        let row = loader.load_one(AccountKey(self.0.account_id)).await?;
+        row.map(Account)
+            .ok_or_else(|| "account of entry missing".into())
+    }
+    async fn transfer_id(&self) -> Id {
+        Id(self.0.transfer_id)
+    }
+    async fn transfer(&self, ctx: &Context<'_>) -> GqlResult<Transfer> {
+        let loader = ctx.data::<DataLoader<LedgerLoader>>()?;
+        let row = loader.load_one(TransferKey(self.0.transfer_id)).await?;
+        row.map(Transfer)
+            .ok_or_else(|| "transfer of entry missing".into())
+    }
+    /// Signed: negative = money out of the account.
+    async fn amount(&self) -> Money {
+        Money(self.0.amount.0)
+    }
+    async fn balance_after(&self) -> Money {
+        Money(self.0.balance_after.0)
+    }
+    /// 1, 2, 3… per account, no gaps.
+    async fn sequence(&self) -> i64 {
+        self.0.sequence
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    /// Hex SHA-256 of this entry (see README, "Hash chain").
+    async fn hash(&self) -> String {
+        hex(&self.0.hash)
+    }
+    /// Hex hash of the account's previous entry; 64 zeros for the first.
+    async fn previous_hash(&self) -> String {
+        hex(&self.0.previous_hash)
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,41 @@
+//! GraphQL output types: thin wrappers over the service's rows.
+
+mod account;
+mod entry;
+mod transfer;
+mod verification;
+
+pub use account::Account;
+pub use entry::Entry;
+pub use transfer::Transfer;
+pub use verification::LedgerVerification;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use service::ErrorCode;
+
+use crate::error::GqlResult;
+
+/// Opaque cursors: base64 of "<kind>:<position>", so clients cannot build
+/// them by hand and a cursor of one list is refused by another.
+pub(crate) fn encode_cursor(kind: &str, position: &str) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{kind}:{position}"))
+}
+
+pub(crate) fn decode_cursor(kind: &str, cursor: &str) -> GqlResult<String> {
+    let text = URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok());
+    match text
+        .as_deref()
+        .and_then(|t| t.strip_prefix(kind))
+        .and_then(|t| t.strip_prefix(':'))
+    {
+        Some(position) => Ok(position.to_owned()),
+        None => Err(crate::error::gql(service::LedgerError::client(
+            ErrorCode::InvalidInput,
+            format!("\"{cursor}\" is not a valid cursor here"),
+        ))),
+    }
+}
