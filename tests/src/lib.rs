@@ -1,1 +1,234 @@
+//! Test harness: a real server on a real port over a fresh database per test,
+//! on SQLite (a temp file) or PostgreSQL (a new database on the throwaway
+//! server that `scripts/test.sh` starts; `TALLY_TEST_PG_URL` points at it).
+//! A PostgreSQL test without that server fails; it is never skipped.
 
+pub mod invariants;
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context, Result, anyhow, bail, ensure};
+use sea_orm::{
+    ConnectionTrait, Database, DatabaseConnection, EntityTrait, PaginatorTrait, Statement,
+};
+use serde_json::{Value, json};
+use service::Ledger;
+use service::entity::{account, entry, transfer};
+use uuid::Uuid;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub struct TestApp {
+    pub backend: Backend,
+    pub endpoint: String,
+    pub base: String,
+    pub client: reqwest::Client,
+    pub ledger: Ledger,
+    /// A second, independent connection for inspecting and tampering.
+    pub db: DatabaseConnection,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// Runs a test body on both backends: `both!(name)` expects `async fn name(app: TestApp) -> Result<()>`.
+#[macro_export]
+macro_rules! both {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn sqlite() -> anyhow::Result<()> {
+                super::$name(tests::spawn_app(tests::Backend::Sqlite).await?).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn postgres() -> anyhow::Result<()> {
+                super::$name(tests::spawn_app(tests::Backend::Postgres).await?).await
+            }
+        }
+    )*};
+}
+
+pub async fn spawn_app(backend: Backend) -> Result<TestApp> {
+    let (url, dir) = match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir()?;
+            (
+                format!("sqlite:{}", dir.path().join("tally.db").display()),
+                Some(dir),
+            )
+        }
+        Backend::Postgres => (fresh_postgres_database().await?, None),
+    };
+    let ledger = Ledger::connect(&url)
+        .await
+        .map_err(|e| anyhow!("connect {url}: {e}"))?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(api::serve(listener, ledger.clone()));
+    let db = Database::connect(url.as_str()).await?;
+    Ok(TestApp {
+        backend,
+        endpoint: format!("{base}/graphql"),
+        base,
+        client: reqwest::Client::new(),
+        ledger,
+        db,
+        _dir: dir,
+    })
+}
+
+/// The connection URL of a brand-new database on the test PostgreSQL server.
+pub async fn fresh_postgres_database() -> Result<String> {
+    let admin = std::env::var("TALLY_TEST_PG_URL").context(
+        "TALLY_TEST_PG_URL is not set: PostgreSQL tests need the server that `bash scripts/test.sh` starts",
+    )?;
+    let name = format!("tally_test_{}", Uuid::new_v4().simple());
+    let conn = Database::connect(admin.as_str()).await?;
+    conn.execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await?;
+    conn.close().await?;
+    let (prefix, _) = admin
+        .rsplit_once('/')
+        .context("TALLY_TEST_PG_URL has no database part")?;
+    Ok(format!("{prefix}/{name}"))
+}
+
+/// What "nothing was written" compares: every account row and the row counts.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Snapshot {
+    pub accounts: BTreeMap<Uuid, (String, i64, i64)>,
+    pub transfers: u64,
+    pub entries: u64,
+}
+
+impl TestApp {
+    /// POSTs a GraphQL request; returns the whole response body.
+    pub async fn post(&self, query: &str, variables: Value) -> Result<Value> {
+        let body = json!({ "query": query, "variables": variables });
+        let res = self.client.post(&self.endpoint).json(&body).send().await?;
+        Ok(res.json().await?)
+    }
+
+    /// A request that must succeed; returns `data`.
+    pub async fn data(&self, query: &str, variables: Value) -> Result<Value> {
+        let body = self.post(query, variables).await?;
+        ensure!(body.get("errors").is_none(), "unexpected errors: {body}");
+        Ok(body["data"].clone())
+    }
+
+    /// A request that must fail; returns its first error's `extensions.code`.
+    pub async fn error_code(&self, query: &str, variables: Value) -> Result<String> {
+        let body = self.post(query, variables).await?;
+        code_of(&body)
+    }
+
+    pub async fn open(
+        &self,
+        code: &str,
+        currency: &str,
+        min_balance: Option<&str>,
+    ) -> Result<Uuid> {
+        let data = self
+            .data(
+                "mutation($i: CreateAccountInput!) { createAccount(input: $i) { id } }",
+                json!({ "i": { "code": code, "currency": currency, "minBalance": min_balance } }),
+            )
+            .await?;
+        uuid_at(&data["createAccount"]["id"])
+    }
+
+    pub async fn deposit(&self, account: Uuid, amount: &str, key: &str) -> Result<Value> {
+        self.post(
+            DEPOSIT,
+            json!({ "i": { "accountId": account, "amount": amount, "idempotencyKey": key } }),
+        )
+        .await
+    }
+
+    pub async fn withdraw(&self, account: Uuid, amount: &str, key: &str) -> Result<Value> {
+        self.post(
+            WITHDRAW,
+            json!({ "i": { "accountId": account, "amount": amount, "idempotencyKey": key } }),
+        )
+        .await
+    }
+
+    pub async fn transfer(&self, from: Uuid, to: Uuid, amount: &str, key: &str) -> Result<Value> {
+        let input = json!({ "fromAccountId": from, "toAccountId": to, "amount": amount, "idempotencyKey": key });
+        self.post(TRANSFER, json!({ "i": input })).await
+    }
+
+    pub async fn balance(&self, account: Uuid) -> Result<String> {
+        let data = self
+            .data(
+                "query($id: UUID!) { account(id: $id) { balance } }",
+                json!({ "id": account }),
+            )
+            .await?;
+        data["account"]["balance"]
+            .as_str()
+            .map(str::to_owned)
+            .context("no balance")
+    }
+
+    pub async fn snapshot(&self) -> Result<Snapshot> {
+        let accounts = account::Entity::find().all(&self.db).await?;
+        Ok(Snapshot {
+            accounts: accounts
+                .into_iter()
+                .map(|a| (a.id, (a.balance.to_string(), a.entry_count, a.version)))
+                .collect(),
+            transfers: transfer::Entity::find().count(&self.db).await?,
+            entries: entry::Entity::find().count(&self.db).await?,
+        })
+    }
+
+    /// Runs raw SQL on the inspection connection (for tampering).
+    pub async fn sql(&self, sql: &str) -> Result<()> {
+        let stmt = Statement::from_string(self.db.get_database_backend(), sql.to_owned());
+        self.db.execute_raw(stmt).await?;
+        Ok(())
+    }
+
+    /// Every ARCHITECTURE.md invariant, checked twice: by an independent
+    /// walk of the rows here, and by the server's own `verifyLedger`.
+    pub async fn assert_invariants(&self) -> Result<()> {
+        invariants::check(&self.db).await?;
+        let data = self
+            .data(
+                "{ verifyLedger { ok problems { accountId sequence message } } }",
+                json!({}),
+            )
+            .await?;
+        ensure!(
+            data["verifyLedger"]["ok"] == json!(true),
+            "verifyLedger found problems: {data}"
+        );
+        Ok(())
+    }
+}
+
+pub const TRANSFER_FIELDS: &str = "id idempotencyKey kind amount currency description metadata createdAt \
+    fromAccount { id code balance } toAccount { id code balance } \
+    entries { id amount balanceAfter sequence hash previousHash createdAt account { id } transfer { id } }";
+
+pub const DEPOSIT: &str = "mutation($i: DepositInput!) { deposit(input: $i) { id idempotencyKey kind amount currency description metadata createdAt fromAccount { id code balance } toAccount { id code balance } entries { id amount balanceAfter sequence hash previousHash account { id } transfer { id } } } }";
+pub const WITHDRAW: &str = "mutation($i: WithdrawInput!) { withdraw(input: $i) { id idempotencyKey kind amount currency fromAccount { id code balance } toAccount { id code balance } entries { amount balanceAfter sequence } } }";
+pub const TRANSFER: &str = "mutation($i: TransferInput!) { transfer(input: $i) { id idempotencyKey kind amount currency fromAccount { id balance } toAccount { id balance } entries { amount balanceAfter sequence account { id } } } }";
+
+/// The first error's code of a response that must have failed.
+pub fn code_of(body: &Value) -> Result<String> {
+    let Some(code) = body["errors"][0]["extensions"]["code"].as_str() else {
+        bail!("expected a coded error, got {body}");
+    };
+    Ok(code.to_owned())
+}
+
+pub fn uuid_at(value: &Value) -> Result<Uuid> {
+    let text = value
+        .as_str()
+        .with_context(|| format!("not a string: {value}"))?;
+    Ok(Uuid::parse_str(text)?)
+}

@@ -61,6 +61,12 @@ pub(crate) async fn insert_with_world(
 ) -> Result<account::Model> {
     let w = ledger.begin_write().await?;
     ensure_world(&w.txn, &row.currency, scale).await?;
+    // Ids are UUID v7 (time-ordered): minting this one after the world
+    // account keeps each currency's world account first in id order.
+    let row = account::Model {
+        id: Uuid::now_v7(),
+        ..row
+    };
     let inserted = account::Entity::insert(row.clone().into_active_model())
         .exec_without_returning(&w.txn)
         .await;

@@ -1,0 +1,97 @@
+//! Tampering done directly in the database is reported by verifyLedger with
+//! the account and the sequence of the first broken entry.
+
+use anyhow::{Result, ensure};
+use serde_json::{Value, json};
+use tests::{Backend, TestApp, both};
+use uuid::Uuid;
+
+both!(
+    an_edited_entry_amount_is_reported_at_its_sequence,
+    a_deleted_entry_is_reported_as_missing,
+    a_changed_stored_balance_is_reported,
+);
+
+/// A UUID literal in the backend's storage form.
+fn id_sql(app: &TestApp, id: Uuid) -> String {
+    match app.backend {
+        Backend::Postgres => format!("'{id}'"),
+        Backend::Sqlite => format!("X'{}'", hex::encode(id.as_bytes())),
+    }
+}
+
+async fn ledger_with_history(app: &TestApp) -> Result<Uuid> {
+    let a = app.open("victim", "USD", None).await?;
+    let b = app.open("other", "USD", None).await?;
+    for (i, amount) in ["10.00", "20.00", "30.00", "40.00"].into_iter().enumerate() {
+        app.deposit(a, amount, &format!("d{i}")).await?;
+    }
+    app.transfer(a, b, "5.00", "t").await?;
+    app.assert_invariants().await?;
+    Ok(a)
+}
+
+async fn problems(app: &TestApp) -> Result<Vec<Value>> {
+    let data = app
+        .data("{ verifyLedger { ok accountsChecked entriesChecked problems { accountId transferId sequence message } } }", json!({}))
+        .await?;
+    ensure!(
+        data["verifyLedger"]["ok"] == json!(false),
+        "tampering went unnoticed: {data}"
+    );
+    Ok(data["verifyLedger"]["problems"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default())
+}
+
+fn reported(problems: &[Value], account: Uuid, sequence: i64) -> bool {
+    problems
+        .iter()
+        .any(|p| p["accountId"] == json!(account.to_string()) && p["sequence"] == json!(sequence))
+}
+
+async fn an_edited_entry_amount_is_reported_at_its_sequence(app: TestApp) -> Result<()> {
+    let a = ledger_with_history(&app).await?;
+    app.sql(&format!(
+        "UPDATE entry SET amount = '200.00' WHERE account_id = {} AND sequence = 2",
+        id_sql(&app, a)
+    ))
+    .await?;
+    let found = problems(&app).await?;
+    assert!(reported(&found, a, 2), "{found:?}");
+    Ok(())
+}
+
+async fn a_deleted_entry_is_reported_as_missing(app: TestApp) -> Result<()> {
+    let a = ledger_with_history(&app).await?;
+    app.sql(&format!(
+        "DELETE FROM entry WHERE account_id = {} AND sequence = 3",
+        id_sql(&app, a)
+    ))
+    .await?;
+    let found = problems(&app).await?;
+    assert!(reported(&found, a, 3), "{found:?}");
+    assert!(
+        found.iter().any(|p| p["transferId"].is_string()),
+        "the half-deleted transfer is not reported: {found:?}"
+    );
+    Ok(())
+}
+
+async fn a_changed_stored_balance_is_reported(app: TestApp) -> Result<()> {
+    let a = ledger_with_history(&app).await?;
+    app.sql(&format!(
+        "UPDATE account SET balance = '1000000.00' WHERE id = {}",
+        id_sql(&app, a)
+    ))
+    .await?;
+    let found = problems(&app).await?;
+    assert!(reported(&found, a, 5), "{found:?}");
+    assert!(
+        found.iter().any(|p| p["accountId"].is_null()
+            && p["message"].as_str().is_some_and(|m| m.contains("USD"))),
+        "{found:?}"
+    );
+    Ok(())
+}
