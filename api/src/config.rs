@@ -29,4 +29,8 @@ pub struct ServeArgs {
     /// `sqlite:PATH` (embedded, the default) or `postgres://…`.
     #[arg(long, env = "DATABASE_URL", default_value = "sqlite:tally.db")]
     pub database_url: String,
+    /// How often this instance releases expired holds (every instance does,
+    /// sharing the work through `SKIP LOCKED`).
+    #[arg(long, env = "TALLY_EXPIRY_INTERVAL_MS", default_value_t = 1000)]
+    pub expiry_interval_ms: u64,
 }

@@ -5,15 +5,29 @@ use async_graphql::{ErrorExtensions, ServerError};
 use service::{ErrorCode, LedgerError};
 
 pub fn gql(err: LedgerError) -> async_graphql::Error {
-    let code = err.code();
-    let message = match code {
+    let (code, message) = client_view(&err);
+    let index = match &err {
+        LedgerError::Item { index, .. } => Some(*index as i64),
+        _ => None,
+    };
+    async_graphql::Error::new(message).extend_with(|_, ext| {
+        ext.set("code", code.as_str());
+        if let Some(index) = index {
+            ext.set("index", index);
+        }
+    })
+}
+
+/// What a client may see of an error: its code and a safe message.
+/// Internal failures are logged here, in full, and masked.
+pub fn client_view(err: &LedgerError) -> (ErrorCode, String) {
+    match err.code() {
         ErrorCode::Internal => {
             tracing::error!(error = %err, "internal error");
-            "internal error".to_owned()
+            (ErrorCode::Internal, "internal error".to_owned())
         }
-        _ => err.to_string(),
-    };
-    async_graphql::Error::new(message).extend_with(|_, ext| ext.set("code", code.as_str()))
+        code => (code, err.to_string()),
+    }
 }
 
 pub type GqlResult<T> = async_graphql::Result<T>;

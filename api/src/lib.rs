@@ -25,7 +25,7 @@ const MAX_DEPTH: usize = 16;
 
 pub fn schema(ledger: Ledger) -> TallySchema {
     let loader = DataLoader::new(loaders::LedgerLoader(ledger.clone()), tokio::spawn);
-    Schema::build(query::Query, mutation::Mutation, EmptySubscription)
+    Schema::build(query::Query, mutation::Mutation::default(), EmptySubscription)
         .data(ledger)
         .data(loader)
         .limit_depth(MAX_DEPTH)
@@ -34,7 +34,7 @@ pub fn schema(ledger: Ledger) -> TallySchema {
 
 /// The SDL that `schema.graphql` must equal (`tally schema > schema.graphql`).
 pub fn sdl() -> String {
-    Schema::build(query::Query, mutation::Mutation, EmptySubscription)
+    Schema::build(query::Query, mutation::Mutation::default(), EmptySubscription)
         .finish()
         .sdl()
 }

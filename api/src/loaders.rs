@@ -8,7 +8,7 @@ use service::Ledger;
 use uuid::Uuid;
 
 use crate::error::gql;
-use service::entity::{account, entry, transfer};
+use service::entity::{account, entry, hold, transfer};
 
 pub struct LedgerLoader(pub Ledger);
 
@@ -18,6 +18,10 @@ pub struct AccountKey(pub Uuid);
 pub struct TransferKey(pub Uuid);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct TransferEntriesKey(pub Uuid);
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ReversalsKey(pub Uuid);
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct HoldKey(pub Uuid);
 
 fn ids<K: Copy>(keys: &[K], id: impl Fn(K) -> Uuid) -> Vec<Uuid> {
     keys.iter().map(|k| id(*k)).collect()
@@ -27,10 +31,7 @@ impl async_graphql::dataloader::Loader<AccountKey> for LedgerLoader {
     type Value = account::Model;
     type Error = async_graphql::Error;
 
-    async fn load(
-        &self,
-        keys: &[AccountKey],
-    ) -> Result<HashMap<AccountKey, Self::Value>, Self::Error> {
+    async fn load(&self, keys: &[AccountKey]) -> Result<HashMap<AccountKey, Self::Value>, Self::Error> {
         let rows = service::account::by_ids(&self.0, &ids(keys, |k| k.0))
             .await
             .map_err(gql)?;
@@ -42,10 +43,7 @@ impl async_graphql::dataloader::Loader<TransferKey> for LedgerLoader {
     type Value = transfer::Model;
     type Error = async_graphql::Error;
 
-    async fn load(
-        &self,
-        keys: &[TransferKey],
-    ) -> Result<HashMap<TransferKey, Self::Value>, Self::Error> {
+    async fn load(&self, keys: &[TransferKey]) -> Result<HashMap<TransferKey, Self::Value>, Self::Error> {
         let rows = service::transfer::by_ids(&self.0, &ids(keys, |k| k.0))
             .await
             .map_err(gql)?;
@@ -57,10 +55,7 @@ impl async_graphql::dataloader::Loader<TransferEntriesKey> for LedgerLoader {
     type Value = Vec<entry::Model>;
     type Error = async_graphql::Error;
 
-    async fn load(
-        &self,
-        keys: &[TransferEntriesKey],
-    ) -> Result<HashMap<TransferEntriesKey, Self::Value>, Self::Error> {
+    async fn load(&self, keys: &[TransferEntriesKey]) -> Result<HashMap<TransferEntriesKey, Self::Value>, Self::Error> {
         let rows = service::entry::by_transfer_ids(&self.0, &ids(keys, |k| k.0))
             .await
             .map_err(gql)?;
@@ -72,5 +67,33 @@ impl async_graphql::dataloader::Loader<TransferEntriesKey> for LedgerLoader {
                 .push(row);
         }
         Ok(grouped)
+    }
+}
+
+impl async_graphql::dataloader::Loader<ReversalsKey> for LedgerLoader {
+    type Value = Vec<transfer::Model>;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[ReversalsKey]) -> Result<HashMap<ReversalsKey, Self::Value>, Self::Error> {
+        let rows = service::transfer::reversals_of(&self.0, &ids(keys, |k| k.0))
+            .await
+            .map_err(gql)?;
+        let mut grouped: HashMap<ReversalsKey, Vec<transfer::Model>> = HashMap::new();
+        for row in rows {
+            if let Some(original) = row.reversal_of {
+                grouped.entry(ReversalsKey(original)).or_default().push(row);
+            }
+        }
+        Ok(grouped)
+    }
+}
+
+impl async_graphql::dataloader::Loader<HoldKey> for LedgerLoader {
+    type Value = hold::Model;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[HoldKey]) -> Result<HashMap<HoldKey, Self::Value>, Self::Error> {
+        let rows = service::hold::by_ids(&self.0, &ids(keys, |k| k.0)).await.map_err(gql)?;
+        Ok(rows.into_iter().map(|r| (HoldKey(r.id), r)).collect())
     }
 }

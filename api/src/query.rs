@@ -2,11 +2,15 @@
 
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, Object};
+use chrono::{DateTime, Utc};
+use service::transfer::TransferFilter;
 use service::{ErrorCode, Ledger, LedgerError};
 
 use crate::error::{GqlResult, IntoGql, gql};
 use crate::scalars::Id;
-use crate::types::{Account, LedgerVerification, Transfer, decode_cursor, encode_cursor};
+use crate::types::{
+    Account, Currency, Hold, LedgerVerification, Transfer, TransferKindGql, decode_cursor, encode_cursor,
+};
 
 pub struct Query;
 
@@ -30,7 +34,7 @@ impl Query {
         first: Option<i32>,
         after: Option<String>,
     ) -> GqlResult<Connection<String, Account>> {
-        let after = after.map(|c| account_cursor(&c)).transpose()?;
+        let after = after.map(|c| id_cursor("account", &c)).transpose()?;
         let first = service::page::size(first.map(i64::from), DEFAULT_PAGE).gql()?;
         let page = service::account::page(ctx.data::<Ledger>()?, after, first)
             .await
@@ -48,13 +52,56 @@ impl Query {
         found(service::transfer::get(ctx.data::<Ledger>()?, id.0).await).map(|t| t.map(Transfer))
     }
 
-    async fn transfer_by_idempotency_key(
-        &self,
-        ctx: &Context<'_>,
-        key: String,
-    ) -> GqlResult<Option<Transfer>> {
+    async fn transfer_by_idempotency_key(&self, ctx: &Context<'_>, key: String) -> GqlResult<Option<Transfer>> {
         let ledger = ctx.data::<Ledger>()?;
         found(service::transfer::by_idempotency_key(ledger, &key).await).map(|t| t.map(Transfer))
+    }
+
+    #[allow(clippy::too_many_arguments)] // one per GraphQL argument
+    /// Transfers in creation order, optionally only those touching `accountId`,
+    /// of one `kind`, created in [`from`, `to`).
+    async fn transfers(
+        &self,
+        ctx: &Context<'_>,
+        account_id: Option<Id>,
+        kind: Option<TransferKindGql>,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> GqlResult<Connection<String, Transfer>> {
+        let after = after.map(|c| id_cursor("transfer", &c)).transpose()?;
+        let first = service::page::size(first.map(i64::from), DEFAULT_PAGE).gql()?;
+        let filter = TransferFilter {
+            account_id: account_id.map(|i| i.0),
+            kind: kind.map(|k| k.to_service()),
+            from,
+            to,
+        };
+        let page = service::transfer::page(ctx.data::<Ledger>()?, filter, after, first)
+            .await
+            .gql()?;
+        let mut conn = Connection::new(page.has_previous, page.has_next);
+        conn.edges.extend(
+            page.items
+                .into_iter()
+                .map(|t| Edge::new(encode_cursor("transfer", &t.id.to_string()), Transfer(t))),
+        );
+        Ok(conn)
+    }
+
+    async fn hold(&self, ctx: &Context<'_>, id: Id) -> GqlResult<Option<Hold>> {
+        match service::hold::get(ctx.data::<Ledger>()?, id.0).await {
+            Ok(h) => Ok(Some(Hold(h))),
+            Err(e) if e.code() == ErrorCode::HoldNotFound => Ok(None),
+            Err(e) => Err(gql(e)),
+        }
+    }
+
+    /// Every currency and custom asset with its scale.
+    async fn currencies(&self, ctx: &Context<'_>) -> GqlResult<Vec<Currency>> {
+        let rows = service::currency::list(ctx.data::<Ledger>()?).await.gql()?;
+        Ok(rows.into_iter().map(Into::into).collect())
     }
 
     /// Recomputes every hash chain, running balance and sum (see README).
@@ -68,23 +115,16 @@ impl Query {
 fn found<T>(result: Result<T, LedgerError>) -> GqlResult<Option<T>> {
     match result {
         Ok(v) => Ok(Some(v)),
-        Err(e)
-            if matches!(
-                e.code(),
-                ErrorCode::AccountNotFound | ErrorCode::TransferNotFound
-            ) =>
-        {
-            Ok(None)
-        }
+        Err(e) if matches!(e.code(), ErrorCode::AccountNotFound | ErrorCode::TransferNotFound) => Ok(None),
         Err(e) => Err(gql(e)),
     }
 }
 
-fn account_cursor(cursor: &str) -> GqlResult<uuid::Uuid> {
-    uuid::Uuid::parse_str(&decode_cursor("account", cursor)?).map_err(|_| {
+fn id_cursor(kind: &str, cursor: &str) -> GqlResult<uuid::Uuid> {
+    uuid::Uuid::parse_str(&decode_cursor(kind, cursor)?).map_err(|_| {
         gql(LedgerError::client(
             ErrorCode::InvalidInput,
-            "malformed account cursor",
+            format!("malformed {kind} cursor"),
         ))
     })
 }

@@ -16,8 +16,7 @@ pub struct Money(pub Decimal);
 impl ScalarType for Money {
     fn parse(value: Value) -> InputValueResult<Self> {
         let refused = |message: String| {
-            InputValueError::custom(message)
-                .with_extension("code", ErrorCode::InvalidAmount.as_str())
+            InputValueError::custom(message).with_extension("code", ErrorCode::InvalidAmount.as_str())
         };
         match value {
             Value::String(text) => service::money::parse_decimal(&text)
@@ -42,10 +41,8 @@ pub struct Id(pub uuid::Uuid);
 #[Scalar(name = "UUID")]
 impl ScalarType for Id {
     fn parse(value: Value) -> InputValueResult<Self> {
-        let refused = |message: String| {
-            InputValueError::custom(message)
-                .with_extension("code", ErrorCode::InvalidInput.as_str())
-        };
+        let refused =
+            |message: String| InputValueError::custom(message).with_extension("code", ErrorCode::InvalidInput.as_str());
         match value {
             Value::String(text) => uuid::Uuid::parse_str(&text)
                 .map(Id)

@@ -14,6 +14,8 @@ pub struct Model {
     pub code: String,
     pub currency: String,
     pub balance: Money,
+    /// Σ of pending holds debiting this account; available = balance - held.
+    pub held_balance: Money,
     /// The lowest balance allowed; `None` means unbounded (system accounts).
     pub min_balance: Option<Money>,
     pub status: String,

@@ -11,7 +11,10 @@ pub struct Model {
     pub key: String,
     /// SHA-256 of the canonical request; a different request under the key is refused.
     pub fingerprint: Vec<u8>,
+    /// The first transfer of the outcome (all of them share the key).
     pub transfer_id: Option<Uuid>,
+    pub hold_id: Option<Uuid>,
+    pub account_id: Option<Uuid>,
     pub error_code: Option<String>,
     pub error_message: Option<String>,
     pub created_at: DateTimeUtc,

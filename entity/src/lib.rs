@@ -8,6 +8,7 @@
 pub mod account;
 pub mod currency;
 pub mod entry;
+pub mod hold;
 pub mod idempotency;
 pub mod money;
 pub mod transfer;

@@ -15,8 +15,12 @@ pub struct Model {
     pub credit_account_id: Uuid,
     pub amount: Money,
     pub currency: String,
-    #[sea_orm(unique)]
+    /// Not unique: a split's parts share their request's key.
     pub idempotency_key: String,
+    /// For a REVERSAL: the transfer it compensates.
+    pub reversal_of: Option<Uuid>,
+    /// For a CAPTURE: the hold it settles.
+    pub hold_id: Option<Uuid>,
     pub description: Option<String>,
     pub metadata: Option<Json>,
     pub created_at: DateTimeUtc,

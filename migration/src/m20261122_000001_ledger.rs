@@ -24,6 +24,7 @@ impl MigrationTrait for Migration {
         m.create_table(transfer_table()).await?;
         m.create_table(entry_table()).await?;
         m.create_table(idempotency_table()).await?;
+        m.create_table(hold_table()).await?;
         for index in indexes() {
             m.create_index(index).await?;
         }
@@ -31,7 +32,7 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        for table in ["idempotency", "entry", "transfer", "account", "currency"] {
+        for table in ["hold", "idempotency", "entry", "transfer", "account", "currency"] {
             m.drop_table(Table::drop().table(table).to_owned()).await?;
         }
         Ok(())
@@ -54,6 +55,7 @@ fn account_table() -> TableCreateStatement {
         .col(text("code").unique_key())
         .col(text("currency"))
         .col(text("balance"))
+        .col(text("held_balance"))
         .col(text_null("min_balance"))
         .col(text("status"))
         .col(boolean("is_system"))
@@ -81,7 +83,11 @@ fn transfer_table() -> TableCreateStatement {
         .col(uuid("credit_account_id"))
         .col(text("amount"))
         .col(text("currency"))
-        .col(text("idempotency_key").unique_key())
+        // Not unique: one key may name several transfers (a split's parts);
+        // the idempotency table's primary key is what allows one outcome per key.
+        .col(text("idempotency_key"))
+        .col(uuid_null("reversal_of"))
+        .col(uuid_null("hold_id"))
         .col(text_null("description"))
         .col(json_binary_null("metadata"))
         .col(timestamp_with_time_zone("created_at"))
@@ -133,14 +139,70 @@ fn idempotency_table() -> TableCreateStatement {
         .col(text("key").primary_key())
         .col(blob("fingerprint"))
         .col(uuid_null("transfer_id"))
+        .col(uuid_null("hold_id"))
+        .col(uuid_null("account_id"))
         .col(text_null("error_code"))
         .col(text_null("error_message"))
         .col(timestamp_with_time_zone("created_at"))
         .to_owned()
 }
 
+fn hold_table() -> TableCreateStatement {
+    Table::create()
+        .table("hold")
+        .col(pk_uuid("id"))
+        .col(uuid("debit_account_id"))
+        .col(uuid("credit_account_id"))
+        .col(text("currency"))
+        .col(text("amount"))
+        .col(text("captured_amount"))
+        .col(text("status"))
+        .col(timestamp_with_time_zone("expires_at"))
+        .col(text("idempotency_key"))
+        .col(big_integer("version"))
+        .col(text_null("description"))
+        .col(json_binary_null("metadata"))
+        .col(timestamp_with_time_zone("created_at"))
+        .col(timestamp_with_time_zone("updated_at"))
+        .foreign_key(
+            ForeignKey::create()
+                .name("fk_hold_debit")
+                .from("hold", "debit_account_id")
+                .to("account", "id"),
+        )
+        .foreign_key(
+            ForeignKey::create()
+                .name("fk_hold_credit")
+                .from("hold", "credit_account_id")
+                .to("account", "id"),
+        )
+        .to_owned()
+}
+
 fn indexes() -> Vec<IndexCreateStatement> {
     vec![
+        Index::create()
+            .name("ix_transfer_key")
+            .table("transfer")
+            .col("idempotency_key")
+            .to_owned(),
+        Index::create()
+            .name("ix_transfer_reversal_of")
+            .table("transfer")
+            .col("reversal_of")
+            .to_owned(),
+        // The expiry worker's scan: pending holds by due time.
+        Index::create()
+            .name("ix_hold_status_expires")
+            .table("hold")
+            .col("status")
+            .col("expires_at")
+            .to_owned(),
+        Index::create()
+            .name("ix_hold_debit")
+            .table("hold")
+            .col("debit_account_id")
+            .to_owned(),
         // Gapless per-account sequence; also the keyset index for entry pages.
         Index::create()
             .name("ux_entry_account_sequence")
@@ -177,9 +239,7 @@ fn indexes() -> Vec<IndexCreateStatement> {
 
 fn seed_currencies() -> InsertStatement {
     let mut insert = Query::insert();
-    insert
-        .into_table("currency")
-        .columns(["code", "scale", "created_at"]);
+    insert.into_table("currency").columns(["code", "scale", "created_at"]);
     for (code, scale) in CURRENCIES {
         insert.values_panic([(*code).into(), (*scale).into(), Expr::current_timestamp()]);
     }

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use sea_orm::sqlx;
 use sea_orm::{
-    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
-    RuntimeErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, RuntimeErr,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 
 use crate::error::Result;
@@ -26,16 +26,13 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection> {
     if url.starts_with("sqlite:") {
         // WAL lets readers proceed beside the one writer; FULL makes every
         // commit durable; the busy timeout makes waiting writers queue.
-        options
-            .max_connections(8)
-            .min_connections(1)
-            .map_sqlx_sqlite_opts(|o| {
-                o.create_if_missing(true)
-                    .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
-                    .synchronous(sqlx::sqlite::SqliteSynchronous::Full)
-                    .foreign_keys(true)
-                    .busy_timeout(Duration::from_secs(30))
-            });
+        options.max_connections(8).min_connections(1).map_sqlx_sqlite_opts(|o| {
+            o.create_if_missing(true)
+                .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+                .synchronous(sqlx::sqlite::SqliteSynchronous::Full)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(30))
+        });
     } else {
         options
             .max_connections(32)

@@ -26,11 +26,7 @@ pub async fn page(ledger: &Ledger, account_id: Uuid, window: Window) -> Result<P
                 Some(seq) => query.filter(Column::Sequence.gt(seq)),
                 None => query,
             };
-            let rows = query
-                .order_by_asc(Column::Sequence)
-                .limit(first + 1)
-                .all(db)
-                .await?;
+            let rows = query.order_by_asc(Column::Sequence).limit(first + 1).all(db).await?;
             Ok(Page::forward(rows, first, after.is_some_and(|s| s >= 1)))
         }
         Window::Backward { before, last } => {
@@ -38,11 +34,7 @@ pub async fn page(ledger: &Ledger, account_id: Uuid, window: Window) -> Result<P
                 Some(seq) => query.filter(Column::Sequence.lt(seq)),
                 None => query,
             };
-            let rows = query
-                .order_by_desc(Column::Sequence)
-                .limit(last + 1)
-                .all(db)
-                .await?;
+            let rows = query.order_by_desc(Column::Sequence).limit(last + 1).all(db).await?;
             Ok(Page::backward(rows, last, before.is_some()))
         }
     }
@@ -50,12 +42,7 @@ pub async fn page(ledger: &Ledger, account_id: Uuid, window: Window) -> Result<P
 
 /// The account's balance just after its last entry at or before `at`
 /// (zero before its first entry), at the currency's scale.
-pub async fn balance_at(
-    ledger: &Ledger,
-    account_id: Uuid,
-    at: DateTime<Utc>,
-    scale: u32,
-) -> Result<Decimal> {
+pub async fn balance_at(ledger: &Ledger, account_id: Uuid, at: DateTime<Utc>, scale: u32) -> Result<Decimal> {
     let last = entry::Entity::find()
         .filter(Column::AccountId.eq(account_id))
         .filter(Column::CreatedAt.lte(at))

@@ -17,6 +17,15 @@ pub enum ErrorCode {
     SameAccount,
     InsufficientFunds,
     IdempotencyKeyReused,
+    AccountArchived,
+    AccountNotEmpty,
+    VersionConflict,
+    HoldNotFound,
+    HoldNotPending,
+    HoldExpired,
+    ReversalNotAllowed,
+    ReversalExceedsOriginal,
+    DuplicateCurrency,
     Internal,
 }
 
@@ -47,10 +56,7 @@ pub const ERROR_CODES: &[(ErrorCode, &str)] = &[
         ErrorCode::CurrencyMismatch,
         "the two accounts hold different currencies",
     ),
-    (
-        ErrorCode::SameAccount,
-        "debit and credit account are the same",
-    ),
+    (ErrorCode::SameAccount, "debit and credit account are the same"),
     (
         ErrorCode::InsufficientFunds,
         "the debit would take the account below its minimum balance",
@@ -78,15 +84,21 @@ impl ErrorCode {
             Self::SameAccount => "SAME_ACCOUNT",
             Self::InsufficientFunds => "INSUFFICIENT_FUNDS",
             Self::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
+            Self::AccountArchived => "ACCOUNT_ARCHIVED",
+            Self::AccountNotEmpty => "ACCOUNT_NOT_EMPTY",
+            Self::VersionConflict => "VERSION_CONFLICT",
+            Self::HoldNotFound => "HOLD_NOT_FOUND",
+            Self::HoldNotPending => "HOLD_NOT_PENDING",
+            Self::HoldExpired => "HOLD_EXPIRED",
+            Self::ReversalNotAllowed => "REVERSAL_NOT_ALLOWED",
+            Self::ReversalExceedsOriginal => "REVERSAL_EXCEEDS_ORIGINAL",
+            Self::DuplicateCurrency => "DUPLICATE_CURRENCY",
             Self::Internal => "INTERNAL",
         }
     }
 
     pub fn parse(code: &str) -> Option<Self> {
-        ERROR_CODES
-            .iter()
-            .map(|(c, _)| *c)
-            .find(|c| c.as_str() == code)
+        ERROR_CODES.iter().map(|(c, _)| *c).find(|c| c.as_str() == code)
     }
 
     /// Business refusals depend on ledger state, so they are recorded under the
@@ -95,7 +107,17 @@ impl ErrorCode {
     pub const fn is_recorded(self) -> bool {
         matches!(
             self,
-            Self::AccountNotFound | Self::CurrencyMismatch | Self::InsufficientFunds
+            Self::AccountNotFound
+                | Self::TransferNotFound
+                | Self::CurrencyMismatch
+                | Self::InsufficientFunds
+                | Self::AccountArchived
+                | Self::AccountNotEmpty
+                | Self::HoldNotFound
+                | Self::HoldNotPending
+                | Self::HoldExpired
+                | Self::ReversalNotAllowed
+                | Self::ReversalExceedsOriginal
         )
     }
 }
@@ -105,6 +127,9 @@ pub enum LedgerError {
     /// A refusal the client caused and can read.
     #[error("{message}")]
     Client { code: ErrorCode, message: String },
+    /// Item `index` of an all-or-nothing batch was refused; nothing was written.
+    #[error("item {index}: {source}")]
+    Item { index: usize, source: Box<LedgerError> },
     /// A compare-and-swap lost to a concurrent writer; retried, never shown.
     #[error("concurrent update detected")]
     Conflict,
@@ -124,9 +149,24 @@ impl LedgerError {
         }
     }
 
+    /// A copy for replaying the same outcome twice (errors are not `Clone`:
+    /// infrastructure failures keep only their text).
+    pub fn duplicate(&self) -> Self {
+        match self {
+            Self::Client { code, message } => Self::client(*code, message.clone()),
+            Self::Item { index, source } => Self::Item {
+                index: *index,
+                source: Box::new(source.duplicate()),
+            },
+            Self::Conflict => Self::Conflict,
+            other => Self::Internal(other.to_string()),
+        }
+    }
+
     pub fn code(&self) -> ErrorCode {
         match self {
             Self::Client { code, .. } => *code,
+            Self::Item { source, .. } => source.code(),
             _ => ErrorCode::Internal,
         }
     }

@@ -5,6 +5,7 @@
 //! description, metadata as canonical JSON with sorted keys), so "10" and
 //! "10.00" are the same request and any other difference is a new request.
 
+use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde_json::Value;
 use uuid::Uuid;
@@ -35,25 +36,46 @@ impl IdempotencyKey {
     }
 }
 
-/// The parts of a money request that make it "the same request".
-pub(crate) struct RequestFields<'a> {
-    pub(crate) operation: &'a str,
-    pub(crate) accounts: &'a [Uuid],
-    pub(crate) amount: Decimal,
-    pub(crate) description: Option<&'a str>,
-    pub(crate) metadata: Option<&'a Value>,
-}
+/// Builds a request fingerprint: the operation name, then its fields in a
+/// fixed order through the canonical (length-prefixed) encoding.
+pub(crate) struct Fingerprint(Canonical);
 
-pub(crate) fn fingerprint(f: &RequestFields<'_>) -> [u8; HASH_LEN] {
-    let mut c = Canonical::new(b"tally.request.v1");
-    c.text(f.operation);
-    for id in f.accounts {
-        c.uuid(*id);
+impl Fingerprint {
+    pub(crate) fn new(operation: &str) -> Self {
+        let mut c = Canonical::new(b"tally.request.v1");
+        c.text(operation);
+        Fingerprint(c)
     }
-    c.decimal(f.amount.normalize())
-        .optional(f.description.map(str::as_bytes))
-        .optional(f.metadata.map(canonical_json).as_deref().map(str::as_bytes));
-    c.finish()
+
+    pub(crate) fn uuid(mut self, id: Uuid) -> Self {
+        self.0.uuid(id);
+        self
+    }
+
+    /// Trailing zeros do not matter: "10" and "10.00" are the same amount.
+    pub(crate) fn decimal(mut self, value: Decimal) -> Self {
+        self.0.decimal(value.normalize());
+        self
+    }
+
+    pub(crate) fn time(mut self, at: DateTime<Utc>) -> Self {
+        self.0.time(at);
+        self
+    }
+
+    pub(crate) fn text(mut self, text: Option<&str>) -> Self {
+        self.0.optional(text.map(str::as_bytes));
+        self
+    }
+
+    pub(crate) fn json(mut self, value: Option<&Value>) -> Self {
+        self.0.optional(value.map(canonical_json).as_deref().map(str::as_bytes));
+        self
+    }
+
+    pub(crate) fn finish(self) -> [u8; HASH_LEN] {
+        self.0.finish()
+    }
 }
 
 /// JSON text with object keys sorted at every level, whatever map type

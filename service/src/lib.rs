@@ -16,8 +16,9 @@
 //!     code: "alice".into(), currency: "USD".into(), min_balance: None, metadata: None,
 //! }).await?;
 //! transfer::deposit(&ledger, transfer::Movement {
-//!     account_id: alice.id, amount: "12.50".parse().unwrap_or_default(),
-//!     idempotency_key: "dep-1".into(), description: None, metadata: None,
+//!     account_id: alice.id,
+//!     amount: "12.50".parse().unwrap_or_default(),
+//!     details: transfer::Details { idempotency_key: "dep-1".into(), ..Default::default() },
 //! }).await?;
 //! # Ok(()) }
 //! ```
@@ -28,11 +29,13 @@ pub mod db;
 pub mod entry;
 pub mod error;
 pub mod hash;
+pub mod hold;
 pub mod idempotency;
 pub mod ledger;
 pub mod money;
 pub mod page;
 mod posting;
+pub use posting::Effect;
 pub mod time;
 pub mod transfer;
 pub mod validate;

@@ -6,9 +6,11 @@ use rust_decimal::Decimal;
 
 use crate::error::{ErrorCode, LedgerError, Result};
 
-/// Amounts and balances stay below 10^20 units: 20 integer digits plus up to
-/// 8 decimals fit in rust_decimal's 28 significant digits.
+/// Amounts and balances stay below 10^20 units, and below 10^(28 - scale)
+/// for scales over 8, so every value and every sum of two of them fits in
+/// rust_decimal's 96-bit mantissa exactly: arithmetic never has to round.
 pub const MAX_INTEGER_DIGITS: u32 = 20;
+const MAX_DIGITS: u32 = 28;
 
 /// The most decimal places any currency may have.
 pub const MAX_SCALE: u32 = 18;
@@ -23,15 +25,9 @@ pub fn parse_decimal(text: &str) -> Result<Decimal> {
     };
     let all_digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
     if !all_digits(int) || !frac.is_none_or(all_digits) {
-        return Err(invalid(format!(
-            "\"{text}\" is not a decimal string like \"12.50\""
-        )));
+        return Err(invalid(format!("\"{text}\" is not a decimal string like \"12.50\"")));
     }
-    Decimal::from_str_exact(text).map_err(|_| {
-        invalid(format!(
-            "\"{text}\" has more digits than can be held exactly"
-        ))
-    })
+    Decimal::from_str_exact(text).map_err(|_| invalid(format!("\"{text}\" has more digits than can be held exactly")))
 }
 
 /// A positive amount with at most `scale` decimals, returned at exactly `scale`.
@@ -42,6 +38,19 @@ pub fn amount_at_scale(amount: Decimal, scale: u32) -> Result<Decimal> {
     signed_at_scale(amount, scale)
 }
 
+/// The shape check before the currency is known: positive and below 10^20.
+pub fn positive(amount: Decimal) -> Result<()> {
+    if amount <= Decimal::ZERO {
+        return Err(invalid(format!("amount must be positive, got {amount}")));
+    }
+    if amount >= max_magnitude(MAX_INTEGER_DIGITS) {
+        return Err(invalid(format!(
+            "{amount} exceeds the maximum of {MAX_INTEGER_DIGITS} integer digits"
+        )));
+    }
+    Ok(())
+}
+
 /// Any value (e.g. a minimum balance) with at most `scale` decimals, at `scale`.
 pub fn signed_at_scale(value: Decimal, scale: u32) -> Result<Decimal> {
     let normal = value.normalize();
@@ -50,9 +59,10 @@ pub fn signed_at_scale(value: Decimal, scale: u32) -> Result<Decimal> {
             "{value} has more than {scale} decimal places for this currency"
         )));
     }
-    if normal.abs() >= max_magnitude() {
+    let digits = integer_digits(scale);
+    if normal.abs() >= max_magnitude(digits) {
         return Err(invalid(format!(
-            "{value} exceeds the maximum of {MAX_INTEGER_DIGITS} integer digits"
+            "{value} exceeds the maximum of {digits} integer digits"
         )));
     }
     Ok(rescaled(normal, scale))
@@ -70,17 +80,19 @@ pub fn zero(scale: u32) -> Decimal {
     Decimal::new(0, scale)
 }
 
-fn max_magnitude() -> Decimal {
-    Decimal::from_i128_with_scale(10_i128.pow(MAX_INTEGER_DIGITS), 0)
+fn integer_digits(scale: u32) -> u32 {
+    MAX_INTEGER_DIGITS.min(MAX_DIGITS.saturating_sub(scale))
+}
+
+fn max_magnitude(digits: u32) -> Decimal {
+    Decimal::from_i128_with_scale(10_i128.pow(digits), 0)
 }
 
 /// Checked arithmetic for balances: overflow is a refusal, never a wrap.
-pub fn checked_balance(value: Option<Decimal>) -> Result<Decimal> {
+pub fn checked_balance(value: Option<Decimal>, scale: u32) -> Result<Decimal> {
     match value {
-        Some(v) if v.abs() < max_magnitude() => Ok(v),
-        _ => Err(invalid(
-            "the resulting balance would exceed the maximum magnitude",
-        )),
+        Some(v) if v.abs() < max_magnitude(integer_digits(scale)) => Ok(v),
+        _ => Err(invalid("the resulting balance would exceed the maximum magnitude")),
     }
 }
 
@@ -99,27 +111,16 @@ mod tests {
         ] {
             assert!(parse_decimal(bad).is_err(), "{bad:?} should be refused");
         }
-        assert_eq!(
-            parse_decimal("12.50").ok().map(|d| d.to_string()),
-            Some("12.50".into())
-        );
-        assert_eq!(
-            parse_decimal("-3").ok().map(|d| d.to_string()),
-            Some("-3".into())
-        );
+        assert_eq!(parse_decimal("12.50").ok().map(|d| d.to_string()), Some("12.50".into()));
+        assert_eq!(parse_decimal("-3").ok().map(|d| d.to_string()), Some("-3".into()));
     }
 
     #[test]
     fn excess_precision_is_refused_never_rounded() {
         assert!(amount_at_scale(Decimal::new(1, 3), 2).is_err());
+        assert_eq!(amount_at_scale(Decimal::new(10, 3), 2).ok(), Some(Decimal::new(1, 2)));
         assert_eq!(
-            amount_at_scale(Decimal::new(10, 3), 2).ok(),
-            Some(Decimal::new(1, 2))
-        );
-        assert_eq!(
-            amount_at_scale(Decimal::new(5, 0), 2)
-                .ok()
-                .map(|d| d.to_string()),
+            amount_at_scale(Decimal::new(5, 0), 2).ok().map(|d| d.to_string()),
             Some("5.00".into())
         );
     }
@@ -128,7 +129,8 @@ mod tests {
     fn non_positive_and_huge_amounts_are_refused() {
         assert!(amount_at_scale(Decimal::ZERO, 2).is_err());
         assert!(amount_at_scale(Decimal::new(-1, 0), 2).is_err());
-        assert!(amount_at_scale(max_magnitude(), 0).is_err());
+        assert!(amount_at_scale(max_magnitude(20), 0).is_err());
+        assert!(amount_at_scale(max_magnitude(10), 18).is_err());
         let big = parse_decimal("99999999999999999999.99").ok();
         assert!(big.is_some_and(|b| amount_at_scale(b, 2).is_ok()));
     }

@@ -14,8 +14,8 @@ use std::collections::BTreeMap;
 
 use rust_decimal::Decimal;
 use sea_orm::{
-    AccessMode, ColumnTrait, Condition, DatabaseTransaction, DbBackend, EntityTrait,
-    IsolationLevel, QueryFilter, QueryOrder, QuerySelect, TransactionOptions, TransactionTrait,
+    AccessMode, ColumnTrait, Condition, DatabaseTransaction, DbBackend, EntityTrait, IsolationLevel, QueryFilter,
+    QueryOrder, QuerySelect, TransactionOptions, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -97,10 +97,7 @@ async fn snapshot(ledger: &Ledger) -> Result<DatabaseTransaction> {
     Ok(db.begin_with_options(options).await?)
 }
 
-async fn account_page(
-    txn: &DatabaseTransaction,
-    after: Option<Uuid>,
-) -> Result<Vec<account::Model>> {
+async fn account_page(txn: &DatabaseTransaction, after: Option<Uuid>) -> Result<Vec<account::Model>> {
     let mut q = account::Entity::find().order_by_asc(account::Column::Id);
     if let Some(after) = after {
         q = q.filter(account::Column::Id.gt(after));
@@ -109,14 +106,9 @@ async fn account_page(
 }
 
 /// Walks the entries of a page of accounts in (account, sequence) order.
-async fn check_accounts(
-    txn: &DatabaseTransaction,
-    accounts: &[account::Model],
-    v: &mut Verification,
-) -> Result<()> {
+async fn check_accounts(txn: &DatabaseTransaction, accounts: &[account::Model], v: &mut Verification) -> Result<()> {
     let ids: Vec<Uuid> = accounts.iter().map(|a| a.id).collect();
-    let mut chains: BTreeMap<Uuid, Chain> =
-        accounts.iter().map(|a| (a.id, Chain::new(a))).collect();
+    let mut chains: BTreeMap<Uuid, Chain> = accounts.iter().map(|a| (a.id, Chain::new(a))).collect();
     let mut cursor: Option<(Uuid, i64)> = None;
     loop {
         let rows = entry_page(txn, &ids, cursor).await?;
@@ -136,20 +128,14 @@ async fn check_accounts(
     Ok(())
 }
 
-async fn entry_page(
-    txn: &DatabaseTransaction,
-    ids: &[Uuid],
-    cursor: Option<(Uuid, i64)>,
-) -> Result<Vec<entry::Model>> {
+async fn entry_page(txn: &DatabaseTransaction, ids: &[Uuid], cursor: Option<(Uuid, i64)>) -> Result<Vec<entry::Model>> {
     use entry::Column as C;
     let mut q = entry::Entity::find().filter(C::AccountId.is_in(ids.iter().copied()));
     if let Some((account, seq)) = cursor {
         q = q.filter(
-            Condition::any().add(C::AccountId.gt(account)).add(
-                Condition::all()
-                    .add(C::AccountId.eq(account))
-                    .add(C::Sequence.gt(seq)),
-            ),
+            Condition::any()
+                .add(C::AccountId.gt(account))
+                .add(Condition::all().add(C::AccountId.eq(account)).add(C::Sequence.gt(seq))),
         );
     }
     Ok(q.order_by_asc(C::AccountId)
@@ -198,10 +184,7 @@ impl<'a> Chain<'a> {
         if e.sequence != expected {
             return Some((
                 expected,
-                format!(
-                    "entry {expected} is missing (found entry {} next)",
-                    e.sequence
-                ),
+                format!("entry {expected} is missing (found entry {} next)", e.sequence),
             ));
         }
         if e.previous_hash != self.previous_hash {
@@ -261,10 +244,7 @@ impl<'a> Chain<'a> {
                 ),
             ))
         } else if a.head_hash != self.previous_hash {
-            Some((
-                last,
-                "stored chain head differs from the last entry's hash".into(),
-            ))
+            Some((last, "stored chain head differs from the last entry's hash".into()))
         } else {
             None
         };
@@ -304,11 +284,7 @@ async fn check_transfers(txn: &DatabaseTransaction, v: &mut Verification) -> Res
 
 fn check_transfer(t: &transfer::Model, entries: &[&entry::Model], v: &mut Verification) {
     let sum: Decimal = entries.iter().map(|e| e.amount.0).sum();
-    let leg = |account: Uuid, amount: Decimal| {
-        entries
-            .iter()
-            .any(|e| e.account_id == account && e.amount.0 == amount)
-    };
+    let leg = |account: Uuid, amount: Decimal| entries.iter().any(|e| e.account_id == account && e.amount.0 == amount);
     let message = if entries.len() != 2 {
         format!("transfer has {} entries, not 2", entries.len())
     } else if !sum.is_zero() {

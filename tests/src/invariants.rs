@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use anyhow::{Result, ensure};
 use rust_decimal::Decimal;
 use sea_orm::{DatabaseConnection, EntityTrait, QueryOrder};
-use service::entity::{account, entry, idempotency, transfer};
+use service::entity::{account, entry, hold, idempotency, transfer};
 use uuid::Uuid;
 
 pub async fn check(db: &DatabaseConnection) -> Result<()> {
@@ -18,6 +18,8 @@ pub async fn check(db: &DatabaseConnection) -> Result<()> {
         .await?;
     let transfers = transfer::Entity::find().all(db).await?;
     let records = idempotency::Entity::find().all(db).await?;
+    let holds = hold::Entity::find().all(db).await?;
+    holds_match_held_balances(&accounts, &holds)?;
     currencies_sum_to_zero(&accounts)?;
     chains_and_running_balances(&accounts, &entries)?;
     transfers_balance(&transfers, &entries)?;
@@ -35,10 +37,7 @@ fn currencies_sum_to_zero(accounts: &[account::Model]) -> Result<()> {
     Ok(())
 }
 
-fn chains_and_running_balances(
-    accounts: &[account::Model],
-    entries: &[entry::Model],
-) -> Result<()> {
+fn chains_and_running_balances(accounts: &[account::Model], entries: &[entry::Model]) -> Result<()> {
     let mut by_account: HashMap<Uuid, Vec<&entry::Model>> = HashMap::new();
     for e in entries {
         by_account.entry(e.account_id).or_default().push(e);
@@ -83,11 +82,7 @@ fn chains_and_running_balances(
             a.code,
             a.balance
         );
-        ensure!(
-            a.entry_count == list.len() as i64,
-            "account {} entry count off",
-            a.code
-        );
+        ensure!(a.entry_count == list.len() as i64, "account {} entry count off", a.code);
         ensure!(a.head_hash == previous, "account {} chain head off", a.code);
     }
     ensure!(by_account.is_empty(), "entries of unknown accounts");
@@ -113,23 +108,46 @@ fn transfers_balance(transfers: &[transfer::Model], entries: &[entry::Model]) ->
     Ok(())
 }
 
-fn one_outcome_per_key(
-    transfers: &[transfer::Model],
-    records: &[idempotency::Model],
-) -> Result<()> {
-    let mut keys = HashSet::new();
+/// Every transfer's key has exactly one record, naming the key's first transfer.
+fn one_outcome_per_key(transfers: &[transfer::Model], records: &[idempotency::Model]) -> Result<()> {
+    let mut first: HashMap<&str, Uuid> = HashMap::new();
     for t in transfers {
+        let id = first.entry(t.idempotency_key.as_str()).or_insert(t.id);
+        *id = (*id).min(t.id);
+    }
+    let recorded: HashSet<&str> = records.iter().map(|r| r.key.as_str()).collect();
+    ensure!(recorded.len() == records.len(), "a key has two records");
+    for (key, id) in first {
+        let record = records.iter().find(|r| r.key == key);
         ensure!(
-            keys.insert(t.idempotency_key.as_str()),
-            "key {} used twice",
-            t.idempotency_key
+            record.and_then(|r| r.transfer_id) == Some(id),
+            "key {key} has no matching record"
         );
-        let record = records.iter().find(|r| r.key == t.idempotency_key);
+    }
+    Ok(())
+}
+
+/// held_balance = Σ PENDING holds debiting the account; available never below the floor.
+fn holds_match_held_balances(accounts: &[account::Model], holds: &[hold::Model]) -> Result<()> {
+    let mut held: HashMap<Uuid, Decimal> = HashMap::new();
+    for h in holds.iter().filter(|h| h.status == "PENDING") {
+        *held.entry(h.debit_account_id).or_default() += h.amount.0;
+    }
+    for a in accounts {
+        let expected = held.get(&a.id).copied().unwrap_or_default();
         ensure!(
-            record.and_then(|r| r.transfer_id) == Some(t.id),
-            "key {} has no matching record",
-            t.idempotency_key
+            a.held_balance.0 == expected,
+            "account {} holds {} but its pending holds sum to {expected}",
+            a.code,
+            a.held_balance
         );
+        if let Some(floor) = a.min_balance {
+            ensure!(
+                a.balance.0 - a.held_balance.0 >= floor.0,
+                "account {} available below its floor",
+                a.code
+            );
+        }
     }
     Ok(())
 }

@@ -8,9 +8,7 @@ pub mod invariants;
 use std::collections::BTreeMap;
 
 use anyhow::{Context, Result, anyhow, bail, ensure};
-use sea_orm::{
-    ConnectionTrait, Database, DatabaseConnection, EntityTrait, PaginatorTrait, Statement,
-};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, EntityTrait, PaginatorTrait, Statement};
 use serde_json::{Value, json};
 use service::Ledger;
 use service::entity::{account, entry, transfer};
@@ -54,16 +52,11 @@ pub async fn spawn_app(backend: Backend) -> Result<TestApp> {
     let (url, dir) = match backend {
         Backend::Sqlite => {
             let dir = tempfile::tempdir()?;
-            (
-                format!("sqlite:{}", dir.path().join("tally.db").display()),
-                Some(dir),
-            )
+            (format!("sqlite:{}", dir.path().join("tally.db").display()), Some(dir))
         }
         Backend::Postgres => (fresh_postgres_database().await?, None),
     };
-    let ledger = Ledger::connect(&url)
-        .await
-        .map_err(|e| anyhow!("connect {url}: {e}"))?;
+    let ledger = Ledger::connect(&url).await.map_err(|e| anyhow!("connect {url}: {e}"))?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     tokio::spawn(api::serve(listener, ledger.clone()));
@@ -81,13 +74,11 @@ pub async fn spawn_app(backend: Backend) -> Result<TestApp> {
 
 /// The connection URL of a brand-new database on the test PostgreSQL server.
 pub async fn fresh_postgres_database() -> Result<String> {
-    let admin = std::env::var("TALLY_TEST_PG_URL").context(
-        "TALLY_TEST_PG_URL is not set: PostgreSQL tests need the server that `bash scripts/test.sh` starts",
-    )?;
+    let admin = std::env::var("TALLY_TEST_PG_URL")
+        .context("TALLY_TEST_PG_URL is not set: PostgreSQL tests need the server that `bash scripts/test.sh` starts")?;
     let name = format!("tally_test_{}", Uuid::new_v4().simple());
     let conn = Database::connect(admin.as_str()).await?;
-    conn.execute_unprepared(&format!("CREATE DATABASE {name}"))
-        .await?;
+    conn.execute_unprepared(&format!("CREATE DATABASE {name}")).await?;
     conn.close().await?;
     let (prefix, _) = admin
         .rsplit_once('/')
@@ -124,12 +115,7 @@ impl TestApp {
         code_of(&body)
     }
 
-    pub async fn open(
-        &self,
-        code: &str,
-        currency: &str,
-        min_balance: Option<&str>,
-    ) -> Result<Uuid> {
+    pub async fn open(&self, code: &str, currency: &str, min_balance: Option<&str>) -> Result<Uuid> {
         let data = self
             .data(
                 "mutation($i: CreateAccountInput!) { createAccount(input: $i) { id } }",
@@ -227,8 +213,6 @@ pub fn code_of(body: &Value) -> Result<String> {
 }
 
 pub fn uuid_at(value: &Value) -> Result<Uuid> {
-    let text = value
-        .as_str()
-        .with_context(|| format!("not a string: {value}"))?;
+    let text = value.as_str().with_context(|| format!("not a string: {value}"))?;
     Ok(Uuid::parse_str(text)?)
 }

@@ -35,7 +35,15 @@ impl Account {
     async fn balance(&self) -> Money {
         Money(self.0.balance.0)
     }
-    /// The floor the balance may not go below; null = unbounded (system accounts).
+    /// Σ of pending holds on this account.
+    async fn held_balance(&self) -> Money {
+        Money(self.0.held_balance.0)
+    }
+    /// What can be spent or held: balance - heldBalance. Every funds check uses it.
+    async fn available_balance(&self) -> Money {
+        Money(self.0.balance.0 - self.0.held_balance.0)
+    }
+    /// The floor the available balance may not go below; null = unbounded (system accounts).
     async fn min_balance(&self) -> Option<Money> {
         self.0.min_balance.map(|m| Money(m.0))
     }
@@ -97,20 +105,12 @@ impl Account {
     }
 }
 
-fn window(
-    first: Option<i32>,
-    after: Option<String>,
-    last: Option<i32>,
-    before: Option<String>,
-) -> GqlResult<Window> {
+fn window(first: Option<i32>, after: Option<String>, last: Option<i32>, before: Option<String>) -> GqlResult<Window> {
     let seq = |c: Option<String>| -> GqlResult<Option<i64>> {
         c.map(|c| {
-            decode_cursor("entry", &c)?.parse::<i64>().map_err(|_| {
-                gql(LedgerError::client(
-                    ErrorCode::InvalidInput,
-                    "malformed entry cursor",
-                ))
-            })
+            decode_cursor("entry", &c)?
+                .parse::<i64>()
+                .map_err(|_| gql(LedgerError::client(ErrorCode::InvalidInput, "malformed entry cursor")))
         })
         .transpose()
     };

@@ -21,8 +21,7 @@ impl Entry {
     async fn account(&self, ctx: &Context<'_>) -> GqlResult<Account> {
         let loader = ctx.data::<DataLoader<LedgerLoader>>()?;
         let row = loader.load_one(AccountKey(self.0.account_id)).await?;
-        row.map(Account)
-            .ok_or_else(|| "account of entry missing".into())
+        row.map(Account).ok_or_else(|| "account of entry missing".into())
     }
     async fn transfer_id(&self) -> Id {
         Id(self.0.transfer_id)
@@ -30,8 +29,7 @@ impl Entry {
     async fn transfer(&self, ctx: &Context<'_>) -> GqlResult<Transfer> {
         let loader = ctx.data::<DataLoader<LedgerLoader>>()?;
         let row = loader.load_one(TransferKey(self.0.transfer_id)).await?;
-        row.map(Transfer)
-            .ok_or_else(|| "transfer of entry missing".into())
+        row.map(Transfer).ok_or_else(|| "transfer of entry missing".into())
     }
     /// Signed: negative = money out of the account.
     async fn amount(&self) -> Money {

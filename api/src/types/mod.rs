@@ -2,12 +2,16 @@
 
 mod account;
 mod entry;
+mod hold;
+mod payloads;
 mod transfer;
 mod verification;
 
 pub use account::Account;
 pub use entry::Entry;
-pub use transfer::Transfer;
+pub use hold::Hold;
+pub use payloads::{AccountPayload, Currency, PostTransfersPayload, SplitTransferPayload};
+pub use transfer::{Transfer, TransferKindGql};
 pub use verification::LedgerVerification;
 
 use base64::Engine;

@@ -4,9 +4,9 @@ use chrono::{DateTime, Utc};
 use service::entity::transfer;
 use service::transfer::TransferKind;
 
-use super::{Account, Entry};
+use super::{Account, Entry, Hold};
 use crate::error::GqlResult;
-use crate::loaders::{AccountKey, LedgerLoader, TransferEntriesKey};
+use crate::loaders::{AccountKey, HoldKey, LedgerLoader, ReversalsKey, TransferEntriesKey, TransferKey};
 use crate::scalars::{Id, Money};
 
 pub struct Transfer(pub transfer::Model);
@@ -17,6 +17,36 @@ pub enum TransferKindGql {
     Deposit,
     Withdrawal,
     Transfer,
+    /// A compensating transfer (see `reversalOf`).
+    Reversal,
+    /// The settlement of a hold (see `hold`).
+    Capture,
+    /// The balance of an archived or merged account moved out.
+    Sweep,
+}
+
+impl TransferKindGql {
+    pub fn from_service(kind: TransferKind) -> Self {
+        match kind {
+            TransferKind::Deposit => Self::Deposit,
+            TransferKind::Withdrawal => Self::Withdrawal,
+            TransferKind::Transfer => Self::Transfer,
+            TransferKind::Reversal => Self::Reversal,
+            TransferKind::Capture => Self::Capture,
+            TransferKind::Sweep => Self::Sweep,
+        }
+    }
+
+    pub fn to_service(self) -> TransferKind {
+        match self {
+            Self::Deposit => TransferKind::Deposit,
+            Self::Withdrawal => TransferKind::Withdrawal,
+            Self::Transfer => TransferKind::Transfer,
+            Self::Reversal => TransferKind::Reversal,
+            Self::Capture => TransferKind::Capture,
+            Self::Sweep => TransferKind::Sweep,
+        }
+    }
 }
 
 #[Object]
@@ -28,11 +58,7 @@ impl Transfer {
         &self.0.idempotency_key
     }
     async fn kind(&self) -> TransferKindGql {
-        match TransferKind::parse(&self.0.kind) {
-            Some(TransferKind::Deposit) => TransferKindGql::Deposit,
-            Some(TransferKind::Withdrawal) => TransferKindGql::Withdrawal,
-            _ => TransferKindGql::Transfer,
-        }
+        TransferKindGql::from_service(TransferKind::parse(&self.0.kind).unwrap_or(TransferKind::Transfer))
     }
     async fn amount(&self) -> Money {
         Money(self.0.amount.0)
@@ -63,6 +89,24 @@ impl Transfer {
     async fn to_account(&self, ctx: &Context<'_>) -> GqlResult<Account> {
         load_account(ctx, self.0.credit_account_id).await
     }
+    /// For a REVERSAL: the transfer it compensates.
+    async fn reversal_of(&self, ctx: &Context<'_>) -> GqlResult<Option<Transfer>> {
+        let Some(id) = self.0.reversal_of else { return Ok(None) };
+        let loader = ctx.data::<DataLoader<LedgerLoader>>()?;
+        Ok(loader.load_one(TransferKey(id)).await?.map(Transfer))
+    }
+    /// Reversals of this transfer, oldest first (their amounts never exceed it).
+    async fn reversals(&self, ctx: &Context<'_>) -> GqlResult<Vec<Transfer>> {
+        let loader = ctx.data::<DataLoader<LedgerLoader>>()?;
+        let rows = loader.load_one(ReversalsKey(self.0.id)).await?.unwrap_or_default();
+        Ok(rows.into_iter().map(Transfer).collect())
+    }
+    /// For a CAPTURE: the hold it settled.
+    async fn hold(&self, ctx: &Context<'_>) -> GqlResult<Option<Hold>> {
+        let Some(id) = self.0.hold_id else { return Ok(None) };
+        let loader = ctx.data::<DataLoader<LedgerLoader>>()?;
+        Ok(loader.load_one(HoldKey(id)).await?.map(Hold))
+    }
     /// The two entries: the debit (negative) and the credit (positive).
     async fn entries(&self, ctx: &Context<'_>) -> GqlResult<Vec<Entry>> {
         let loader = ctx.data::<DataLoader<LedgerLoader>>()?;
@@ -75,9 +119,8 @@ impl Transfer {
     }
 }
 
-async fn load_account(ctx: &Context<'_>, id: uuid::Uuid) -> GqlResult<Account> {
+pub(super) async fn load_account(ctx: &Context<'_>, id: uuid::Uuid) -> GqlResult<Account> {
     let loader = ctx.data::<DataLoader<LedgerLoader>>()?;
     let row = loader.load_one(AccountKey(id)).await?;
-    row.map(Account)
-        .ok_or_else(|| "account of transfer missing".into())
+    row.map(Account).ok_or_else(|| "account of transfer missing".into())
 }

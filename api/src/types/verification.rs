@@ -29,11 +29,7 @@ impl From<Verification> for LedgerVerification {
             accounts_checked: v.accounts_checked as i64,
             entries_checked: v.entries_checked as i64,
             transfers_checked: v.transfers_checked as i64,
-            problems: v
-                .problems
-                .into_iter()
-                .map(VerificationProblem::from)
-                .collect(),
+            problems: v.problems.into_iter().map(VerificationProblem::from).collect(),
         }
     }
 }

@@ -3,9 +3,13 @@
 //! Invariants: `code` is unique; a client code never starts with `world:`
 //! (reserved for each currency's system account, which is created with the
 //! currency's first account and has no floor); balances are only ever changed
-//! by the posting engine.
+//! by the posting engine; an ARCHIVED account stays readable and never moves
+//! money again.
 
+mod lifecycle;
 pub(crate) mod repo;
+
+pub use lifecycle::{AccountUpdate, archive, merge, update};
 
 use rust_decimal::Decimal;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
@@ -22,6 +26,7 @@ use entity::account::{self, Column};
 
 pub const WORLD_PREFIX: &str = "world:";
 pub const STATUS_ACTIVE: &str = "ACTIVE";
+pub const STATUS_ARCHIVED: &str = "ARCHIVED";
 
 /// What a client asks for when opening an account.
 pub struct NewAccount {
@@ -43,9 +48,7 @@ pub async fn create(ledger: &Ledger, new: NewAccount) -> Result<account::Model> 
 }
 
 pub async fn get(ledger: &Ledger, id: Uuid) -> Result<account::Model> {
-    let found = account::Entity::find_by_id(id)
-        .one(ledger.connection())
-        .await?;
+    let found = account::Entity::find_by_id(id).one(ledger.connection()).await?;
     found.ok_or_else(|| not_found(&id.to_string()))
 }
 
@@ -67,11 +70,7 @@ pub async fn by_ids(ledger: &Ledger, ids: &[Uuid]) -> Result<Vec<account::Model>
 
 /// Accounts in id (= creation) order after `after`. One statement, so one
 /// snapshot: the balances of a page always sum consistently.
-pub async fn page(
-    ledger: &Ledger,
-    after: Option<Uuid>,
-    first: u64,
-) -> Result<Page<account::Model>> {
+pub async fn page(ledger: &Ledger, after: Option<Uuid>, first: u64) -> Result<Page<account::Model>> {
     let mut query = account::Entity::find().order_by_asc(Column::Id);
     if let Some(after) = after {
         query = query.filter(Column::Id.gt(after));
@@ -81,8 +80,5 @@ pub async fn page(
 }
 
 pub(crate) fn not_found(what: &str) -> LedgerError {
-    LedgerError::client(
-        ErrorCode::AccountNotFound,
-        format!("account {what} not found"),
-    )
+    LedgerError::client(ErrorCode::AccountNotFound, format!("account {what} not found"))
 }

@@ -2,8 +2,8 @@
 
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder, QuerySelect,
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 use uuid::Uuid;
 
@@ -17,16 +17,13 @@ use crate::time::now_micros;
 use entity::Money;
 use entity::account::{self, Column};
 
-pub(crate) fn new_row(
-    new: &NewAccount,
-    scale: u32,
-    floor: Option<rust_decimal::Decimal>,
-) -> account::Model {
+pub(crate) fn new_row(new: &NewAccount, scale: u32, floor: Option<rust_decimal::Decimal>) -> account::Model {
     account::Model {
         id: Uuid::now_v7(),
         code: new.code.clone(),
         currency: new.currency.clone(),
         balance: Money(money::zero(scale)),
+        held_balance: Money(money::zero(scale)),
         min_balance: floor.map(Money),
         status: STATUS_ACTIVE.to_owned(),
         is_system: false,
@@ -54,11 +51,7 @@ fn world_row(currency: &str, scale: u32) -> account::Model {
 
 /// Inserts a client account, creating its currency's world account first
 /// when this is the currency's first account.
-pub(crate) async fn insert_with_world(
-    ledger: &Ledger,
-    row: account::Model,
-    scale: u32,
-) -> Result<account::Model> {
+pub(crate) async fn insert_with_world(ledger: &Ledger, row: account::Model, scale: u32) -> Result<account::Model> {
     let w = ledger.begin_write().await?;
     ensure_world(&w.txn, &row.currency, scale).await?;
     // Ids are UUID v7 (time-ordered): minting this one after the world
@@ -96,18 +89,8 @@ async fn ensure_world(txn: &DatabaseTransaction, currency: &str, scale: u32) -> 
 
 /// The id of `currency`'s world account, created on demand. World ids never
 /// change, so they are cached for the life of the process.
-pub(crate) async fn world_id(
-    ledger: &Ledger,
-    txn: &DatabaseTransaction,
-    currency: &str,
-) -> Result<Uuid> {
-    if let Some(id) = ledger
-        .cache
-        .worlds
-        .read()
-        .ok()
-        .and_then(|w| w.get(currency).copied())
-    {
+pub(crate) async fn world_id(ledger: &Ledger, txn: &DatabaseTransaction, currency: &str) -> Result<Uuid> {
+    if let Some(id) = ledger.cache.worlds.read().ok().and_then(|w| w.get(currency).copied()) {
         return Ok(id);
     }
     let code = format!("{WORLD_PREFIX}{currency}");
@@ -125,10 +108,7 @@ pub(crate) async fn world_id(
 }
 
 async fn find_id_by_code(db: &impl ConnectionTrait, code: &str) -> Result<Option<Uuid>> {
-    let row = account::Entity::find()
-        .filter(Column::Code.eq(code))
-        .one(db)
-        .await?;
+    let row = account::Entity::find().filter(Column::Code.eq(code)).one(db).await?;
     Ok(row.map(|a| a.id))
 }
 
@@ -149,13 +129,13 @@ pub(crate) async fn lock(txn: &DatabaseTransaction, ids: Vec<Uuid>) -> Result<Ve
 /// Writes `row` back only if nobody changed it since `read_version`. Under
 /// the row lock this always matches, so a miss means the lock did not hold
 /// (or the optimistic path lost a race): the operation is rerun.
-pub(crate) async fn compare_and_swap(
-    txn: &DatabaseTransaction,
-    row: &account::Model,
-    read_version: i64,
-) -> Result<()> {
+pub(crate) async fn compare_and_swap(txn: &DatabaseTransaction, row: &account::Model, read_version: i64) -> Result<()> {
     let result = account::Entity::update_many()
         .col_expr(Column::Balance, Expr::value(row.balance))
+        .col_expr(Column::HeldBalance, Expr::value(row.held_balance))
+        .col_expr(Column::Status, Expr::value(row.status.clone()))
+        .col_expr(Column::MinBalance, Expr::value(row.min_balance))
+        .col_expr(Column::Metadata, Expr::value(row.metadata.clone()))
         .col_expr(Column::Version, Expr::value(row.version))
         .col_expr(Column::EntryCount, Expr::value(row.entry_count))
         .col_expr(Column::HeadHash, Expr::value(row.head_hash.clone()))

@@ -1,9 +1,9 @@
-//! Steps 3 and 4 of the engine: postings applied in memory against the locked
-//! rows, then written back in one go.
+//! Step 3's state and step 4: the locked rows, changed in memory request by
+//! request, then written back in one go.
 //!
-//! Each posting is checked against the state left by the postings before it
-//! in the same run (so a batch behaves exactly like the same transfers one by
-//! one). A refused posting changes nothing in the book.
+//! Each request sees the state the requests before it in the same run left
+//! (a batch behaves exactly like the same requests one by one). A refused
+//! request is undone from an undo log, so it leaves the book as it found it.
 
 use std::collections::HashMap;
 
@@ -12,242 +12,296 @@ use rust_decimal::Decimal;
 use sea_orm::{DatabaseTransaction, EntityTrait, IntoActiveModel};
 use uuid::Uuid;
 
-use super::{Outcome, Posting, replay::key_reused};
+use super::replay::key_reused;
+use super::{Effect, Outcome, Request};
 use crate::account::{self as accounts, repo};
 use crate::error::{ErrorCode, LedgerError, Result};
-use crate::hash::{EntryFields, entry_hash};
-use crate::money;
+use crate::hold as holds;
 use crate::time::now_micros;
-use entity::{Money, account, entry, idempotency, transfer};
+use entity::{account, entry, hold, idempotency, transfer};
 
-struct Tracked {
-    row: account::Model,
+#[derive(Clone)]
+pub(super) struct Tracked {
+    pub(super) row: account::Model,
     read_version: i64,
+    changed: bool,
+}
+
+#[derive(Clone)]
+pub(super) struct TrackedHold {
+    pub(super) row: hold::Model,
+    /// `None` for a hold created in this run.
+    read_version: Option<i64>,
     changed: bool,
 }
 
 /// What a key led to earlier in this run, to answer a repeat of it.
 #[derive(Clone)]
 enum Seen {
-    Posted(transfer::Model),
+    Done(Box<Effect>),
     Refused(ErrorCode, String),
     Unrecorded,
 }
 
-pub(super) struct Book {
+#[derive(Default)]
+struct Undo {
     accounts: HashMap<Uuid, Tracked>,
-    scales: HashMap<String, u32>,
-    transfers: Vec<transfer::Model>,
-    entries: Vec<entry::Model>,
+    holds: HashMap<Uuid, Option<TrackedHold>>,
+    reversed: HashMap<Uuid, Option<Decimal>>,
+    transfers: usize,
+    entries: usize,
+}
+
+pub(super) struct Book {
+    pub(super) accounts: HashMap<Uuid, Tracked>,
+    pub(super) holds: HashMap<Uuid, TrackedHold>,
+    pub(super) scales: HashMap<String, u32>,
+    pub(super) reversed: HashMap<Uuid, Decimal>,
+    pub(super) transfers: Vec<transfer::Model>,
+    pub(super) entries: Vec<entry::Model>,
     records: Vec<idempotency::Model>,
     seen: HashMap<String, ([u8; 32], Seen)>,
-    now: DateTime<Utc>,
+    undo: Undo,
+    pub(super) now: DateTime<Utc>,
 }
 
 impl Book {
-    pub(super) fn new(locked: Vec<account::Model>, scales: HashMap<String, u32>) -> Self {
-        let accounts = locked
-            .into_iter()
-            .map(|row| {
-                (
-                    row.id,
-                    Tracked {
-                        read_version: row.version,
-                        row,
-                        changed: false,
-                    },
-                )
-            })
-            .collect();
+    pub(super) fn new(
+        locked: Vec<account::Model>,
+        holds: Vec<hold::Model>,
+        scales: HashMap<String, u32>,
+        reversed: HashMap<Uuid, Decimal>,
+    ) -> Self {
+        let track = |row: account::Model| {
+            (
+                row.id,
+                Tracked {
+                    read_version: row.version,
+                    row,
+                    changed: false,
+                },
+            )
+        };
+        let track_hold = |row: hold::Model| {
+            (
+                row.id,
+                TrackedHold {
+                    read_version: Some(row.version),
+                    row,
+                    changed: false,
+                },
+            )
+        };
         Book {
-            accounts,
+            accounts: locked.into_iter().map(track).collect(),
+            holds: holds.into_iter().map(track_hold).collect(),
             scales,
+            reversed,
             transfers: Vec::new(),
             entries: Vec::new(),
             records: Vec::new(),
             seen: HashMap::new(),
+            undo: Undo::default(),
             now: now_micros(),
         }
     }
 
-    pub(super) fn apply(
-        &mut self,
-        p: &Posting,
-        debit: Option<Uuid>,
-        credit: Option<Uuid>,
-    ) -> Outcome {
-        if let Some((fingerprint, seen)) = self.seen.get(p.key.as_str()) {
-            return repeat(p, fingerprint, seen);
+    /// Applies one request; on refusal, the book is exactly as before.
+    pub(super) fn apply(&mut self, req: &Request, plan: super::plan::Plan) -> Outcome {
+        let key = req.key.as_ref().map(|k| k.as_str().to_owned());
+        if let Some((fingerprint, seen)) = key.as_ref().and_then(|k| self.seen.get(k)) {
+            return repeat(req, fingerprint, seen);
         }
-        let outcome = self.try_apply(p, debit, credit);
-        self.record(p, &outcome);
+        self.undo = Undo {
+            transfers: self.transfers.len(),
+            entries: self.entries.len(),
+            ..Undo::default()
+        };
+        let outcome = match self.dispatch(req, plan) {
+            Ok(effect) => Ok(self.finish_request(effect)),
+            Err(e) => {
+                self.roll_back();
+                Err(e)
+            }
+        };
+        if let Some(key) = key {
+            self.record(req, key, &outcome);
+        }
         outcome
     }
 
-    fn record(&mut self, p: &Posting, outcome: &Outcome) {
-        let (transfer_id, error) = match outcome {
-            Ok(t) => (Some(t.id), None),
-            Err(e) if e.code().is_recorded() => (None, Some((e.code(), e.to_string()))),
-            Err(_) => {
-                self.seen
-                    .insert(p.key.as_str().to_owned(), (p.fingerprint, Seen::Unrecorded));
-                return;
+    /// Bumps the version of every account this request changed, once, and
+    /// reports them as they now stand.
+    fn finish_request(&mut self, mut effect: Effect) -> Effect {
+        let mut touched: Vec<Uuid> = self.undo.accounts.keys().copied().collect();
+        touched.sort();
+        for id in &touched {
+            if let Some(t) = self.accounts.get_mut(id) {
+                t.row.version += 1;
+                effect.accounts.push(t.row.clone());
             }
-        };
-        let seen = match (outcome, &error) {
-            (Ok(t), _) => Seen::Posted(t.clone()),
-            (_, Some((code, msg))) => Seen::Refused(*code, msg.clone()),
-            _ => Seen::Unrecorded,
-        };
-        self.seen
-            .insert(p.key.as_str().to_owned(), (p.fingerprint, seen));
-        self.records.push(idempotency::Model {
-            key: p.key.as_str().to_owned(),
-            fingerprint: p.fingerprint.to_vec(),
-            transfer_id,
-            error_code: error.as_ref().map(|(c, _)| c.as_str().to_owned()),
-            error_message: error.map(|(_, m)| m),
-            created_at: self.now,
-        });
+        }
+        if let Some(id) = effect.account.as_ref().map(|a| a.id) {
+            effect.account = self.accounts.get(&id).map(|t| t.row.clone());
+        }
+        effect
     }
 
-    fn try_apply(&mut self, p: &Posting, debit: Option<Uuid>, credit: Option<Uuid>) -> Outcome {
-        let d = self.current(debit)?;
-        let c = self.current(credit)?;
-        if d.id == c.id {
-            return Err(LedgerError::client(
-                ErrorCode::SameAccount,
-                "debit and credit account are the same",
-            ));
+    fn roll_back(&mut self) {
+        let undo = std::mem::take(&mut self.undo);
+        self.accounts.extend(undo.accounts);
+        for (id, prior) in undo.holds {
+            match prior {
+                Some(h) => self.holds.insert(id, h),
+                None => self.holds.remove(&id),
+            };
         }
-        if d.currency != c.currency {
-            return Err(LedgerError::client(
-                ErrorCode::CurrencyMismatch,
-                format!(
-                    "account {} holds {} but account {} holds {}",
-                    d.id, d.currency, c.id, c.currency
-                ),
-            ));
+        for (id, prior) in undo.reversed {
+            match prior {
+                Some(v) => self.reversed.insert(id, v),
+                None => self.reversed.remove(&id),
+            };
         }
-        let scale = self.scales.get(&d.currency).copied().unwrap_or(0);
-        let amount = money::amount_at_scale(p.amount, scale)?;
-        let debit_after = money::checked_balance(d.balance.0.checked_sub(amount))?;
-        if let Some(floor) = d.min_balance.filter(|f| debit_after < f.0) {
-            return Err(LedgerError::client(
-                ErrorCode::InsufficientFunds,
-                format!(
-                    "account {} has {} and may not go below {}",
-                    d.id, d.balance, floor
-                ),
-            ));
-        }
-        let credit_after = money::checked_balance(c.balance.0.checked_add(amount))?;
-        let at = [Some(self.now), d.last_entry_at, c.last_entry_at]
-            .into_iter()
-            .flatten()
-            .max()
-            .unwrap_or(self.now);
-        let t = transfer::Model {
-            id: Uuid::now_v7(),
-            kind: p.kind.as_str().to_owned(),
-            debit_account_id: d.id,
-            credit_account_id: c.id,
-            amount: Money(amount),
-            currency: d.currency.clone(),
-            idempotency_key: p.key.as_str().to_owned(),
-            description: p.description.clone(),
-            metadata: p.metadata.clone(),
-            created_at: at,
-        };
-        self.post_entry(d.id, &t, -amount, debit_after);
-        self.post_entry(c.id, &t, amount, credit_after);
-        self.transfers.push(t.clone());
-        Ok(t)
+        self.transfers.truncate(undo.transfers);
+        self.entries.truncate(undo.entries);
     }
 
-    fn current(&self, id: Option<Uuid>) -> Result<account::Model> {
-        let found = id.and_then(|id| self.accounts.get(&id));
-        match (found, id) {
+    /// A locked account as it currently stands in this run.
+    pub(super) fn account(&self, id: Option<Uuid>) -> Result<account::Model> {
+        match (id.and_then(|id| self.accounts.get(&id)), id) {
             (Some(t), _) => Ok(t.row.clone()),
             (None, Some(id)) => Err(accounts::not_found(&id.to_string())),
-            (None, None) => Err(accounts::not_found("(for this currency)")),
+            (None, None) => Err(accounts::not_found("(no world account for this currency)")),
         }
     }
 
-    /// Extends the account's hash chain by one entry, under its lock.
-    fn post_entry(
-        &mut self,
-        account_id: Uuid,
-        t: &transfer::Model,
-        amount: Decimal,
-        after: Decimal,
-    ) {
-        let Some(tracked) = self.accounts.get_mut(&account_id) else {
-            return;
-        };
-        let row = &mut tracked.row;
-        let sequence = row.entry_count + 1;
-        let hash = entry_hash(&EntryFields {
-            previous_hash: &row.head_hash,
-            account_id,
-            sequence,
-            transfer_id: t.id,
-            amount,
-            balance_after: after,
-            created_at: t.created_at,
-        });
-        self.entries.push(entry::Model {
-            id: Uuid::now_v7(),
-            account_id,
-            transfer_id: t.id,
-            amount: Money(amount),
-            balance_after: Money(after),
-            sequence,
-            created_at: t.created_at,
-            previous_hash: row.head_hash.clone(),
-            hash: hash.to_vec(),
-        });
-        row.balance = Money(after);
-        row.entry_count = sequence;
-        row.head_hash = hash.to_vec();
-        row.last_entry_at = Some(t.created_at);
+    /// A locked account for changing; its prior state goes to the undo log.
+    pub(super) fn account_mut(&mut self, id: Uuid) -> Result<&mut account::Model> {
+        let tracked = self
+            .accounts
+            .get_mut(&id)
+            .ok_or_else(|| accounts::not_found(&id.to_string()))?;
+        self.undo.accounts.entry(id).or_insert_with(|| tracked.clone());
         tracked.changed = true;
+        Ok(&mut tracked.row)
     }
 
-    /// Step 4: compare-and-swap every changed account, then the inserts.
+    pub(super) fn hold(&self, id: Uuid) -> Result<hold::Model> {
+        self.holds
+            .get(&id)
+            .map(|h| h.row.clone())
+            .ok_or_else(|| holds::not_found(id))
+    }
+
+    pub(super) fn put_hold(&mut self, row: hold::Model) {
+        let prior = self.holds.get(&row.id).cloned();
+        self.undo.holds.entry(row.id).or_insert(prior.clone());
+        let read_version = prior.and_then(|p| p.read_version);
+        self.holds.insert(
+            row.id,
+            TrackedHold {
+                row,
+                read_version,
+                changed: true,
+            },
+        );
+    }
+
+    pub(super) fn add_reversed(&mut self, original: Uuid, amount: Decimal) {
+        let prior = self.reversed.get(&original).copied();
+        self.undo.reversed.entry(original).or_insert(prior);
+        *self.reversed.entry(original).or_default() += amount;
+    }
+
+    pub(super) fn scale(&self, currency: &str) -> u32 {
+        self.scales.get(currency).copied().unwrap_or(0)
+    }
+
+    fn record(&mut self, req: &Request, key: String, outcome: &Outcome) {
+        let seen = match outcome {
+            Ok(effect) => Seen::Done(Box::new(effect.clone())),
+            Err(e) if e.code().is_recorded() => Seen::Refused(e.code(), e.to_string()),
+            Err(_) => Seen::Unrecorded,
+        };
+        let record = match &seen {
+            Seen::Done(effect) => Some(idempotency::Model {
+                transfer_id: effect.transfers.first().map(|t| t.id),
+                hold_id: effect.hold.as_ref().map(|h| h.id),
+                account_id: effect.account.as_ref().map(|a| a.id),
+                error_code: None,
+                error_message: None,
+                ..blank_record(&key, req, self.now)
+            }),
+            Seen::Refused(code, message) => Some(idempotency::Model {
+                error_code: Some(code.as_str().to_owned()),
+                error_message: Some(message.clone()),
+                ..blank_record(&key, req, self.now)
+            }),
+            Seen::Unrecorded => None,
+        };
+        self.records.extend(record);
+        self.seen.insert(key, (req.fingerprint, seen));
+    }
+
+    /// Step 4: compare-and-swap every changed account and hold, then the inserts.
     pub(super) async fn write(self, txn: &DatabaseTransaction) -> Result<()> {
         let mut changed: Vec<Tracked> = self.accounts.into_values().filter(|t| t.changed).collect();
         changed.sort_by_key(|t| t.row.id);
-        for mut t in changed {
-            t.row.version = t.read_version + 1;
+        for t in changed {
             repo::compare_and_swap(txn, &t.row, t.read_version).await?;
         }
+        let mut new_holds = Vec::new();
+        for h in self.holds.into_values().filter(|h| h.changed) {
+            match h.read_version {
+                Some(read) => holds::compare_and_swap(txn, &h.row, read).await?,
+                None => new_holds.push(h.row),
+            }
+        }
+        insert_all::<hold::Entity, _>(txn, new_holds).await?;
         insert_all::<transfer::Entity, _>(txn, self.transfers).await?;
         insert_all::<entry::Entity, _>(txn, self.entries).await?;
         insert_all::<idempotency::Entity, _>(txn, self.records).await
     }
 }
 
+fn blank_record(key: &str, req: &Request, now: DateTime<Utc>) -> idempotency::Model {
+    idempotency::Model {
+        key: key.to_owned(),
+        fingerprint: req.fingerprint.to_vec(),
+        transfer_id: None,
+        hold_id: None,
+        account_id: None,
+        error_code: None,
+        error_message: None,
+        created_at: now,
+    }
+}
+
+/// Inserts rows in chunks that stay under every backend's bind-parameter limit.
 async fn insert_all<E, M>(txn: &DatabaseTransaction, rows: Vec<M>) -> Result<()>
 where
     E: EntityTrait,
     M: IntoActiveModel<E::ActiveModel>,
 {
-    if rows.is_empty() {
-        return Ok(());
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<E::ActiveModel> = rows
+            .by_ref()
+            .take(500)
+            .map(IntoActiveModel::into_active_model)
+            .collect();
+        E::insert_many(chunk).exec_without_returning(txn).await?;
     }
-    E::insert_many(rows.into_iter().map(IntoActiveModel::into_active_model))
-        .exec_without_returning(txn)
-        .await?;
     Ok(())
 }
 
-fn repeat(p: &Posting, fingerprint: &[u8; 32], seen: &Seen) -> Outcome {
-    if fingerprint != &p.fingerprint {
-        return Err(key_reused(p.key.as_str()));
+fn repeat(req: &Request, fingerprint: &[u8; 32], seen: &Seen) -> Outcome {
+    let key = req.key.as_ref().map(|k| k.as_str()).unwrap_or_default();
+    if fingerprint != &req.fingerprint {
+        return Err(key_reused(key));
     }
     match seen {
-        Seen::Posted(t) => Ok(t.clone()),
+        Seen::Done(effect) => Ok(effect.as_ref().clone()),
         Seen::Refused(code, msg) => Err(LedgerError::client(*code, msg.clone())),
         Seen::Unrecorded => Err(LedgerError::client(
             ErrorCode::InvalidInput,

@@ -1,40 +1,49 @@
-//! The posting engine: the only code that moves money.
+//! The posting engine: the only code that moves money or reserves it.
 //!
-//! Every money operation is a list of postings run through [`post`] in one
+//! Every money operation is a list of requests run through [`run`] in one
 //! database transaction:
 //! 1. Replay: keys already recorded return their recorded outcome (or
 //!    IDEMPOTENCY_KEY_REUSED for a different request under the key).
-//! 2. Lock: every touched account, `SELECT … FOR UPDATE`, ascending id order.
-//! 3. Apply in memory, in order ([`book::Book`]): a refused posting touches nothing.
-//! 4. Write back: one compare-and-swap per changed account, then
-//!    `insert_many` for transfers, entries and idempotency records.
+//! 2. Lock: the holds involved (`FOR UPDATE`, ascending id), then every
+//!    touched account (`FOR UPDATE`, ascending id). One global order —
+//!    holds before accounts, each by id — so no two runs can deadlock.
+//! 3. Apply in memory, in order ([`book::Book`]): a refused request leaves
+//!    the book exactly as it was.
+//! 4. Write back: one compare-and-swap per changed account and hold, then
+//!    `insert_many` for holds, transfers, entries and idempotency records.
 //! 5. Commit.
 //!
 //! Deadlocks, serialization failures, busy SQLite files, a concurrent twin
-//! taking the same key, and CAS misses rerun the whole operation (bounded).
+//! taking the same key, and CAS misses rerun the whole run (bounded).
 
+mod allocate;
 mod book;
+mod ops;
+mod plan;
 mod replay;
 
 use std::collections::{BTreeSet, HashMap};
 
+use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter};
+use sea_orm::DatabaseTransaction;
 use serde_json::Value;
 use uuid::Uuid;
 
 use crate::account::repo;
 use crate::currency;
 use crate::db;
-use crate::error::Result;
+use crate::error::{LedgerError, Result};
 use crate::hash::HASH_LEN;
 use crate::idempotency::IdempotencyKey;
 use crate::ledger::Ledger;
 use crate::transfer::TransferKind;
 use book::Book;
-use entity::{account, transfer};
+use entity::{account, hold, transfer};
 
-/// One side of a posting: a client account, or the world account of the
+pub(crate) use allocate::allocate;
+
+/// One side of a movement: a client account, or the world account of the
 /// other side's currency (deposits and withdrawals).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Side {
@@ -42,113 +51,154 @@ pub(crate) enum Side {
     World,
 }
 
-/// One requested movement of money, validated for shape but not yet for state.
+/// What a request asks the ledger to do.
 #[derive(Clone, Debug)]
-pub(crate) struct Posting {
-    pub(crate) kind: TransferKind,
-    pub(crate) debit: Side,
-    pub(crate) credit: Side,
-    pub(crate) amount: Decimal,
-    pub(crate) key: IdempotencyKey,
+pub(crate) enum Op {
+    Move {
+        kind: TransferKind,
+        debit: Side,
+        credit: Side,
+        amount: Decimal,
+    },
+    Split {
+        from: Uuid,
+        amount: Decimal,
+        parts: Vec<(Uuid, Decimal)>,
+    },
+    Reverse {
+        transfer_id: Uuid,
+        amount: Option<Decimal>,
+    },
+    Hold {
+        from: Uuid,
+        to: Uuid,
+        amount: Decimal,
+        expires_at: DateTime<Utc>,
+    },
+    Capture {
+        hold_id: Uuid,
+        amount: Option<Decimal>,
+    },
+    Void {
+        hold_id: Uuid,
+    },
+    /// The expiry worker's release of a due hold (claimed with SKIP LOCKED).
+    Expire {
+        hold_id: Uuid,
+    },
+    /// Archive `account`; with `sweep_to`, move its balance there and void its holds.
+    Archive {
+        account: Uuid,
+        sweep_to: Option<Uuid>,
+    },
+}
+
+/// One request: an operation, validated for shape but not yet for state.
+#[derive(Clone, Debug)]
+pub(crate) struct Request {
+    pub(crate) op: Op,
+    /// `None` only for the expiry worker, whose effect is decided by the hold.
+    pub(crate) key: Option<IdempotencyKey>,
     pub(crate) fingerprint: [u8; HASH_LEN],
     pub(crate) description: Option<String>,
     pub(crate) metadata: Option<Value>,
 }
 
-/// Each posting's own outcome: its transfer or its coded refusal.
-pub(crate) type Outcome = Result<transfer::Model>;
-
-pub(crate) async fn post(ledger: &Ledger, postings: &[Posting]) -> Result<Vec<Outcome>> {
-    db::retrying(|| post_once(ledger, postings)).await
+/// What a request did: the transfers it posted, the hold or account it
+/// changed, and every account it touched as it stands afterwards.
+#[derive(Clone, Debug, Default)]
+pub struct Effect {
+    pub transfers: Vec<transfer::Model>,
+    pub hold: Option<hold::Model>,
+    pub account: Option<account::Model>,
+    pub accounts: Vec<account::Model>,
 }
 
-async fn post_once(ledger: &Ledger, postings: &[Posting]) -> Result<Vec<Outcome>> {
+impl Effect {
+    /// The single transfer of a one-transfer operation.
+    pub fn into_transfer(self) -> Result<transfer::Model> {
+        self.transfers
+            .into_iter()
+            .next()
+            .ok_or_else(|| LedgerError::Internal("operation posted no transfer".into()))
+    }
+}
+
+pub(crate) type Outcome = Result<Effect>;
+
+/// All-or-nothing (the first refusal aborts the run) or one outcome per request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Mode {
+    Atomic,
+    Independent,
+}
+
+pub(crate) async fn run(ledger: &Ledger, requests: &[Request], mode: Mode) -> Result<Vec<Outcome>> {
+    db::retrying(|| run_once(ledger, requests, mode)).await
+}
+
+/// Runs one request on its own and returns its outcome.
+pub(crate) async fn run_one(ledger: &Ledger, request: Request) -> Outcome {
+    let outcomes = run(ledger, std::slice::from_ref(&request), Mode::Independent).await?;
+    outcomes
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| Err(LedgerError::Internal("engine returned no outcome".into())))
+}
+
+async fn run_once(ledger: &Ledger, requests: &[Request], mode: Mode) -> Result<Vec<Outcome>> {
     let w = ledger.begin_write().await?;
     let txn = &w.txn;
-    let mut outcomes = replay::recorded_outcomes(txn, postings).await?;
-    let pending: Vec<usize> = (0..postings.len())
-        .filter(|i| outcomes[*i].is_none())
-        .collect();
+    let mut outcomes = replay::recorded_outcomes(txn, requests).await?;
+    if mode == Mode::Atomic {
+        abort_on_refusal(&mut outcomes)?;
+    }
+    let pending: Vec<usize> = (0..requests.len()).filter(|i| outcomes[*i].is_none()).collect();
     if pending.is_empty() {
         return finish(outcomes);
     }
-    let sides = resolve_sides(ledger, txn, postings, &pending).await?;
-    let ids: BTreeSet<Uuid> = sides
-        .values()
-        .flat_map(|(d, c)| [*d, *c])
-        .flatten()
-        .collect();
-    let locked = repo::lock(txn, ids.into_iter().collect()).await?;
-    let scales = scales_of(ledger, txn, &locked).await?;
-    let mut book = Book::new(locked, scales);
-    for i in pending {
-        let (debit, credit) = sides.get(&i).copied().unwrap_or((None, None));
-        outcomes[i] = Some(book.apply(&postings[i], debit, credit));
+    let plans = plan::prepare(ledger, txn, requests, &pending).await?;
+    let mut book = open_book(ledger, txn, &plans).await?;
+    for (i, plan) in pending.into_iter().zip(plans) {
+        let outcome = book.apply(&requests[i], plan);
+        if let (Mode::Atomic, Err(e)) = (mode, &outcome) {
+            return Err(LedgerError::Item {
+                index: i,
+                source: Box::new(e.duplicate()),
+            });
+        }
+        outcomes[i] = Some(outcome);
     }
     book.write(txn).await?;
     w.txn.commit().await?;
     finish(outcomes)
 }
 
+/// In an all-or-nothing run, a replayed refusal fails the whole run.
+fn abort_on_refusal(outcomes: &mut [Option<Outcome>]) -> Result<()> {
+    for (index, outcome) in outcomes.iter_mut().enumerate() {
+        if let Some(Err(e)) = outcome {
+            return Err(LedgerError::Item {
+                index,
+                source: Box::new(e.duplicate()),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Locks every account the plans touch, in ascending id order.
+async fn open_book(ledger: &Ledger, txn: &DatabaseTransaction, plans: &[plan::Plan]) -> Result<Book> {
+    let ids: BTreeSet<Uuid> = plans.iter().flat_map(|p| p.accounts.iter().copied()).collect();
+    let locked = repo::lock(txn, ids.into_iter().collect()).await?;
+    let scales = scales_of(ledger, txn, &locked).await?;
+    let holds = plans.iter().flat_map(|p| p.holds.iter().cloned()).collect();
+    let reversed = plan::reversed_totals(txn, plans).await?;
+    Ok(Book::new(locked, holds, scales, reversed))
+}
+
 fn finish(outcomes: Vec<Option<Outcome>>) -> Result<Vec<Outcome>> {
     Ok(outcomes.into_iter().flatten().collect())
-}
-
-type ResolvedSides = HashMap<usize, (Option<Uuid>, Option<Uuid>)>;
-
-/// Turns `Side::World` into the world account of the other side's currency.
-/// A side whose account does not exist resolves to `None` (refused later).
-async fn resolve_sides(
-    ledger: &Ledger,
-    txn: &DatabaseTransaction,
-    postings: &[Posting],
-    pending: &[usize],
-) -> Result<ResolvedSides> {
-    let needs_currency: Vec<Uuid> = pending
-        .iter()
-        .filter_map(|i| match (postings[*i].debit, postings[*i].credit) {
-            (Side::World, Side::Account(id)) | (Side::Account(id), Side::World) => Some(id),
-            _ => None,
-        })
-        .collect();
-    let currencies = currencies_of(txn, needs_currency).await?;
-    let mut sides = HashMap::new();
-    for &i in pending {
-        let p = &postings[i];
-        let other = |side: Side| match side {
-            Side::Account(id) => currencies.get(&id).cloned(),
-            Side::World => None,
-        };
-        let debit = resolve(ledger, txn, p.debit, other(p.credit)).await?;
-        let credit = resolve(ledger, txn, p.credit, other(p.debit)).await?;
-        sides.insert(i, (debit, credit));
-    }
-    Ok(sides)
-}
-
-async fn resolve(
-    ledger: &Ledger,
-    txn: &DatabaseTransaction,
-    side: Side,
-    other_currency: Option<String>,
-) -> Result<Option<Uuid>> {
-    match (side, other_currency) {
-        (Side::Account(id), _) => Ok(Some(id)),
-        (Side::World, Some(cur)) => Ok(Some(repo::world_id(ledger, txn, &cur).await?)),
-        (Side::World, None) => Ok(None),
-    }
-}
-
-/// Currencies never change, so an unlocked read is enough to pick a world account.
-async fn currencies_of(txn: &DatabaseTransaction, ids: Vec<Uuid>) -> Result<HashMap<Uuid, String>> {
-    if ids.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let rows = account::Entity::find()
-        .filter(account::Column::Id.is_in(ids))
-        .all(txn)
-        .await?;
-    Ok(rows.into_iter().map(|a| (a.id, a.currency)).collect())
 }
 
 async fn scales_of(

@@ -1,77 +1,92 @@
-//! Step 1 of the engine: outcomes already recorded under the postings' keys.
+//! Step 1 of the engine: outcomes already recorded under the requests' keys.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
-use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder};
+use uuid::Uuid;
 
-use super::{Outcome, Posting};
+use super::{Effect, Outcome, Request};
 use crate::error::{ErrorCode, LedgerError, Result};
-use entity::{idempotency, transfer};
+use entity::{account, hold, idempotency, transfer};
 
-/// For each posting: `Some(outcome)` when its key is already recorded.
-pub(super) async fn recorded_outcomes(
-    txn: &DatabaseTransaction,
-    postings: &[Posting],
-) -> Result<Vec<Option<Outcome>>> {
-    let keys: Vec<String> = postings.iter().map(|p| p.key.as_str().to_owned()).collect();
-    let records: HashMap<String, idempotency::Model> = idempotency::Entity::find()
-        .filter(idempotency::Column::Key.is_in(keys))
-        .all(txn)
-        .await?
-        .into_iter()
-        .map(|r| (r.key.clone(), r))
-        .collect();
-    if records.is_empty() {
-        return Ok(postings.iter().map(|_| None).collect());
-    }
-    let transfers = recorded_transfers(txn, records.values()).await?;
-    Ok(postings
+/// For each request: `Some(outcome)` when its key is already recorded.
+pub(super) async fn recorded_outcomes(txn: &DatabaseTransaction, requests: &[Request]) -> Result<Vec<Option<Outcome>>> {
+    let keys: Vec<String> = requests
         .iter()
-        .map(|p| {
-            records
-                .get(p.key.as_str())
-                .map(|r| replay(p, r, &transfers))
-        })
-        .collect())
+        .filter_map(|r| r.key.as_ref().map(|k| k.as_str().to_owned()))
+        .collect();
+    let records: HashMap<String, idempotency::Model> = match keys.is_empty() {
+        true => HashMap::new(),
+        false => idempotency::Entity::find()
+            .filter(idempotency::Column::Key.is_in(keys))
+            .all(txn)
+            .await?
+            .into_iter()
+            .map(|r| (r.key.clone(), r))
+            .collect(),
+    };
+    let mut outcomes = Vec::with_capacity(requests.len());
+    for req in requests {
+        let record = req.key.as_ref().and_then(|k| records.get(k.as_str()));
+        outcomes.push(match record {
+            Some(r) => Some(replay(txn, req, r).await),
+            None => None,
+        });
+    }
+    Ok(outcomes)
 }
 
-async fn recorded_transfers(
-    txn: &DatabaseTransaction,
-    records: impl Iterator<Item = &idempotency::Model>,
-) -> Result<HashMap<uuid::Uuid, transfer::Model>> {
-    let ids: Vec<uuid::Uuid> = records.filter_map(|r| r.transfer_id).collect();
-    if ids.is_empty() {
-        return Ok(HashMap::new());
+async fn replay(txn: &DatabaseTransaction, req: &Request, record: &idempotency::Model) -> Outcome {
+    if record.fingerprint != req.fingerprint {
+        return Err(key_reused(&record.key));
     }
-    let rows = transfer::Entity::find()
-        .filter(transfer::Column::Id.is_in(ids))
+    if let Some(code) = &record.error_code {
+        let code = ErrorCode::parse(code).unwrap_or(ErrorCode::Internal);
+        return Err(LedgerError::client(
+            code,
+            record.error_message.clone().unwrap_or_default(),
+        ));
+    }
+    recorded_effect(txn, record).await
+}
+
+/// Rebuilds what the request did: its transfers (all share its key), its
+/// hold and account as they stand now, and the accounts it touched.
+async fn recorded_effect(txn: &DatabaseTransaction, record: &idempotency::Model) -> Outcome {
+    let transfers = match record.transfer_id {
+        Some(_) => {
+            transfer::Entity::find()
+                .filter(transfer::Column::IdempotencyKey.eq(record.key.as_str()))
+                .order_by_asc(transfer::Column::Id)
+                .all(txn)
+                .await?
+        }
+        None => Vec::new(),
+    };
+    let hold = match record.hold_id {
+        Some(id) => hold::Entity::find_by_id(id).one(txn).await?,
+        None => None,
+    };
+    let mut ids: BTreeSet<Uuid> = transfers
+        .iter()
+        .flat_map(|t| [t.debit_account_id, t.credit_account_id])
+        .collect();
+    ids.extend(hold.iter().flat_map(|h| [h.debit_account_id, h.credit_account_id]));
+    ids.extend(record.account_id);
+    let accounts = account::Entity::find()
+        .filter(account::Column::Id.is_in(ids))
+        .order_by_asc(account::Column::Id)
         .all(txn)
         .await?;
-    Ok(rows.into_iter().map(|t| (t.id, t)).collect())
-}
-
-fn replay(
-    posting: &Posting,
-    record: &idempotency::Model,
-    transfers: &HashMap<uuid::Uuid, transfer::Model>,
-) -> Outcome {
-    if record.fingerprint != posting.fingerprint {
-        return Err(key_reused(posting.key.as_str()));
-    }
-    match (record.transfer_id, &record.error_code) {
-        (Some(id), _) => transfers
-            .get(&id)
-            .cloned()
-            .ok_or_else(|| LedgerError::Internal(format!("recorded transfer {id} missing"))),
-        (None, Some(code)) => Err(LedgerError::client(
-            ErrorCode::parse(code).unwrap_or(ErrorCode::Internal),
-            record.error_message.clone().unwrap_or_default(),
-        )),
-        (None, None) => Err(LedgerError::Internal(format!(
-            "empty record for key {}",
-            record.key
-        ))),
-    }
+    let account = record
+        .account_id
+        .and_then(|id| accounts.iter().find(|a| a.id == id).cloned());
+    Ok(Effect {
+        transfers,
+        hold,
+        account,
+        accounts,
+    })
 }
 
 pub(super) fn key_reused(key: &str) -> LedgerError {

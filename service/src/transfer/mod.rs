@@ -1,43 +1,75 @@
-//! Deposits, withdrawals and transfers: validated requests handed to the
-//! posting engine, plus transfer lookups.
+//! Money movements between accounts — deposits, withdrawals, transfers,
+//! batches, splits and reversals — as validated requests for the posting
+//! engine, plus transfer lookups and lists.
 //!
 //! Invariants: a transfer is written once with its two entries and never
-//! changed; each idempotency key has at most one outcome.
+//! changed; each idempotency key has at most one outcome; the reversals of
+//! a transfer never add up to more than it.
+
+mod list;
 
 use rust_decimal::Decimal;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::Value;
 use uuid::Uuid;
 
 use crate::error::{ErrorCode, LedgerError, Result};
-use crate::idempotency::{IdempotencyKey, RequestFields, fingerprint};
+use crate::idempotency::{Fingerprint, IdempotencyKey};
 use crate::ledger::Ledger;
 use crate::money;
-use crate::posting::{self, Posting, Side};
+use crate::posting::{self, Effect, Mode, Op, Request, Side};
 use crate::validate;
 use entity::transfer;
+
+pub use list::{TransferFilter, page};
+
+/// The most items one `postTransfers` call may carry.
+pub const MAX_BATCH: usize = 1000;
+/// The most parts one split may have.
+pub const MAX_PARTS: usize = 1000;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TransferKind {
     Deposit,
     Withdrawal,
     Transfer,
+    Reversal,
+    Capture,
+    Sweep,
 }
 
 impl TransferKind {
+    pub const ALL: [TransferKind; 6] = [
+        Self::Deposit,
+        Self::Withdrawal,
+        Self::Transfer,
+        Self::Reversal,
+        Self::Capture,
+        Self::Sweep,
+    ];
+
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::Deposit => "DEPOSIT",
             Self::Withdrawal => "WITHDRAWAL",
             Self::Transfer => "TRANSFER",
+            Self::Reversal => "REVERSAL",
+            Self::Capture => "CAPTURE",
+            Self::Sweep => "SWEEP",
         }
     }
 
     pub fn parse(kind: &str) -> Option<Self> {
-        [Self::Deposit, Self::Withdrawal, Self::Transfer]
-            .into_iter()
-            .find(|k| k.as_str() == kind)
+        Self::ALL.into_iter().find(|k| k.as_str() == kind)
     }
+}
+
+/// Free-form details every money request may carry.
+#[derive(Clone, Debug, Default)]
+pub struct Details {
+    pub idempotency_key: String,
+    pub description: Option<String>,
+    pub metadata: Option<Value>,
 }
 
 /// Money in or out of one account, against its currency's world account.
@@ -45,9 +77,7 @@ impl TransferKind {
 pub struct Movement {
     pub account_id: Uuid,
     pub amount: Decimal,
-    pub idempotency_key: String,
-    pub description: Option<String>,
-    pub metadata: Option<Value>,
+    pub details: Details,
 }
 
 /// Money from one account to another.
@@ -56,109 +86,177 @@ pub struct TransferRequest {
     pub from_account_id: Uuid,
     pub to_account_id: Uuid,
     pub amount: Decimal,
-    pub idempotency_key: String,
-    pub description: Option<String>,
-    pub metadata: Option<Value>,
+    pub details: Details,
 }
 
 pub async fn deposit(ledger: &Ledger, m: Movement) -> Result<transfer::Model> {
-    let account = Side::Account(m.account_id);
-    let details = Details::from(m.clone());
-    post_one(ledger, TransferKind::Deposit, Side::World, account, details).await
+    let r = movement(
+        TransferKind::Deposit,
+        Side::World,
+        Side::Account(m.account_id),
+        m.amount,
+        m.details,
+    )?;
+    posting::run_one(ledger, r).await?.into_transfer()
 }
 
 pub async fn withdraw(ledger: &Ledger, m: Movement) -> Result<transfer::Model> {
-    let account = Side::Account(m.account_id);
-    let details = Details::from(m.clone());
-    post_one(
-        ledger,
+    let r = movement(
         TransferKind::Withdrawal,
-        account,
+        Side::Account(m.account_id),
         Side::World,
-        details,
-    )
-    .await
+        m.amount,
+        m.details,
+    )?;
+    posting::run_one(ledger, r).await?.into_transfer()
 }
 
-pub async fn transfer(ledger: &Ledger, r: TransferRequest) -> Result<transfer::Model> {
-    if r.from_account_id == r.to_account_id {
+pub async fn transfer(ledger: &Ledger, t: TransferRequest) -> Result<transfer::Model> {
+    posting::run_one(ledger, transfer_request(t)?).await?.into_transfer()
+}
+
+/// Up to [`MAX_BATCH`] transfers in one database transaction. Atomic: all or
+/// nothing, and a refusal is `LedgerError::Item` naming the item. Otherwise
+/// one outcome per item, in order.
+pub async fn post_batch(ledger: &Ledger, items: Vec<TransferRequest>, atomic: bool) -> Result<Vec<Result<Effect>>> {
+    if items.is_empty() || items.len() > MAX_BATCH {
+        return Err(LedgerError::client(
+            ErrorCode::InvalidInput,
+            format!("a batch holds 1 to {MAX_BATCH} transfers, got {}", items.len()),
+        ));
+    }
+    let shaped: Vec<Result<Request>> = items.into_iter().map(transfer_request).collect();
+    if atomic {
+        let requests = shaped
+            .into_iter()
+            .enumerate()
+            .map(|(index, r)| {
+                r.map_err(|e| LedgerError::Item {
+                    index,
+                    source: Box::new(e),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        return posting::run(ledger, &requests, Mode::Atomic).await;
+    }
+    let valid: Vec<Request> = shaped.iter().filter_map(|r| r.as_ref().ok().cloned()).collect();
+    let mut posted = posting::run(ledger, &valid, Mode::Independent).await?.into_iter();
+    Ok(shaped
+        .into_iter()
+        .map(|r| match r {
+            Ok(_) => posted
+                .next()
+                .unwrap_or_else(|| Err(LedgerError::Internal("missing batch outcome".into()))),
+            Err(e) => Err(e),
+        })
+        .collect())
+}
+
+pub struct SplitRequest {
+    pub from_account_id: Uuid,
+    pub amount: Decimal,
+    /// (account, weight) pairs; the amount is divided by weight.
+    pub parts: Vec<(Uuid, Decimal)>,
+    pub details: Details,
+}
+
+/// Divides `amount` over the parts (largest remainder, see `posting::allocate`);
+/// one transfer per part that receives anything, all under one key.
+pub async fn split(ledger: &Ledger, s: SplitRequest) -> Result<Effect> {
+    if s.parts.is_empty() || s.parts.len() > MAX_PARTS {
+        return Err(LedgerError::client(
+            ErrorCode::InvalidInput,
+            format!("a split has 1 to {MAX_PARTS} parts"),
+        ));
+    }
+    if s.parts.iter().any(|(id, _)| *id == s.from_account_id) {
+        return Err(LedgerError::client(
+            ErrorCode::SameAccount,
+            "a split cannot pay its own source account",
+        ));
+    }
+    if s.parts.iter().any(|(_, w)| *w <= Decimal::ZERO) {
+        return Err(LedgerError::client(
+            ErrorCode::InvalidInput,
+            "every part needs a positive weight",
+        ));
+    }
+    money::positive(s.amount)?;
+    let mut fp = Fingerprint::new("SPLIT").uuid(s.from_account_id).decimal(s.amount);
+    for (id, weight) in &s.parts {
+        fp = fp.uuid(*id).decimal(*weight);
+    }
+    let op = Op::Split {
+        from: s.from_account_id,
+        amount: s.amount,
+        parts: s.parts,
+    };
+    posting::run_one(ledger, request(op, fp, s.details)?).await
+}
+
+/// A compensating transfer of `amount` (default: what is left) of `transfer_id`.
+pub async fn reverse(
+    ledger: &Ledger,
+    transfer_id: Uuid,
+    amount: Option<Decimal>,
+    details: Details,
+) -> Result<transfer::Model> {
+    if let Some(a) = amount {
+        money::positive(a)?;
+    }
+    let mut fp = Fingerprint::new("REVERSE").uuid(transfer_id);
+    if let Some(a) = amount {
+        fp = fp.decimal(a);
+    }
+    let r = request(Op::Reverse { transfer_id, amount }, fp, details)?;
+    posting::run_one(ledger, r).await?.into_transfer()
+}
+
+fn transfer_request(t: TransferRequest) -> Result<Request> {
+    if t.from_account_id == t.to_account_id {
         return Err(LedgerError::client(
             ErrorCode::SameAccount,
             "fromAccountId and toAccountId are the same",
         ));
     }
-    let (from, to) = (
-        Side::Account(r.from_account_id),
-        Side::Account(r.to_account_id),
-    );
-    let details = Details {
-        amount: r.amount,
-        key: r.idempotency_key,
-        description: r.description,
-        metadata: r.metadata,
-    };
-    post_one(ledger, TransferKind::Transfer, from, to, details).await
+    movement(
+        TransferKind::Transfer,
+        Side::Account(t.from_account_id),
+        Side::Account(t.to_account_id),
+        t.amount,
+        t.details,
+    )
 }
 
-struct Details {
-    amount: Decimal,
-    key: String,
-    description: Option<String>,
-    metadata: Option<Value>,
-}
-
-impl From<Movement> for Details {
-    fn from(m: Movement) -> Self {
-        Details {
-            amount: m.amount,
-            key: m.idempotency_key,
-            description: m.description,
-            metadata: m.metadata,
+fn movement(kind: TransferKind, debit: Side, credit: Side, amount: Decimal, details: Details) -> Result<Request> {
+    money::positive(amount)?;
+    let mut fp = Fingerprint::new(kind.as_str());
+    for side in [debit, credit] {
+        if let Side::Account(id) = side {
+            fp = fp.uuid(id);
         }
     }
+    request(
+        Op::Move {
+            kind,
+            debit,
+            credit,
+            amount,
+        },
+        fp.decimal(amount),
+        details,
+    )
 }
 
-async fn post_one(
-    ledger: &Ledger,
-    kind: TransferKind,
-    debit: Side,
-    credit: Side,
-    d: Details,
-) -> Result<transfer::Model> {
-    let posting = posting(kind, debit, credit, d)?;
-    let outcome = posting::post(ledger, std::slice::from_ref(&posting)).await?;
-    outcome
-        .into_iter()
-        .next()
-        .unwrap_or_else(|| Err(LedgerError::Internal("engine returned no outcome".into())))
-}
-
-/// Shape checks (key, amount sign and magnitude, text sizes) and the fingerprint.
-fn posting(kind: TransferKind, debit: Side, credit: Side, d: Details) -> Result<Posting> {
-    let key = IdempotencyKey::parse(d.key)?;
-    money::amount_at_scale(d.amount, money::MAX_SCALE)?;
+/// Shape checks shared by every money request, and the final fingerprint.
+fn request(op: Op, fp: Fingerprint, d: Details) -> Result<Request> {
+    let key = IdempotencyKey::parse(d.idempotency_key)?;
     validate::description(d.description.as_deref())?;
     validate::metadata(d.metadata.as_ref())?;
-    let accounts: Vec<Uuid> = [debit, credit]
-        .into_iter()
-        .filter_map(|s| match s {
-            Side::Account(id) => Some(id),
-            Side::World => None,
-        })
-        .collect();
-    let fingerprint = fingerprint(&RequestFields {
-        operation: kind.as_str(),
-        accounts: &accounts,
-        amount: d.amount,
-        description: d.description.as_deref(),
-        metadata: d.metadata.as_ref(),
-    });
-    Ok(Posting {
-        kind,
-        debit,
-        credit,
-        amount: d.amount,
-        key,
+    let fingerprint = fp.text(d.description.as_deref()).json(d.metadata.as_ref()).finish();
+    Ok(Request {
+        op,
+        key: Some(key),
         fingerprint,
         description: d.description,
         metadata: d.metadata,
@@ -166,15 +264,15 @@ fn posting(kind: TransferKind, debit: Side, credit: Side, d: Details) -> Result<
 }
 
 pub async fn get(ledger: &Ledger, id: Uuid) -> Result<transfer::Model> {
-    let found = transfer::Entity::find_by_id(id)
-        .one(ledger.connection())
-        .await?;
+    let found = transfer::Entity::find_by_id(id).one(ledger.connection()).await?;
     found.ok_or_else(|| not_found(&id.to_string()))
 }
 
+/// The (first) transfer recorded under `key`.
 pub async fn by_idempotency_key(ledger: &Ledger, key: &str) -> Result<transfer::Model> {
     let found = transfer::Entity::find()
         .filter(transfer::Column::IdempotencyKey.eq(key))
+        .order_by_asc(transfer::Column::Id)
         .one(ledger.connection())
         .await?;
     found.ok_or_else(|| not_found(&format!("with idempotency key \"{key}\"")))
@@ -188,9 +286,16 @@ pub async fn by_ids(ledger: &Ledger, ids: &[Uuid]) -> Result<Vec<transfer::Model
     Ok(rows)
 }
 
-fn not_found(what: &str) -> LedgerError {
-    LedgerError::client(
-        ErrorCode::TransferNotFound,
-        format!("transfer {what} not found"),
-    )
+/// The reversals of each of `ids`, oldest first.
+pub async fn reversals_of(ledger: &Ledger, ids: &[Uuid]) -> Result<Vec<transfer::Model>> {
+    let rows = transfer::Entity::find()
+        .filter(transfer::Column::ReversalOf.is_in(ids.iter().copied()))
+        .order_by_asc(transfer::Column::Id)
+        .all(ledger.connection())
+        .await?;
+    Ok(rows)
+}
+
+pub(crate) fn not_found(what: &str) -> LedgerError {
+    LedgerError::client(ErrorCode::TransferNotFound, format!("transfer {what} not found"))
 }

@@ -34,9 +34,7 @@ async fn a_new_account_starts_at_zero_with_its_currencys_scale(app: TestApp) -> 
     app.assert_invariants().await
 }
 
-async fn the_world_account_is_created_with_the_first_account_and_listed(
-    app: TestApp,
-) -> Result<()> {
+async fn the_world_account_is_created_with_the_first_account_and_listed(app: TestApp) -> Result<()> {
     app.open("a", "EUR", None).await?;
     app.open("b", "EUR", None).await?;
     let world = app.data(ACCOUNT, json!({ "code": "world:EUR" })).await?;
@@ -45,18 +43,11 @@ async fn the_world_account_is_created_with_the_first_account_and_listed(
     assert_eq!(w["minBalance"], json!(null));
     assert_eq!(w["currency"], "EUR");
     let listed = app
-        .data(
-            "{ accounts(first: 10) { edges { node { code } } } }",
-            json!({}),
-        )
+        .data("{ accounts(first: 10) { edges { node { code } } } }", json!({}))
         .await?;
     let codes: Vec<&str> = listed["accounts"]["edges"]
         .as_array()
-        .map(|e| {
-            e.iter()
-                .filter_map(|n| n["node"]["code"].as_str())
-                .collect()
-        })
+        .map(|e| e.iter().filter_map(|n| n["node"]["code"].as_str()).collect())
         .unwrap_or_default();
     assert_eq!(codes, vec!["world:EUR", "a", "b"]);
     Ok(())

@@ -59,20 +59,8 @@ async fn bad_amounts_are_invalid_amount_and_write_nothing(app: TestApp) -> Resul
         };
         ensure!(code_of(&body)? == expected, "{amount}: {body}");
     }
-    refused(
-        &app,
-        DEPOSIT,
-        deposit(y, json!("1.5"), "yen-frac"),
-        "INVALID_AMOUNT",
-    )
-    .await?;
-    refused(
-        &app,
-        DEPOSIT,
-        deposit(a, json!("0.001"), "mill"),
-        "INVALID_AMOUNT",
-    )
-    .await?;
+    refused(&app, DEPOSIT, deposit(y, json!("1.5"), "yen-frac"), "INVALID_AMOUNT").await?;
+    refused(&app, DEPOSIT, deposit(a, json!("0.001"), "mill"), "INVALID_AMOUNT").await?;
     assert_eq!(app.balance(a).await?, "10.00");
     app.assert_invariants().await
 }
@@ -80,15 +68,8 @@ async fn bad_amounts_are_invalid_amount_and_write_nothing(app: TestApp) -> Resul
 async fn malformed_input_is_invalid_input_and_writes_nothing(app: TestApp) -> Result<()> {
     let a = app.open("a", "USD", None).await?;
     refused(&app, DEPOSIT, deposit(a, json!("1"), ""), "INVALID_INPUT").await?;
-    refused(
-        &app,
-        DEPOSIT,
-        deposit(a, json!("1"), &"k".repeat(256)),
-        "INVALID_INPUT",
-    )
-    .await?;
-    let bad_uuid =
-        json!({ "i": { "accountId": "not-a-uuid", "amount": "1", "idempotencyKey": "k" } });
+    refused(&app, DEPOSIT, deposit(a, json!("1"), &"k".repeat(256)), "INVALID_INPUT").await?;
+    let bad_uuid = json!({ "i": { "accountId": "not-a-uuid", "amount": "1", "idempotencyKey": "k" } });
     refused(&app, DEPOSIT, bad_uuid, "INVALID_INPUT").await?;
     refused(
         &app,
@@ -134,7 +115,8 @@ async fn malformed_input_is_invalid_input_and_writes_nothing(app: TestApp) -> Re
         "INVALID_AMOUNT",
     )
     .await?;
-    let long = json!({ "i": { "accountId": a, "amount": "1", "idempotencyKey": "d", "description": "x".repeat(1001) } });
+    let long =
+        json!({ "i": { "accountId": a, "amount": "1", "idempotencyKey": "d", "description": "x".repeat(1001) } });
     refused(&app, DEPOSIT, long, "INVALID_INPUT").await?;
     // A malformed request is not recorded: the key is still free afterwards.
     let ok = app.deposit(a, "1", "k").await?;
@@ -149,42 +131,12 @@ async fn business_refusals_carry_their_codes_and_write_nothing(app: TestApp) -> 
     app.deposit(a, "10.00", "seed").await?;
     let transfer = |from: Uuid, to: Uuid, amount: &str, key: &str| json!({ "i": { "fromAccountId": from, "toAccountId": to, "amount": amount, "idempotencyKey": key } });
     let missing = Uuid::now_v7();
-    refused(
-        &app,
-        TRANSFER,
-        transfer(a, missing, "1", "t1"),
-        "ACCOUNT_NOT_FOUND",
-    )
-    .await?;
-    refused(
-        &app,
-        TRANSFER,
-        transfer(missing, a, "1", "t2"),
-        "ACCOUNT_NOT_FOUND",
-    )
-    .await?;
-    refused(
-        &app,
-        DEPOSIT,
-        deposit(missing, json!("1"), "t3"),
-        "ACCOUNT_NOT_FOUND",
-    )
-    .await?;
-    refused(
-        &app,
-        TRANSFER,
-        transfer(a, e, "1", "t4"),
-        "CURRENCY_MISMATCH",
-    )
-    .await?;
+    refused(&app, TRANSFER, transfer(a, missing, "1", "t1"), "ACCOUNT_NOT_FOUND").await?;
+    refused(&app, TRANSFER, transfer(missing, a, "1", "t2"), "ACCOUNT_NOT_FOUND").await?;
+    refused(&app, DEPOSIT, deposit(missing, json!("1"), "t3"), "ACCOUNT_NOT_FOUND").await?;
+    refused(&app, TRANSFER, transfer(a, e, "1", "t4"), "CURRENCY_MISMATCH").await?;
     refused(&app, TRANSFER, transfer(a, a, "1", "t5"), "SAME_ACCOUNT").await?;
-    refused(
-        &app,
-        TRANSFER,
-        transfer(a, b, "10.01", "t6"),
-        "INSUFFICIENT_FUNDS",
-    )
-    .await?;
+    refused(&app, TRANSFER, transfer(a, b, "10.01", "t6"), "INSUFFICIENT_FUNDS").await?;
     let w = json!({ "i": { "accountId": b, "amount": "0.01", "idempotencyKey": "t7" } });
     refused(&app, tests::WITHDRAW, w, "INSUFFICIENT_FUNDS").await?;
     refused(

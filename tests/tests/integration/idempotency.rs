@@ -13,21 +13,12 @@ async fn a_retried_request_returns_the_original_transfer_once(app: TestApp) -> R
     let a = app.open("a", "USD", None).await?;
     let first = app.deposit(a, "10.00", "once").await?;
     let again = app.deposit(a, "10", "once").await?;
-    assert_eq!(
-        first["data"]["deposit"]["id"],
-        again["data"]["deposit"]["id"]
-    );
+    assert_eq!(first["data"]["deposit"]["id"], again["data"]["deposit"]["id"]);
     assert_eq!(app.balance(a).await?, "10.00");
     let by_key = app
-        .data(
-            "{ transferByIdempotencyKey(key: \"once\") { id amount } }",
-            json!({}),
-        )
+        .data("{ transferByIdempotencyKey(key: \"once\") { id amount } }", json!({}))
         .await?;
-    assert_eq!(
-        by_key["transferByIdempotencyKey"]["id"],
-        first["data"]["deposit"]["id"]
-    );
+    assert_eq!(by_key["transferByIdempotencyKey"]["id"], first["data"]["deposit"]["id"]);
     let other = app.deposit(a, "10.01", "once").await?;
     assert_eq!(code_of(&other)?, "IDEMPOTENCY_KEY_REUSED");
     let other_op = app.withdraw(a, "10.00", "once").await?;
@@ -43,10 +34,7 @@ async fn a_refusal_is_recorded_and_replayed_so_a_retry_never_flips(app: TestApp)
     app.deposit(a, "100.00", "d").await?;
     let retried = app.withdraw(a, "50.00", "w").await?;
     assert_eq!(code_of(&retried)?, "INSUFFICIENT_FUNDS");
-    assert_eq!(
-        retried["errors"][0]["message"],
-        refused["errors"][0]["message"]
-    );
+    assert_eq!(retried["errors"][0]["message"], refused["errors"][0]["message"]);
     assert_eq!(app.balance(a).await?, "100.00");
     app.assert_invariants().await
 }

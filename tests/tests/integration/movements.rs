@@ -60,11 +60,7 @@ async fn deposit_withdraw_and_transfer_move_money_and_chain_entries(app: TestApp
         .collect();
     assert_eq!(
         got,
-        vec![
-            (1, "100.00", "100.00"),
-            (2, "-30.50", "69.50"),
-            (3, "-19.50", "50.00")
-        ]
+        vec![(1, "100.00", "100.00"), (2, "-30.50", "69.50"), (3, "-19.50", "50.00")]
     );
     assert_eq!(edges[1]["node"]["previousHash"], first_hash);
     assert_eq!(edges[2]["node"]["previousHash"], edges[1]["node"]["hash"]);
@@ -112,15 +108,9 @@ async fn money_is_stored_as_text_never_as_a_float(app: TestApp) -> Result<()> {
     use sea_orm::{ConnectionTrait, Statement};
     let rows = app
         .db
-        .query_all_raw(Statement::from_string(
-            app.db.get_database_backend(),
-            typeof_sql,
-        ))
+        .query_all_raw(Statement::from_string(app.db.get_database_backend(), typeof_sql))
         .await?;
-    let types: Vec<String> = rows
-        .iter()
-        .filter_map(|r| r.try_get::<String>("", "t").ok())
-        .collect();
+    let types: Vec<String> = rows.iter().filter_map(|r| r.try_get::<String>("", "t").ok()).collect();
     assert_eq!(types, vec!["text".to_owned()]);
     Ok(())
 }

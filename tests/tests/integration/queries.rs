@@ -31,16 +31,10 @@ async fn entries_page_forward_and_backward_by_keyset(app: TestApp) -> Result<()>
     assert_eq!(info["hasNextPage"], true);
     assert_eq!(info["hasPreviousPage"], false);
     let p2 = app
-        .data(
-            ENTRIES,
-            json!({ "id": a, "first": 10, "after": info["endCursor"] }),
-        )
+        .data(ENTRIES, json!({ "id": a, "first": 10, "after": info["endCursor"] }))
         .await?;
     assert_eq!(sequences(&p2), (11..=20).collect::<Vec<_>>());
-    assert_eq!(
-        p2["account"]["entries"]["pageInfo"]["hasPreviousPage"],
-        true
-    );
+    assert_eq!(p2["account"]["entries"]["pageInfo"]["hasPreviousPage"], true);
     let tail = app.data(ENTRIES, json!({ "id": a, "last": 5 })).await?;
     assert_eq!(sequences(&tail), (21..=25).collect::<Vec<_>>());
     let tail_info = &tail["account"]["entries"]["pageInfo"];
@@ -52,7 +46,12 @@ async fn entries_page_forward_and_backward_by_keyset(app: TestApp) -> Result<()>
         )
         .await?;
     assert_eq!(sequences(&back), vec![18, 19, 20]);
-    let end = app.data(ENTRIES, json!({ "id": a, "first": 10, "after": p2["account"]["entries"]["pageInfo"]["endCursor"] })).await?;
+    let end = app
+        .data(
+            ENTRIES,
+            json!({ "id": a, "first": 10, "after": p2["account"]["entries"]["pageInfo"]["endCursor"] }),
+        )
+        .await?;
     assert_eq!(sequences(&end), (21..=25).collect::<Vec<_>>());
     assert_eq!(end["account"]["entries"]["pageInfo"]["hasNextPage"], false);
     Ok(())
@@ -63,29 +62,17 @@ async fn balance_at_reads_history(app: TestApp) -> Result<()> {
     let before_any = chrono::Utc::now();
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     let d1 = app.deposit(a, "10.00", "d1").await?;
-    let t1: chrono::DateTime<chrono::Utc> = d1["data"]["deposit"]["createdAt"]
-        .as_str()
-        .unwrap_or("")
-        .parse()?;
+    let t1: chrono::DateTime<chrono::Utc> = d1["data"]["deposit"]["createdAt"].as_str().unwrap_or("").parse()?;
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     let d2 = app.deposit(a, "5.50", "d2").await?;
-    let t2: chrono::DateTime<chrono::Utc> = d2["data"]["deposit"]["createdAt"]
-        .as_str()
-        .unwrap_or("")
-        .parse()?;
+    let t2: chrono::DateTime<chrono::Utc> = d2["data"]["deposit"]["createdAt"].as_str().unwrap_or("").parse()?;
     let q = "query($id: UUID!, $at: DateTime!) { account(id: $id) { balanceAt(at: $at) } }";
     let at = |t: chrono::DateTime<chrono::Utc>| json!({ "id": a, "at": t.to_rfc3339() });
     let read = |v: Value| v["account"]["balanceAt"].as_str().map(str::to_owned);
-    assert_eq!(
-        read(app.data(q, at(before_any)).await?),
-        Some("0.00".into())
-    );
+    assert_eq!(read(app.data(q, at(before_any)).await?), Some("0.00".into()));
     assert_eq!(read(app.data(q, at(t1)).await?), Some("10.00".into()));
     assert_eq!(
-        read(
-            app.data(q, at(t2 - chrono::Duration::microseconds(1)))
-                .await?
-        ),
+        read(app.data(q, at(t2 - chrono::Duration::microseconds(1))).await?),
         Some("10.00".into())
     );
     assert_eq!(read(app.data(q, at(t2)).await?), Some("15.50".into()));
@@ -118,14 +105,7 @@ async fn accounts_page_with_cursors(app: TestApp) -> Result<()> {
     }
     assert_eq!(
         codes,
-        vec![
-            "world:USD",
-            "acct-0",
-            "acct-1",
-            "acct-2",
-            "acct-3",
-            "acct-4"
-        ]
+        vec!["world:USD", "acct-0", "acct-1", "acct-2", "acct-3", "acct-4"]
     );
     Ok(())
 }
@@ -151,7 +131,12 @@ async fn transfers_are_found_by_id_and_key_and_missing_ones_are_null(app: TestAp
     assert_eq!(t["entries"][0]["transfer"]["id"], json!(id.to_string()));
     let missing = app.data(&q, json!({ "id": uuid::Uuid::now_v7() })).await?;
     assert_eq!(missing["transfer"], Value::Null);
-    let none = app.data("{ transferByIdempotencyKey(key: \"nope\") { id } accountByCode(code: \"nope\") { id } }", json!({})).await?;
+    let none = app
+        .data(
+            "{ transferByIdempotencyKey(key: \"nope\") { id } accountByCode(code: \"nope\") { id } }",
+            json!({}),
+        )
+        .await?;
     assert_eq!(none["transferByIdempotencyKey"], Value::Null);
     assert_eq!(none["accountByCode"], Value::Null);
     Ok(())

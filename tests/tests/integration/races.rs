@@ -75,21 +75,13 @@ async fn an_accounts_page_is_one_snapshot_under_concurrent_writes(app: TestApp) 
         let mut sums = Vec::new();
         for _ in 0..30 {
             let page = app
-                .data(
-                    "{ accounts(first: 100) { edges { node { balance } } } }",
-                    json!({}),
-                )
+                .data("{ accounts(first: 100) { edges { node { balance } } } }", json!({}))
                 .await?;
             let sum: rust_decimal::Decimal = page["accounts"]["edges"]
                 .as_array()
                 .into_iter()
                 .flatten()
-                .filter_map(|e| {
-                    e["node"]["balance"]
-                        .as_str()?
-                        .parse::<rust_decimal::Decimal>()
-                        .ok()
-                })
+                .filter_map(|e| e["node"]["balance"].as_str()?.parse::<rust_decimal::Decimal>().ok())
                 .sum();
             sums.push(sum);
         }
@@ -99,9 +91,6 @@ async fn an_accounts_page_is_one_snapshot_under_concurrent_writes(app: TestApp) 
     for w in written {
         w?;
     }
-    assert!(
-        sums?.iter().all(|s| s.is_zero()),
-        "a page mixed two moments"
-    );
+    assert!(sums?.iter().all(|s| s.is_zero()), "a page mixed two moments");
     app.assert_invariants().await
 }

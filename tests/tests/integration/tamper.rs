@@ -33,16 +33,16 @@ async fn ledger_with_history(app: &TestApp) -> Result<Uuid> {
 
 async fn problems(app: &TestApp) -> Result<Vec<Value>> {
     let data = app
-        .data("{ verifyLedger { ok accountsChecked entriesChecked problems { accountId transferId sequence message } } }", json!({}))
+        .data(
+            "{ verifyLedger { ok accountsChecked entriesChecked problems { accountId transferId sequence message } } }",
+            json!({}),
+        )
         .await?;
     ensure!(
         data["verifyLedger"]["ok"] == json!(false),
         "tampering went unnoticed: {data}"
     );
-    Ok(data["verifyLedger"]["problems"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default())
+    Ok(data["verifyLedger"]["problems"].as_array().cloned().unwrap_or_default())
 }
 
 fn reported(problems: &[Value], account: Uuid, sequence: i64) -> bool {
@@ -89,8 +89,9 @@ async fn a_changed_stored_balance_is_reported(app: TestApp) -> Result<()> {
     let found = problems(&app).await?;
     assert!(reported(&found, a, 5), "{found:?}");
     assert!(
-        found.iter().any(|p| p["accountId"].is_null()
-            && p["message"].as_str().is_some_and(|m| m.contains("USD"))),
+        found
+            .iter()
+            .any(|p| p["accountId"].is_null() && p["message"].as_str().is_some_and(|m| m.contains("USD"))),
         "{found:?}"
     );
     Ok(())

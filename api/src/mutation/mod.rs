@@ -1,15 +1,21 @@
 //! Mutations: one service call each. Inputs are converted, never interpreted.
 
+mod holds;
+mod lifecycle;
+mod movements;
+
+use async_graphql::MergedObject;
+
 use async_graphql::{Context, InputObject, Json, Object};
 use service::Ledger;
 use service::account::NewAccount;
-use service::transfer::{Movement, TransferRequest};
+use service::transfer::{Details, Movement, TransferRequest};
 
 use crate::error::{GqlResult, IntoGql};
 use crate::scalars::{Id, Money};
 use crate::types::{Account, Transfer};
 
-type Metadata = Option<Json<serde_json::Value>>;
+pub(crate) type Metadata = Option<Json<serde_json::Value>>;
 
 #[derive(InputObject)]
 pub struct CreateAccountInput {
@@ -51,15 +57,20 @@ pub struct TransferInput {
     pub metadata: Metadata,
 }
 
-pub struct Mutation;
+#[derive(MergedObject, Default)]
+pub struct Mutation(
+    CoreMutation,
+    movements::MovementMutation,
+    holds::HoldMutation,
+    lifecycle::LifecycleMutation,
+);
+
+#[derive(Default)]
+pub struct CoreMutation;
 
 #[Object]
-impl Mutation {
-    async fn create_account(
-        &self,
-        ctx: &Context<'_>,
-        input: CreateAccountInput,
-    ) -> GqlResult<Account> {
+impl CoreMutation {
+    async fn create_account(&self, ctx: &Context<'_>, input: CreateAccountInput) -> GqlResult<Account> {
         let new = NewAccount {
             code: input.code,
             currency: input.currency,
@@ -103,33 +114,36 @@ impl Mutation {
     }
 
     async fn transfer(&self, ctx: &Context<'_>, input: TransferInput) -> GqlResult<Transfer> {
-        let r = TransferRequest {
-            from_account_id: input.from_account_id.0,
-            to_account_id: input.to_account_id.0,
-            amount: input.amount.0,
-            idempotency_key: input.idempotency_key,
-            description: input.description,
-            metadata: input.metadata.map(|j| j.0),
-        };
-        service::transfer::transfer(ctx.data::<Ledger>()?, r)
+        service::transfer::transfer(ctx.data::<Ledger>()?, input.into())
             .await
             .map(Transfer)
             .gql()
     }
 }
 
-fn movement(
-    account: Id,
-    amount: Money,
-    key: String,
-    description: Option<String>,
-    metadata: Metadata,
-) -> Movement {
+fn movement(account: Id, amount: Money, key: String, description: Option<String>, metadata: Metadata) -> Movement {
     Movement {
         account_id: account.0,
         amount: amount.0,
+        details: details(key, description, metadata),
+    }
+}
+
+pub(crate) fn details(key: String, description: Option<String>, metadata: Metadata) -> Details {
+    Details {
         idempotency_key: key,
         description,
         metadata: metadata.map(|j| j.0),
+    }
+}
+
+impl From<TransferInput> for TransferRequest {
+    fn from(input: TransferInput) -> Self {
+        TransferRequest {
+            from_account_id: input.from_account_id.0,
+            to_account_id: input.to_account_id.0,
+            amount: input.amount.0,
+            details: details(input.idempotency_key, input.description, input.metadata),
+        }
     }
 }

@@ -1,0 +1,194 @@
+//! Holds (two-phase transfers): funds reserved on the debit account until
+//! captured (all or part; the rest is released), voided, or expired.
+//!
+//! Invariants: an account's `held_balance` is the sum of its PENDING holds;
+//! every funds check uses `balance - held_balance`; a hold leaves PENDING
+//! exactly once. Expired holds are released by a worker in every instance,
+//! which claims due holds with `FOR UPDATE SKIP LOCKED`, so instances share
+//! the work and never process one hold twice.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::error::{ErrorCode, LedgerError, Result};
+use crate::idempotency::{Fingerprint, IdempotencyKey};
+use crate::ledger::Ledger;
+use crate::posting::{self, Effect, Mode, Op, Request};
+use crate::time::now_micros;
+use crate::validate;
+use entity::hold::{self, Column};
+
+pub const STATUS_PENDING: &str = "PENDING";
+pub const STATUS_CAPTURED: &str = "CAPTURED";
+pub const STATUS_VOIDED: &str = "VOIDED";
+pub const STATUS_EXPIRED: &str = "EXPIRED";
+
+/// How many due holds one worker pass releases.
+const EXPIRY_BATCH: u64 = 100;
+
+pub struct NewHold {
+    pub from_account_id: Uuid,
+    pub to_account_id: Uuid,
+    pub amount: Decimal,
+    pub idempotency_key: String,
+    pub expires_at: DateTime<Utc>,
+    pub description: Option<String>,
+    pub metadata: Option<Value>,
+}
+
+pub async fn create(ledger: &Ledger, new: NewHold) -> Result<Effect> {
+    if new.from_account_id == new.to_account_id {
+        return Err(LedgerError::client(
+            ErrorCode::SameAccount,
+            "fromAccountId and toAccountId are the same",
+        ));
+    }
+    if new.expires_at <= Utc::now() {
+        return Err(LedgerError::client(
+            ErrorCode::InvalidInput,
+            "expiresAt must be in the future",
+        ));
+    }
+    crate::money::positive(new.amount)?;
+    validate::description(new.description.as_deref())?;
+    validate::metadata(new.metadata.as_ref())?;
+    let fingerprint = Fingerprint::new("HOLD")
+        .uuid(new.from_account_id)
+        .uuid(new.to_account_id)
+        .decimal(new.amount)
+        .time(new.expires_at)
+        .text(new.description.as_deref())
+        .json(new.metadata.as_ref())
+        .finish();
+    let op = Op::Hold {
+        from: new.from_account_id,
+        to: new.to_account_id,
+        amount: new.amount,
+        expires_at: new.expires_at,
+    };
+    let key = Some(IdempotencyKey::parse(new.idempotency_key)?);
+    posting::run_one(
+        ledger,
+        Request {
+            op,
+            key,
+            fingerprint,
+            description: new.description,
+            metadata: new.metadata,
+        },
+    )
+    .await
+}
+
+/// Posts `amount` (default: all) of the hold and releases the rest.
+pub async fn capture(ledger: &Ledger, hold_id: Uuid, amount: Option<Decimal>, key: String) -> Result<Effect> {
+    if let Some(a) = amount {
+        crate::money::positive(a)?;
+    }
+    let mut fp = Fingerprint::new("CAPTURE").uuid(hold_id);
+    if let Some(a) = amount {
+        fp = fp.decimal(a);
+    }
+    let request = Request {
+        op: Op::Capture { hold_id, amount },
+        key: Some(IdempotencyKey::parse(key)?),
+        fingerprint: fp.finish(),
+        description: None,
+        metadata: None,
+    };
+    posting::run_one(ledger, request).await
+}
+
+pub async fn void(ledger: &Ledger, hold_id: Uuid, key: String) -> Result<Effect> {
+    let request = Request {
+        op: Op::Void { hold_id },
+        key: Some(IdempotencyKey::parse(key)?),
+        fingerprint: Fingerprint::new("VOID").uuid(hold_id).finish(),
+        description: None,
+        metadata: None,
+    };
+    posting::run_one(ledger, request).await
+}
+
+pub async fn get(ledger: &Ledger, id: Uuid) -> Result<hold::Model> {
+    let found = hold::Entity::find_by_id(id).one(ledger.connection()).await?;
+    found.ok_or_else(|| not_found(id))
+}
+
+pub async fn by_ids(ledger: &Ledger, ids: &[Uuid]) -> Result<Vec<hold::Model>> {
+    Ok(hold::Entity::find()
+        .filter(Column::Id.is_in(ids.iter().copied()))
+        .all(ledger.connection())
+        .await?)
+}
+
+/// One worker pass: releases up to a batch of due holds; returns how many.
+pub async fn expire_due(ledger: &Ledger) -> Result<usize> {
+    let due: Vec<Uuid> = hold::Entity::find()
+        .filter(Column::Status.eq(STATUS_PENDING))
+        .filter(Column::ExpiresAt.lte(now_micros()))
+        .order_by_asc(Column::ExpiresAt)
+        .limit(EXPIRY_BATCH)
+        .all(ledger.connection())
+        .await?
+        .into_iter()
+        .map(|h| h.id)
+        .collect();
+    let requests: Vec<Request> = due
+        .into_iter()
+        .map(|hold_id| Request {
+            op: Op::Expire { hold_id },
+            key: None,
+            fingerprint: [0; 32],
+            description: None,
+            metadata: None,
+        })
+        .collect();
+    let outcomes = posting::run(ledger, &requests, Mode::Independent).await?;
+    Ok(outcomes
+        .into_iter()
+        .filter(|o| o.as_ref().is_ok_and(|e| e.hold.is_some()))
+        .count())
+}
+
+/// Runs [`expire_due`] every `every` until the process ends.
+pub fn spawn_expiry_worker(ledger: Ledger, every: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            match expire_due(&ledger).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(released = n, "expired holds released"),
+                Err(e) => tracing::warn!(error = %e, "hold expiry pass failed"),
+            }
+        }
+    })
+}
+
+pub(crate) fn not_found(id: Uuid) -> LedgerError {
+    LedgerError::client(ErrorCode::HoldNotFound, format!("hold {id} not found"))
+}
+
+/// Writes a hold's settlement only if nobody changed it since `read_version`.
+pub(crate) async fn compare_and_swap(txn: &DatabaseTransaction, row: &hold::Model, read_version: i64) -> Result<()> {
+    let result = hold::Entity::update_many()
+        .col_expr(Column::Status, Expr::value(row.status.clone()))
+        .col_expr(Column::CapturedAmount, Expr::value(row.captured_amount))
+        .col_expr(Column::Version, Expr::value(row.version))
+        .col_expr(Column::UpdatedAt, Expr::value(row.updated_at))
+        .filter(Column::Id.eq(row.id))
+        .filter(Column::Version.eq(read_version))
+        .exec(txn)
+        .await?;
+    match result.rows_affected {
+        1 => Ok(()),
+        _ => Err(LedgerError::Conflict),
+    }
+}

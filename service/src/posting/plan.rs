@@ -1,0 +1,177 @@
+//! Step 2a of the engine: what each request needs before accounts are locked.
+//!
+//! Resolves world accounts, reads the transfer a reversal compensates
+//! (transfers never change, so no lock is needed), and locks the holds a
+//! request settles: holds are always locked before accounts.
+
+use std::collections::HashMap;
+
+use rust_decimal::Decimal;
+use sea_orm::sea_query::{LockBehavior, LockType};
+use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use uuid::Uuid;
+
+use super::{Op, Request, Side};
+use crate::account::repo;
+use crate::error::Result;
+use crate::hold::STATUS_PENDING;
+use crate::ledger::Ledger;
+use entity::{account, hold, transfer};
+
+/// Everything a request needs from the database to be applied in memory.
+#[derive(Default)]
+pub(super) struct Plan {
+    /// Accounts to lock.
+    pub(super) accounts: Vec<Uuid>,
+    /// For a movement: the resolved sides (`None` = no world account found).
+    pub(super) debit: Option<Uuid>,
+    pub(super) credit: Option<Uuid>,
+    /// For a reversal: the transfer it compensates, when it exists.
+    pub(super) original: Option<transfer::Model>,
+    /// Holds this request settles or voids, locked.
+    pub(super) holds: Vec<hold::Model>,
+}
+
+pub(super) async fn prepare(
+    ledger: &Ledger,
+    txn: &DatabaseTransaction,
+    requests: &[Request],
+    pending: &[usize],
+) -> Result<Vec<Plan>> {
+    let currencies = currencies_for_world_sides(txn, requests, pending).await?;
+    let mut plans = Vec::with_capacity(pending.len());
+    for &i in pending {
+        plans.push(plan(ledger, txn, &requests[i].op, &currencies).await?);
+    }
+    Ok(plans)
+}
+
+async fn plan(ledger: &Ledger, txn: &DatabaseTransaction, op: &Op, currencies: &HashMap<Uuid, String>) -> Result<Plan> {
+    let mut p = Plan::default();
+    match op {
+        Op::Move { debit, credit, .. } => {
+            let other = |side: &Side| match side {
+                Side::Account(id) => currencies.get(id).cloned(),
+                Side::World => None,
+            };
+            p.debit = resolve(ledger, txn, *debit, other(credit)).await?;
+            p.credit = resolve(ledger, txn, *credit, other(debit)).await?;
+            p.accounts = [p.debit, p.credit].into_iter().flatten().collect();
+        }
+        Op::Split { from, parts, .. } => {
+            p.accounts = std::iter::once(*from).chain(parts.iter().map(|(id, _)| *id)).collect();
+        }
+        Op::Reverse { transfer_id, .. } => {
+            p.original = transfer::Entity::find_by_id(*transfer_id).one(txn).await?;
+            p.accounts = p
+                .original
+                .iter()
+                .flat_map(|t| [t.debit_account_id, t.credit_account_id])
+                .collect();
+        }
+        Op::Hold { from, to, .. } => p.accounts = vec![*from, *to],
+        Op::Capture { hold_id, .. } | Op::Void { hold_id } => {
+            p.holds = lock_hold(txn, *hold_id, false).await?;
+        }
+        Op::Expire { hold_id } => {
+            p.holds = lock_hold(txn, *hold_id, true).await?;
+        }
+        Op::Archive { account, sweep_to } => {
+            p.holds = pending_holds_of(txn, *account).await?;
+            p.accounts = std::iter::once(*account).chain(*sweep_to).collect();
+        }
+    }
+    if !matches!(op, Op::Archive { .. }) {
+        p.accounts
+            .extend(p.holds.iter().flat_map(|h| [h.debit_account_id, h.credit_account_id]));
+    }
+    Ok(p)
+}
+
+async fn resolve(
+    ledger: &Ledger,
+    txn: &DatabaseTransaction,
+    side: Side,
+    other_currency: Option<String>,
+) -> Result<Option<Uuid>> {
+    match (side, other_currency) {
+        (Side::Account(id), _) => Ok(Some(id)),
+        (Side::World, Some(cur)) => Ok(Some(repo::world_id(ledger, txn, &cur).await?)),
+        (Side::World, None) => Ok(None),
+    }
+}
+
+/// Currencies never change, so an unlocked read is enough to pick a world account.
+async fn currencies_for_world_sides(
+    txn: &DatabaseTransaction,
+    requests: &[Request],
+    pending: &[usize],
+) -> Result<HashMap<Uuid, String>> {
+    let ids: Vec<Uuid> = pending
+        .iter()
+        .filter_map(|i| match &requests[*i].op {
+            Op::Move {
+                debit: Side::World,
+                credit: Side::Account(id),
+                ..
+            }
+            | Op::Move {
+                debit: Side::Account(id),
+                credit: Side::World,
+                ..
+            } => Some(*id),
+            _ => None,
+        })
+        .collect();
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows = account::Entity::find()
+        .filter(account::Column::Id.is_in(ids))
+        .all(txn)
+        .await?;
+    Ok(rows.into_iter().map(|a| (a.id, a.currency)).collect())
+}
+
+/// Locks one hold. The expiry worker skips a hold another transaction holds
+/// (`SKIP LOCKED`): someone is already settling it. Everyone else waits.
+async fn lock_hold(txn: &DatabaseTransaction, id: Uuid, skip_locked: bool) -> Result<Vec<hold::Model>> {
+    let query = hold::Entity::find_by_id(id);
+    let query = match skip_locked {
+        true => query.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked),
+        false => query.lock_exclusive(),
+    };
+    Ok(query.all(txn).await?)
+}
+
+async fn pending_holds_of(txn: &DatabaseTransaction, account: Uuid) -> Result<Vec<hold::Model>> {
+    let rows = hold::Entity::find()
+        .filter(hold::Column::DebitAccountId.eq(account))
+        .filter(hold::Column::Status.eq(STATUS_PENDING))
+        .order_by_asc(hold::Column::Id)
+        .lock_exclusive()
+        .all(txn)
+        .await?;
+    Ok(rows)
+}
+
+/// How much of each reversed transfer is already reversed. Read after the
+/// accounts are locked: every reversal of a transfer touches the same two
+/// accounts, so concurrent reversals of one transfer are serialised by then.
+pub(super) async fn reversed_totals(txn: &DatabaseTransaction, plans: &[Plan]) -> Result<HashMap<Uuid, Decimal>> {
+    let ids: Vec<Uuid> = plans.iter().filter_map(|p| p.original.as_ref().map(|t| t.id)).collect();
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let reversals = transfer::Entity::find()
+        .filter(transfer::Column::ReversalOf.is_in(ids))
+        .all(txn)
+        .await?;
+    let mut totals: HashMap<Uuid, Decimal> = HashMap::new();
+    for r in reversals {
+        if let Some(original) = r.reversal_of {
+            *totals.entry(original).or_default() += r.amount.0;
+        }
+    }
+    Ok(totals)
+}
