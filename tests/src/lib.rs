@@ -29,6 +29,7 @@ pub struct TestApp {
     /// A second, independent connection for inspecting and tampering.
     pub db: DatabaseConnection,
     _dir: Option<tempfile::TempDir>,
+    pg_url: Option<String>,
 }
 
 /// Runs a test body on both backends: `both!(name)` expects `async fn name(app: TestApp) -> Result<()>`.
@@ -49,7 +50,7 @@ macro_rules! both {
 }
 
 pub async fn spawn_app(backend: Backend) -> Result<TestApp> {
-    let (url, dir) = match backend {
+    let (url, dir): (String, Option<tempfile::TempDir>) = match backend {
         Backend::Sqlite => {
             let dir = tempfile::tempdir()?;
             (format!("sqlite:{}", dir.path().join("tally.db").display()), Some(dir))
@@ -69,6 +70,7 @@ pub async fn spawn_app(backend: Backend) -> Result<TestApp> {
         ledger,
         db,
         _dir: dir,
+        pg_url: (backend == Backend::Postgres).then(|| url.clone()),
     })
 }
 
@@ -215,4 +217,49 @@ pub fn code_of(body: &Value) -> Result<String> {
 pub fn uuid_at(value: &Value) -> Result<Uuid> {
     let text = value.as_str().with_context(|| format!("not a string: {value}"))?;
     Ok(Uuid::parse_str(text)?)
+}
+
+pub const POST_TRANSFERS: &str = "mutation($i: PostTransfersInput!) { postTransfers(input: $i) { results { index ok code message transfer { id amount } } transfers { id } accounts { id code balance availableBalance } } }";
+pub const SPLIT: &str = "mutation($i: SplitTransferInput!) { splitTransfer(input: $i) { transfers { id amount toAccount { id } } accounts { id balance } } }";
+pub const REVERSE: &str = "mutation($i: ReverseTransferInput!) { reverseTransfer(input: $i) { id kind amount reversalOf { id reversals { id amount } } fromAccount { balance } toAccount { balance } } }";
+pub const CREATE_HOLD: &str = "mutation($i: CreateHoldInput!) { createHold(input: $i) { id status amount capturedAmount expiresAt fromAccount { balance heldBalance availableBalance } } }";
+pub const CAPTURE_HOLD: &str = "mutation($i: CaptureHoldInput!) { captureHold(input: $i) { id status amount capturedAmount fromAccount { balance heldBalance availableBalance } toAccount { balance } } }";
+pub const VOID_HOLD: &str = "mutation($i: VoidHoldInput!) { voidHold(input: $i) { id status fromAccount { balance heldBalance availableBalance } } }";
+
+/// One item of a `postTransfers` input.
+pub fn item(from: Uuid, to: Uuid, amount: &str, key: &str) -> Value {
+    json!({ "fromAccountId": from, "toAccountId": to, "amount": amount, "idempotencyKey": key })
+}
+
+impl TestApp {
+    /// A second `Ledger` on the same database: another "instance".
+    pub async fn second_instance(&self) -> Result<Ledger> {
+        let url = match self.backend {
+            Backend::Sqlite => {
+                let dir = self._dir.as_ref().context("no sqlite dir")?;
+                format!("sqlite:{}", dir.path().join("tally.db").display())
+            }
+            Backend::Postgres => self.pg_url.clone().context("no postgres url")?,
+        };
+        Ledger::connect(&url).await.map_err(|e| anyhow!("connect: {e}"))
+    }
+
+    pub async fn hold(&self, from: Uuid, to: Uuid, amount: &str, key: &str, expires_in_ms: i64) -> Result<Value> {
+        let expires = chrono::Utc::now() + chrono::Duration::milliseconds(expires_in_ms);
+        let input = json!({ "fromAccountId": from, "toAccountId": to, "amount": amount, "idempotencyKey": key, "expiresAt": expires.to_rfc3339() });
+        self.post(CREATE_HOLD, json!({ "i": input })).await
+    }
+
+    pub async fn available(&self, account: Uuid) -> Result<String> {
+        let data = self
+            .data(
+                "query($id: UUID!) { account(id: $id) { availableBalance } }",
+                json!({ "id": account }),
+            )
+            .await?;
+        data["account"]["availableBalance"]
+            .as_str()
+            .map(str::to_owned)
+            .context("no availableBalance")
+    }
 }

@@ -1,11 +1,17 @@
 //! Black-box tests over real HTTP, each on SQLite and on PostgreSQL.
 
 mod accounts;
+mod batches;
 mod errors;
+mod holds;
 mod http;
 mod idempotency;
+mod lifecycle;
 mod movements;
+mod property;
 mod queries;
 mod races;
+mod reversals;
 mod schema;
+mod splits;
 mod tamper;
