@@ -8,6 +8,7 @@
 //!   account is reported, then that account is skipped);
 //! - per transfer: exactly two entries, summing to zero, matching its
 //!   accounts and amount;
+//! - per account: the held balance equals the sum of its pending holds;
 //! - per currency: the balances of all its accounts sum to zero.
 
 use std::collections::BTreeMap;
@@ -22,7 +23,7 @@ use uuid::Uuid;
 use crate::error::Result;
 use crate::hash::{EntryFields, ZERO_HASH, entry_hash};
 use crate::ledger::Ledger;
-use entity::{account, entry, transfer};
+use entity::{account, entry, hold, transfer};
 
 const ACCOUNT_PAGE: u64 = 500;
 const ROW_PAGE: u64 = 5000;
@@ -124,7 +125,29 @@ async fn check_accounts(txn: &DatabaseTransaction, accounts: &[account::Model], 
     for chain in chains.values() {
         chain.finish(v);
     }
+    check_held(txn, accounts, v).await?;
     v.accounts_checked += accounts.len() as u64;
+    Ok(())
+}
+
+/// An account's `held_balance` must be the sum of its pending holds.
+async fn check_held(txn: &DatabaseTransaction, accounts: &[account::Model], v: &mut Verification) -> Result<()> {
+    let pending = hold::Entity::find()
+        .filter(hold::Column::DebitAccountId.is_in(accounts.iter().map(|a| a.id)))
+        .filter(hold::Column::Status.eq(crate::hold::STATUS_PENDING))
+        .all(txn)
+        .await?;
+    let mut held: BTreeMap<Uuid, Decimal> = BTreeMap::new();
+    for h in pending {
+        *held.entry(h.debit_account_id).or_default() += h.amount.0;
+    }
+    for a in accounts {
+        let expected = held.get(&a.id).copied().unwrap_or_default();
+        if a.held_balance.0 != expected {
+            let message = format!("held balance {} differs from its pending holds, {expected}", a.held_balance);
+            v.report(problem(Some(a.id), None, message));
+        }
+    }
     Ok(())
 }
 
