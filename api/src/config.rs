@@ -19,6 +19,18 @@ pub enum Command {
     Serve(ServeArgs),
     /// Print the GraphQL schema (SDL); `schema.graphql` is this output.
     Schema,
+    /// Walk the whole ledger (chains, balances, transfer hashes, blocks,
+    /// Merkle roots) in constant memory; exit non-zero on any problem.
+    Verify(VerifyArgs),
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct VerifyArgs {
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite:tally.db")]
+    pub database_url: String,
+    /// A `ledgerDigest` saved earlier (JSON): also prove it is a prefix of today's journal.
+    #[arg(long)]
+    pub digest: Option<std::path::PathBuf>,
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -33,4 +45,15 @@ pub struct ServeArgs {
     /// sharing the work through `SKIP LOCKED`).
     #[arg(long, env = "TALLY_EXPIRY_INTERVAL_MS", default_value_t = 1000)]
     pub expiry_interval_ms: u64,
+    /// How often the sealer looks for committed transfers to seal.
+    #[arg(long, env = "TALLY_SEAL_INTERVAL_MS", default_value_t = 250)]
+    pub seal_interval_ms: u64,
+    /// Where instance files live (the generated signing key).
+    #[arg(long, env = "TALLY_DATA_DIR", default_value = ".")]
+    pub data_dir: std::path::PathBuf,
+    /// The Ed25519 key that signs digests (64 hex digits). Default:
+    /// `<data-dir>/tally-signing.key`, generated on first start. Give every
+    /// instance of one ledger the same key.
+    #[arg(long, env = "TALLY_SIGNING_KEY_FILE")]
+    pub signing_key_file: Option<std::path::PathBuf>,
 }

@@ -10,10 +10,12 @@ mod query;
 mod scalars;
 mod server;
 mod types;
+pub mod verify_cmd;
 
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{EmptySubscription, Schema};
 use service::Ledger;
+use service::seal::digest::Signer;
 
 pub use server::{app, serve};
 
@@ -23,10 +25,11 @@ pub type TallySchema = Schema<query::Query, mutation::Mutation, EmptySubscriptio
 /// bounds the work one request can ask for.
 const MAX_DEPTH: usize = 16;
 
-pub fn schema(ledger: Ledger) -> TallySchema {
+pub fn schema(ledger: Ledger, signer: Signer) -> TallySchema {
     let loader = DataLoader::new(loaders::LedgerLoader(ledger.clone()), tokio::spawn);
     Schema::build(query::Query, mutation::Mutation::default(), EmptySubscription)
         .data(ledger)
+        .data(signer)
         .data(loader)
         .limit_depth(MAX_DEPTH)
         .finish()

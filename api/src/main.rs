@@ -1,42 +1,58 @@
 use std::process::ExitCode;
+use std::time::Duration;
 
 use api::config::{Cli, Command, ServeArgs};
 use clap::Parser;
+use service::seal::digest::{Signer, default_key_path};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_writer(std::io::stderr)
         .init();
-    match Cli::parse().command {
+    let result = match Cli::parse().command {
         Command::Schema => {
             print!("{}", api::sdl());
-            ExitCode::SUCCESS
+            Ok(ExitCode::SUCCESS)
         }
-        Command::Serve(args) => match serve(args).await {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(message) => {
-                tracing::error!("{message}");
-                ExitCode::FAILURE
-            }
-        },
-    }
+        Command::Serve(args) => serve(args).await.map(|()| ExitCode::SUCCESS),
+        Command::Verify(args) => api::verify_cmd::run(args).await,
+    };
+    result.unwrap_or_else(|message| {
+        tracing::error!("{message}");
+        ExitCode::FAILURE
+    })
 }
 
 async fn serve(args: ServeArgs) -> Result<(), String> {
     let ledger = service::Ledger::connect(&args.database_url)
         .await
         .map_err(|e| format!("cannot open database: {e}"))?;
+    let key_path = args
+        .signing_key_file
+        .clone()
+        .unwrap_or_else(|| default_key_path(&args.data_dir));
+    let (signer, generated) = Signer::load_or_create(&key_path).map_err(|e| format!("signing key: {e}"))?;
+    if generated {
+        tracing::warn!(
+            "generated a new signing key at {}; its public key is {} (keep it to check digests; give every instance this file)",
+            key_path.display(),
+            signer.public_key_hex()
+        );
+    }
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
-    service::hold::spawn_expiry_worker(
-        ledger.clone(),
-        std::time::Duration::from_millis(args.expiry_interval_ms),
+    service::hold::spawn_expiry_worker(ledger.clone(), Duration::from_millis(args.expiry_interval_ms));
+    let _sealer = service::seal::spawn(ledger.clone(), Duration::from_millis(args.seal_interval_ms));
+    tracing::info!(
+        "tally listening on http://{}/graphql (digest key {})",
+        args.listen,
+        signer.public_key_hex()
     );
-    tracing::info!("tally listening on http://{}/graphql", args.listen);
-    api::serve(listener, ledger)
+    api::serve(listener, ledger, signer)
         .await
         .map_err(|e| format!("server error: {e}"))
 }

@@ -3,13 +3,15 @@
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, Object};
 use chrono::{DateTime, Utc};
+use service::seal::digest::Signer;
 use service::transfer::TransferFilter;
 use service::{ErrorCode, Ledger, LedgerError};
 
 use crate::error::{GqlResult, IntoGql, gql};
 use crate::scalars::Id;
 use crate::types::{
-    Account, Currency, Hold, LedgerVerification, Transfer, TransferKindGql, decode_cursor, encode_cursor,
+    Account, ConsistencyProof, Currency, Hold, InclusionProof, LedgerDigest, LedgerVerification, Transfer,
+    TransferKindGql, decode_cursor, encode_cursor,
 };
 
 pub struct Query;
@@ -102,6 +104,33 @@ impl Query {
     async fn currencies(&self, ctx: &Context<'_>) -> GqlResult<Vec<Currency>> {
         let rows = service::currency::list(ctx.data::<Ledger>()?).await.gql()?;
         Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    /// The latest sealed state of the journal, signed with this instance's key.
+    async fn ledger_digest(&self, ctx: &Context<'_>) -> GqlResult<LedgerDigest> {
+        let signer = ctx.data::<Signer>()?;
+        service::seal::digest::current(ctx.data::<Ledger>()?, signer)
+            .await
+            .map(Into::into)
+            .gql()
+    }
+
+    /// Proves that the transfer is leaf `leafIndex` of the tree of `treeSize` leaves.
+    async fn inclusion_proof(&self, ctx: &Context<'_>, transfer_id: Id, tree_size: i64) -> GqlResult<InclusionProof> {
+        let ledger = ctx.data::<Ledger>()?;
+        service::seal::proofs::inclusion(ledger, transfer_id.0, tree_size)
+            .await
+            .map(Into::into)
+            .gql()
+    }
+
+    /// Proves that the tree of `fromSize` leaves is a prefix of the tree of `toSize`.
+    async fn consistency_proof(&self, ctx: &Context<'_>, from_size: i64, to_size: i64) -> GqlResult<ConsistencyProof> {
+        let ledger = ctx.data::<Ledger>()?;
+        service::seal::proofs::consistency(ledger, from_size, to_size)
+            .await
+            .map(Into::into)
+            .gql()
     }
 
     /// Recomputes every hash chain, running balance and sum (see README).

@@ -10,13 +10,14 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse};
 use axum::routing::get;
 use service::Ledger;
+use service::seal::digest::Signer;
 use tokio::net::TcpListener;
 
 use crate::TallySchema;
 use crate::error::tag_uncoded;
 
-pub fn app(ledger: Ledger) -> Router {
-    let schema = crate::schema(ledger.clone());
+pub fn app(ledger: Ledger, signer: Signer) -> Router {
+    let schema = crate::schema(ledger.clone(), signer);
     Router::new()
         .route("/graphql", get(graphiql).post(graphql))
         .with_state(schema)
@@ -44,8 +45,8 @@ async fn health(State(ledger): State<Ledger>) -> impl IntoResponse {
 }
 
 /// Serves until SIGTERM or ctrl-c, then lets in-flight requests finish.
-pub async fn serve(listener: TcpListener, ledger: Ledger) -> std::io::Result<()> {
-    axum::serve(listener, app(ledger))
+pub async fn serve(listener: TcpListener, ledger: Ledger, signer: Signer) -> std::io::Result<()> {
+    axum::serve(listener, app(ledger, signer))
         .with_graceful_shutdown(shutdown_signal())
         .await
 }

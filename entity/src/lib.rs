@@ -6,11 +6,14 @@
 //! - Money columns hold [`Money`], stored as exact decimal text on every backend.
 
 pub mod account;
+pub mod block;
 pub mod currency;
 pub mod entry;
 pub mod hold;
 pub mod idempotency;
+pub mod journal;
 pub mod money;
 pub mod transfer;
+pub mod unsealed;
 
 pub use money::Money;

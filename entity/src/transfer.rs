@@ -24,6 +24,8 @@ pub struct Model {
     pub description: Option<String>,
     pub metadata: Option<Json>,
     pub created_at: DateTimeUtc,
+    /// SHA-256 over the transfer's canonical content and its entries' hashes.
+    pub hash: Option<Vec<u8>>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

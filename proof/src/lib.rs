@@ -148,7 +148,9 @@ pub fn verify_consistency(first: usize, second: usize, path: &[Hash], first_root
     if first.is_power_of_two() {
         path.insert(0, *first_root);
     }
-    let Some((head, rest)) = path.split_first() else { return false };
+    let Some((head, rest)) = path.split_first() else {
+        return false;
+    };
     let (mut f_n, mut s_n) = (first - 1, second - 1);
     while f_n & 1 == 1 {
         f_n >>= 1;
@@ -208,7 +210,9 @@ impl Frontier {
     /// MTH of everything pushed so far.
     pub fn root(&self) -> Hash {
         let mut iter = self.nodes.iter().rev();
-        let Some(&(_, mut acc)) = iter.next() else { return empty_root() };
+        let Some(&(_, mut acc)) = iter.next() else {
+            return empty_root();
+        };
         for (_, left) in iter {
             acc = node_hash(left, &acc);
         }

@@ -91,6 +91,47 @@ pub fn entry_hash(f: &EntryFields<'_>) -> [u8; HASH_LEN] {
     c.finish()
 }
 
+/// Domain tag of the transfer hash (version 1).
+const TRANSFER_TAG: &[u8] = b"tally.transfer.v1";
+
+/// SHA-256 over a transfer's canonical content and its entries' hashes
+/// (debit entry first): id, kind, debit account, credit account, amount,
+/// currency, idempotency key, createdAt, reversalOf and holdId (optional
+/// fields: a presence byte, then the UUID), then each entry hash.
+pub fn transfer_hash(t: &entity::transfer::Model, entry_hashes: &[&[u8]]) -> [u8; HASH_LEN] {
+    let mut c = Canonical::new(TRANSFER_TAG);
+    c.uuid(t.id)
+        .text(&t.kind)
+        .uuid(t.debit_account_id)
+        .uuid(t.credit_account_id)
+        .decimal(t.amount.0)
+        .text(&t.currency)
+        .text(&t.idempotency_key)
+        .time(t.created_at)
+        .optional(t.reversal_of.as_ref().map(|u| &u.as_bytes()[..]))
+        .optional(t.hold_id.as_ref().map(|u| &u.as_bytes()[..]));
+    for h in entry_hashes {
+        c.bytes(h);
+    }
+    c.finish()
+}
+
+/// Domain tag of the block hash (version 1).
+const BLOCK_TAG: &[u8] = b"tally.block.v1";
+
+/// SHA-256 over height, previous block hash, Merkle root, tree size,
+/// transfer count and sealedAt.
+pub fn block_hash(b: &entity::block::Model) -> [u8; HASH_LEN] {
+    let mut c = Canonical::new(BLOCK_TAG);
+    c.int(b.height)
+        .bytes(&b.previous_hash)
+        .bytes(&b.merkle_root)
+        .int(b.tree_size)
+        .int(b.transfer_count)
+        .time(b.sealed_at);
+    c.finish()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,6 +16,8 @@ use crate::error::Result;
 #[derive(Clone)]
 pub struct Ledger {
     db: DatabaseConnection,
+    /// Kept for connections outside the pool (the sealer's leader lock).
+    url: Arc<str>,
     pub(crate) cache: Arc<Cache>,
     /// SQLite admits one writer at a time; queueing writers here, in order,
     /// beats spinning in SQLite's busy handler. Correctness still comes from
@@ -40,13 +42,14 @@ impl Ledger {
     pub async fn connect(url: &str) -> Result<Self> {
         let db = db::connect(url).await?;
         migration::Migrator::up(&db, None).await?;
-        Ok(Self::from_connection(db))
+        Ok(Self::from_connection(db, url))
     }
 
-    pub fn from_connection(db: DatabaseConnection) -> Self {
+    pub fn from_connection(db: DatabaseConnection, url: &str) -> Self {
         let sqlite = db.get_database_backend() == DbBackend::Sqlite;
         Self {
             db,
+            url: Arc::from(url),
             cache: Arc::default(),
             write_gate: sqlite.then(|| Arc::new(Mutex::new(()))),
         }
@@ -54,6 +57,10 @@ impl Ledger {
 
     pub fn connection(&self) -> &DatabaseConnection {
         &self.db
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
     }
 
     pub(crate) async fn begin_write(&self) -> Result<WriteTxn<'_>> {

@@ -35,6 +35,7 @@ pub mod ledger;
 pub mod money;
 pub mod page;
 mod posting;
+pub mod seal;
 pub use posting::Effect;
 pub mod time;
 pub mod transfer;

@@ -15,14 +15,15 @@ use std::collections::BTreeMap;
 
 use rust_decimal::Decimal;
 use sea_orm::{
-    AccessMode, ColumnTrait, Condition, DatabaseTransaction, DbBackend, EntityTrait, IsolationLevel, QueryFilter,
-    QueryOrder, QuerySelect, TransactionOptions, TransactionTrait,
+    AccessMode, ColumnTrait, Condition, DatabaseTransaction, DbBackend, EntityTrait, IsolationLevel, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, TransactionOptions, TransactionTrait,
 };
 use uuid::Uuid;
 
 use crate::error::Result;
-use crate::hash::{EntryFields, ZERO_HASH, entry_hash};
+use crate::hash::{EntryFields, ZERO_HASH, entry_hash, transfer_hash};
 use crate::ledger::Ledger;
+use crate::seal::digest::Digest;
 use entity::{account, entry, hold, transfer};
 
 const ACCOUNT_PAGE: u64 = 500;
@@ -42,6 +43,8 @@ pub struct Verification {
     pub accounts_checked: u64,
     pub entries_checked: u64,
     pub transfers_checked: u64,
+    pub leaves_checked: u64,
+    pub blocks_checked: u64,
     pub problems: Vec<Problem>,
 }
 
@@ -50,7 +53,7 @@ impl Verification {
         self.problems.is_empty()
     }
 
-    fn report(&mut self, problem: Problem) {
+    pub(crate) fn report(&mut self, problem: Problem) {
         if self.problems.len() < MAX_PROBLEMS {
             self.problems.push(problem);
         }
@@ -58,8 +61,26 @@ impl Verification {
 }
 
 pub async fn verify(ledger: &Ledger) -> Result<Verification> {
+    verify_with(ledger, None, &mut |_| {}).await
+}
+
+/// How far a walk has come, for progress reports.
+#[derive(Clone, Copy, Debug)]
+pub struct Progress {
+    pub entries_checked: u64,
+    pub entries_total: u64,
+}
+
+/// The full walk, optionally also proving that `digest` (saved earlier) is a
+/// prefix of today's journal; `progress` is called after every page.
+pub async fn verify_with(
+    ledger: &Ledger,
+    digest: Option<&Digest>,
+    progress: &mut (dyn FnMut(Progress) + Send),
+) -> Result<Verification> {
     let txn = snapshot(ledger).await?;
     let mut v = Verification::default();
+    let entries_total = entry::Entity::find().count(&txn).await?;
     let mut sums: BTreeMap<String, Decimal> = BTreeMap::new();
     let mut after: Option<Uuid> = None;
     loop {
@@ -70,6 +91,10 @@ pub async fn verify(ledger: &Ledger) -> Result<Verification> {
             *sums.entry(a.currency.clone()).or_default() += a.balance.0;
         }
         check_accounts(&txn, &accounts, &mut v).await?;
+        progress(Progress {
+            entries_checked: v.entries_checked,
+            entries_total,
+        });
     }
     for (currency, sum) in sums.into_iter().filter(|(_, s)| !s.is_zero()) {
         v.report(problem(
@@ -79,6 +104,7 @@ pub async fn verify(ledger: &Ledger) -> Result<Verification> {
         ));
     }
     check_transfers(&txn, &mut v).await?;
+    crate::seal::audit::journal(&txn, &mut v, digest).await?;
     txn.rollback().await?;
     Ok(v)
 }
@@ -144,7 +170,10 @@ async fn check_held(txn: &DatabaseTransaction, accounts: &[account::Model], v: &
     for a in accounts {
         let expected = held.get(&a.id).copied().unwrap_or_default();
         if a.held_balance.0 != expected {
-            let message = format!("held balance {} differs from its pending holds, {expected}", a.held_balance);
+            let message = format!(
+                "held balance {} differs from its pending holds, {expected}",
+                a.held_balance
+            );
             v.report(problem(Some(a.id), None, message));
         }
     }
@@ -291,16 +320,19 @@ async fn check_transfers(txn: &DatabaseTransaction, v: &mut Verification) -> Res
         after = Some(last.id);
         let ids: Vec<Uuid> = transfers.iter().map(|t| t.id).collect();
         let entries = entry::Entity::find()
-            .filter(entry::Column::TransferId.is_in(ids))
+            .filter(entry::Column::TransferId.is_in(ids.iter().copied()))
             .all(txn)
             .await?;
         let mut by_transfer: BTreeMap<Uuid, Vec<&entry::Model>> = BTreeMap::new();
         for e in &entries {
             by_transfer.entry(e.transfer_id).or_default().push(e);
         }
+        let sealed = crate::seal::audit::sealed_or_queued(txn, &ids).await?;
         for t in &transfers {
             v.transfers_checked += 1;
-            check_transfer(t, by_transfer.get(&t.id).map_or(&[][..], Vec::as_slice), v);
+            let legs = by_transfer.get(&t.id).map_or(&[][..], Vec::as_slice);
+            check_transfer(t, legs, v);
+            check_transfer_hash(t, legs, sealed.contains(&t.id), v);
         }
     }
 }
@@ -326,7 +358,29 @@ fn check_transfer(t: &transfer::Model, entries: &[&entry::Model], v: &mut Verifi
     });
 }
 
-fn problem(account_id: Option<Uuid>, sequence: Option<i64>, message: String) -> Problem {
+/// The stored transfer hash must match its content and entries, and every
+/// transfer must be sealed or queued for sealing (else it was inserted
+/// behind the ledger's back).
+fn check_transfer_hash(t: &transfer::Model, legs: &[&entry::Model], known: bool, v: &mut Verification) {
+    let mut ordered: Vec<&entry::Model> = legs.to_vec();
+    ordered.sort_by_key(|e| e.amount.0);
+    let hashes: Vec<&[u8]> = ordered.iter().map(|e| e.hash.as_slice()).collect();
+    let message = if t.hash.as_deref() != Some(&transfer_hash(t, &hashes)[..]) {
+        "transfer hash does not match its content and entries (the transfer was altered)"
+    } else if !known {
+        "transfer is neither sealed nor queued for sealing (inserted outside the ledger)"
+    } else {
+        return;
+    };
+    v.report(Problem {
+        account_id: None,
+        transfer_id: Some(t.id),
+        sequence: None,
+        message: message.to_owned(),
+    });
+}
+
+pub(crate) fn problem(account_id: Option<Uuid>, sequence: Option<i64>, message: String) -> Problem {
     Problem {
         account_id,
         transfer_id: None,

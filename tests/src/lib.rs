@@ -60,7 +60,8 @@ pub async fn spawn_app(backend: Backend) -> Result<TestApp> {
     let ledger = Ledger::connect(&url).await.map_err(|e| anyhow!("connect {url}: {e}"))?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
-    tokio::spawn(api::serve(listener, ledger.clone()));
+    let signer = service::seal::digest::Signer::generate().map_err(|e| anyhow!("{e}"))?;
+    tokio::spawn(api::serve(listener, ledger.clone(), signer));
     let db = Database::connect(url.as_str()).await?;
     Ok(TestApp {
         backend,
@@ -173,7 +174,32 @@ impl TestApp {
         })
     }
 
-    /// Runs raw SQL on the inspection connection (for tampering).
+    /// Tampers as a database administrator would: with the append-only
+    /// triggers out of the way (PostgreSQL: replica mode for this session;
+    /// SQLite: the triggers dropped).
+    pub async fn tamper(&self, sql: &str) -> Result<()> {
+        let script = match self.backend {
+            Backend::Postgres => {
+                format!("SET session_replication_role = replica; {sql}; SET session_replication_role = DEFAULT")
+            }
+            Backend::Sqlite => {
+                let drops: Vec<String> = ["transfer", "entry", "idempotency", "journal", "block"]
+                    .iter()
+                    .flat_map(|t| {
+                        [
+                            format!("DROP TRIGGER IF EXISTS {t}_no_update"),
+                            format!("DROP TRIGGER IF EXISTS {t}_no_delete"),
+                        ]
+                    })
+                    .collect();
+                format!("{}; {sql}", drops.join("; "))
+            }
+        };
+        self.db.execute_unprepared(&script).await?;
+        Ok(())
+    }
+
+    /// Runs raw SQL on the inspection connection, as any client of the database could.
     pub async fn sql(&self, sql: &str) -> Result<()> {
         let stmt = Statement::from_string(self.db.get_database_backend(), sql.to_owned());
         self.db.execute_raw(stmt).await?;

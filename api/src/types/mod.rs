@@ -4,6 +4,7 @@ mod account;
 mod entry;
 mod hold;
 mod payloads;
+mod seal;
 mod transfer;
 mod verification;
 
@@ -11,6 +12,7 @@ pub use account::Account;
 pub use entry::Entry;
 pub use hold::Hold;
 pub use payloads::{AccountPayload, Currency, PostTransfersPayload, SplitTransferPayload};
+pub use seal::{ConsistencyProof, InclusionProof, LedgerDigest};
 pub use transfer::{Transfer, TransferKindGql};
 pub use verification::LedgerVerification;
 

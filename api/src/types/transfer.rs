@@ -89,6 +89,11 @@ impl Transfer {
     async fn to_account(&self, ctx: &Context<'_>) -> GqlResult<Account> {
         load_account(ctx, self.0.credit_account_id).await
     }
+    /// Hex SHA-256 over the transfer's canonical content and its entries' hashes
+    /// (the journal leaf's data; README, "Transfer hash").
+    async fn hash(&self) -> Option<String> {
+        self.0.hash.as_deref().map(hex::encode)
+    }
     /// For a REVERSAL: the transfer it compensates.
     async fn reversal_of(&self, ctx: &Context<'_>) -> GqlResult<Option<Transfer>> {
         let Some(id) = self.0.reversal_of else { return Ok(None) };

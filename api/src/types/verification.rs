@@ -10,6 +10,8 @@ pub struct LedgerVerification {
     pub accounts_checked: i64,
     pub entries_checked: i64,
     pub transfers_checked: i64,
+    pub journal_leaves_checked: i64,
+    pub blocks_checked: i64,
     /// The first broken entry of each account, then transfer and currency problems.
     pub problems: Vec<VerificationProblem>,
 }
@@ -29,6 +31,8 @@ impl From<Verification> for LedgerVerification {
             accounts_checked: v.accounts_checked as i64,
             entries_checked: v.entries_checked as i64,
             transfers_checked: v.transfers_checked as i64,
+            journal_leaves_checked: v.leaves_checked as i64,
+            blocks_checked: v.blocks_checked as i64,
             problems: v.problems.into_iter().map(VerificationProblem::from).collect(),
         }
     }

@@ -18,7 +18,7 @@ use crate::account::{self as accounts, repo};
 use crate::error::{ErrorCode, LedgerError, Result};
 use crate::hold as holds;
 use crate::time::now_micros;
-use entity::{account, entry, hold, idempotency, transfer};
+use entity::{account, entry, hold, idempotency, transfer, unsealed};
 
 #[derive(Clone)]
 pub(super) struct Tracked {
@@ -258,7 +258,17 @@ impl Book {
             }
         }
         insert_all::<hold::Entity, _>(txn, new_holds).await?;
+        // Queued for the sealer in the same transaction: sealed exactly once.
+        let queue: Vec<unsealed::Model> = self
+            .transfers
+            .iter()
+            .map(|t| unsealed::Model {
+                transfer_id: t.id,
+                created_at: t.created_at,
+            })
+            .collect();
         insert_all::<transfer::Entity, _>(txn, self.transfers).await?;
+        insert_all::<unsealed::Entity, _>(txn, queue).await?;
         insert_all::<entry::Entity, _>(txn, self.entries).await?;
         insert_all::<idempotency::Entity, _>(txn, self.records).await
     }

@@ -14,7 +14,7 @@ use super::plan::Plan;
 use super::{Effect, Op, Outcome, Request};
 use crate::account::{STATUS_ACTIVE, STATUS_ARCHIVED};
 use crate::error::{ErrorCode, LedgerError, Result};
-use crate::hash::{EntryFields, entry_hash};
+use crate::hash::{EntryFields, entry_hash, transfer_hash};
 use crate::hold::{STATUS_CAPTURED, STATUS_EXPIRED, STATUS_PENDING, STATUS_VOIDED};
 use crate::money;
 use crate::transfer::TransferKind;
@@ -126,9 +126,18 @@ impl Book {
             description: m.req.description.clone(),
             metadata: m.req.metadata.clone(),
             created_at: at,
+            hash: None,
         };
         self.post_entry(d.id, &t, -amount, debit_after)?;
         self.post_entry(c.id, &t, amount, credit_after)?;
+        let legs: Vec<&[u8]> = self.entries[self.entries.len() - 2..]
+            .iter()
+            .map(|e| e.hash.as_slice())
+            .collect();
+        let t = transfer::Model {
+            hash: Some(transfer_hash(&t, &legs).to_vec()),
+            ..t
+        };
         self.transfers.push(t.clone());
         Ok(t)
     }

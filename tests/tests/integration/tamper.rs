@@ -53,7 +53,7 @@ fn reported(problems: &[Value], account: Uuid, sequence: i64) -> bool {
 
 async fn an_edited_entry_amount_is_reported_at_its_sequence(app: TestApp) -> Result<()> {
     let a = ledger_with_history(&app).await?;
-    app.sql(&format!(
+    app.tamper(&format!(
         "UPDATE entry SET amount = '200.00' WHERE account_id = {} AND sequence = 2",
         id_sql(&app, a)
     ))
@@ -65,7 +65,7 @@ async fn an_edited_entry_amount_is_reported_at_its_sequence(app: TestApp) -> Res
 
 async fn a_deleted_entry_is_reported_as_missing(app: TestApp) -> Result<()> {
     let a = ledger_with_history(&app).await?;
-    app.sql(&format!(
+    app.tamper(&format!(
         "DELETE FROM entry WHERE account_id = {} AND sequence = 3",
         id_sql(&app, a)
     ))
@@ -81,7 +81,7 @@ async fn a_deleted_entry_is_reported_as_missing(app: TestApp) -> Result<()> {
 
 async fn a_changed_stored_balance_is_reported(app: TestApp) -> Result<()> {
     let a = ledger_with_history(&app).await?;
-    app.sql(&format!(
+    app.tamper(&format!(
         "UPDATE account SET balance = '1000000.00' WHERE id = {}",
         id_sql(&app, a)
     ))

@@ -1,0 +1,17 @@
+//! A committed transfer waiting for the sealer. Inserted in the posting
+//! transaction, deleted in the sealing transaction: exactly-once by construction.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "unsealed")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub transfer_id: Uuid,
+    pub created_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,152 @@
+//! The sealed journal: every committed transfer, in seal order, as a leaf of
+//! one RFC 9162 Merkle tree; blocks record the tree's root after each seal,
+//! chained by hash.
+//!
+//! Invariants: a transfer is queued (`unsealed`) in the transaction that
+//! posts it and leaves the queue in the transaction that journals it, so it
+//! is sealed exactly once, whenever its commit lands; block heights are
+//! unique, so even two sealers racing cannot seal twice; the sealer never
+//! locks a row writers touch. With PostgreSQL one instance at a time seals,
+//! elected through a session advisory lock: when the leader dies its
+//! connection closes, the lock is released, and another instance takes over.
+
+pub mod audit;
+pub mod digest;
+mod leader;
+pub mod proofs;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use uuid::Uuid;
+
+use crate::error::{LedgerError, Result};
+use crate::hash::{ZERO_HASH, block_hash};
+use crate::ledger::Ledger;
+use crate::time::now_micros;
+use entity::{block, journal, transfer, unsealed};
+
+/// The most transfers one block seals.
+const MAX_BLOCK: u64 = 20_000;
+
+/// Seals every queued transfer (up to a block's worth); returns the new block.
+pub async fn seal_once(ledger: &Ledger) -> Result<Option<block::Model>> {
+    crate::db::retrying(|| seal_attempt(ledger)).await
+}
+
+async fn seal_attempt(ledger: &Ledger) -> Result<Option<block::Model>> {
+    let w = ledger.begin_write().await?;
+    let txn = &w.txn;
+    let queued: Vec<Uuid> = unsealed::Entity::find()
+        .order_by_asc(unsealed::Column::TransferId)
+        .limit(MAX_BLOCK)
+        .all(txn)
+        .await?
+        .into_iter()
+        .map(|u| u.transfer_id)
+        .collect();
+    if queued.is_empty() {
+        return Ok(None);
+    }
+    let previous = latest_block(txn).await?;
+    let mut frontier = match &previous {
+        Some(b) => proof::Frontier::from_bytes(&b.frontier)
+            .ok_or_else(|| LedgerError::Internal(format!("block {} has a malformed frontier", b.height)))?,
+        None => proof::Frontier::default(),
+    };
+    let height = previous.as_ref().map_or(1, |b| b.height + 1);
+    let hashes = transfer_hashes(txn, &queued).await?;
+    let mut leaves = Vec::with_capacity(queued.len());
+    for id in &queued {
+        let hash = hashes.iter().find(|(t, _)| t == id).map(|(_, h)| h.clone());
+        let hash = hash.ok_or_else(|| LedgerError::Internal(format!("queued transfer {id} has no hash")))?;
+        leaves.push(journal::Model {
+            leaf_index: frontier.size() as i64,
+            transfer_id: *id,
+            transfer_hash: hash.clone(),
+            height,
+        });
+        frontier.push(proof::leaf_hash(&hash));
+    }
+    let mut b = block::Model {
+        height,
+        previous_hash: previous.map_or(ZERO_HASH.to_vec(), |p| p.block_hash),
+        merkle_root: frontier.root().to_vec(),
+        tree_size: frontier.size() as i64,
+        transfer_count: leaves.len() as i64,
+        sealed_at: now_micros(),
+        block_hash: Vec::new(),
+        frontier: frontier.to_bytes(),
+    };
+    b.block_hash = block_hash(&b).to_vec();
+    write_block(txn, leaves, &b, queued).await?;
+    w.txn.commit().await?;
+    Ok(Some(b))
+}
+
+async fn write_block(
+    txn: &DatabaseTransaction,
+    leaves: Vec<journal::Model>,
+    b: &block::Model,
+    queued: Vec<Uuid>,
+) -> Result<()> {
+    use sea_orm::IntoActiveModel;
+    block::Entity::insert(b.clone().into_active_model())
+        .exec_without_returning(txn)
+        .await?;
+    for chunk in leaves.chunks(1000) {
+        let rows = chunk.iter().cloned().map(IntoActiveModel::into_active_model);
+        journal::Entity::insert_many(rows).exec_without_returning(txn).await?;
+    }
+    for chunk in queued.chunks(1000) {
+        unsealed::Entity::delete_many()
+            .filter(unsealed::Column::TransferId.is_in(chunk.iter().copied()))
+            .exec(txn)
+            .await?;
+    }
+    Ok(())
+}
+
+async fn transfer_hashes(txn: &DatabaseTransaction, ids: &[Uuid]) -> Result<Vec<(Uuid, Vec<u8>)>> {
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(1000) {
+        let rows = transfer::Entity::find()
+            .filter(transfer::Column::Id.is_in(chunk.iter().copied()))
+            .all(txn)
+            .await?;
+        out.extend(rows.into_iter().filter_map(|t| Some((t.id, t.hash?))));
+    }
+    out.sort();
+    Ok(out)
+}
+
+pub async fn latest_block(db: &impl sea_orm::ConnectionTrait) -> Result<Option<block::Model>> {
+    Ok(block::Entity::find()
+        .order_by_desc(block::Column::Height)
+        .one(db)
+        .await?)
+}
+
+/// A running sealer; `is_leader` tells whether this instance seals now.
+pub struct Sealer {
+    pub is_leader: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Sealer {
+    /// Stops sealing (and, on PostgreSQL, gives up leadership).
+    pub fn stop(self) {
+        self.task.abort();
+        self.is_leader.store(false, Ordering::SeqCst);
+    }
+}
+
+/// Starts the background sealer: it seals within `every` of a commit.
+pub fn spawn(ledger: Ledger, every: Duration) -> Sealer {
+    let is_leader = Arc::new(AtomicBool::new(false));
+    let flag = is_leader.clone();
+    let task = tokio::spawn(async move { leader::run(ledger, every, flag).await });
+    Sealer { is_leader, task }
+}
