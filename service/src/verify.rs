@@ -365,19 +365,26 @@ fn check_transfer_hash(t: &transfer::Model, legs: &[&entry::Model], known: bool,
     let mut ordered: Vec<&entry::Model> = legs.to_vec();
     ordered.sort_by_key(|e| e.amount.0);
     let hashes: Vec<&[u8]> = ordered.iter().map(|e| e.hash.as_slice()).collect();
-    let message = if t.hash.as_deref() != Some(&transfer_hash(t, &hashes)[..]) {
-        "transfer hash does not match its content and entries (the transfer was altered)"
-    } else if !known {
-        "transfer is neither sealed nor queued for sealing (inserted outside the ledger)"
-    } else {
-        return;
+    let report = |v: &mut Verification, message: &str| {
+        v.report(Problem {
+            account_id: None,
+            transfer_id: Some(t.id),
+            sequence: None,
+            message: message.to_owned(),
+        })
     };
-    v.report(Problem {
-        account_id: None,
-        transfer_id: Some(t.id),
-        sequence: None,
-        message: message.to_owned(),
-    });
+    if !known {
+        report(
+            v,
+            "transfer is neither sealed nor queued for sealing (inserted outside the ledger)",
+        );
+    }
+    if t.hash.as_deref() != Some(&transfer_hash(t, &hashes)[..]) {
+        report(
+            v,
+            "transfer hash does not match its content and entries (the transfer was altered)",
+        );
+    }
 }
 
 pub(crate) fn problem(account_id: Option<Uuid>, sequence: Option<i64>, message: String) -> Problem {

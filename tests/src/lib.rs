@@ -29,7 +29,6 @@ pub struct TestApp {
     /// A second, independent connection for inspecting and tampering.
     pub db: DatabaseConnection,
     _dir: Option<tempfile::TempDir>,
-    pg_url: Option<String>,
 }
 
 /// Runs a test body on both backends: `both!(name)` expects `async fn name(app: TestApp) -> Result<()>`.
@@ -71,7 +70,6 @@ pub async fn spawn_app(backend: Backend) -> Result<TestApp> {
         ledger,
         db,
         _dir: dir,
-        pg_url: (backend == Backend::Postgres).then(|| url.clone()),
     })
 }
 
@@ -258,16 +256,16 @@ pub fn item(from: Uuid, to: Uuid, amount: &str, key: &str) -> Value {
 }
 
 impl TestApp {
+    /// The database this app runs on.
+    pub fn database_url(&self) -> String {
+        self.ledger.url().to_owned()
+    }
+
     /// A second `Ledger` on the same database: another "instance".
     pub async fn second_instance(&self) -> Result<Ledger> {
-        let url = match self.backend {
-            Backend::Sqlite => {
-                let dir = self._dir.as_ref().context("no sqlite dir")?;
-                format!("sqlite:{}", dir.path().join("tally.db").display())
-            }
-            Backend::Postgres => self.pg_url.clone().context("no postgres url")?,
-        };
-        Ledger::connect(&url).await.map_err(|e| anyhow!("connect: {e}"))
+        Ledger::connect(&self.database_url())
+            .await
+            .map_err(|e| anyhow!("connect: {e}"))
     }
 
     pub async fn hold(&self, from: Uuid, to: Uuid, amount: &str, key: &str, expires_in_ms: i64) -> Result<Value> {

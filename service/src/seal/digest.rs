@@ -114,9 +114,13 @@ impl Digest {
         key.verify(&self.message(), &sig).is_ok()
     }
 
-    /// Reads a saved `ledgerDigest` (the object itself, or a whole GraphQL response).
+    /// Reads a saved `ledgerDigest`: the object itself, `{"ledgerDigest": …}`,
+    /// or a whole GraphQL response.
     pub fn from_json(value: &Value) -> Option<Self> {
-        let d = value.pointer("/data/ledgerDigest").unwrap_or(value);
+        let d = value
+            .pointer("/data/ledgerDigest")
+            .or_else(|| value.get("ledgerDigest"))
+            .unwrap_or(value);
         let bytes = |k: &str| d.get(k)?.as_str().and_then(|s| hex::decode(s).ok());
         Some(Digest {
             height: d.get("height")?.as_i64()?,

@@ -13,5 +13,6 @@ mod queries;
 mod races;
 mod reversals;
 mod schema;
+mod sealing;
 mod splits;
 mod tamper;
