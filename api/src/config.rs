@@ -45,6 +45,10 @@ pub struct ServeArgs {
     /// sharing the work through `SKIP LOCKED`).
     #[arg(long, env = "TALLY_EXPIRY_INTERVAL_MS", default_value_t = 1000)]
     pub expiry_interval_ms: u64,
+    /// Combine concurrent requests into shared transactions (group commit).
+    /// `false` runs one transaction per request (for comparison).
+    #[arg(long, env = "TALLY_WRITE_COMBINING", default_value_t = true, action = clap::ArgAction::Set)]
+    pub write_combining: bool,
     /// How often the sealer looks for committed transfers to seal.
     #[arg(long, env = "TALLY_SEAL_INTERVAL_MS", default_value_t = 250)]
     pub seal_interval_ms: u64,

@@ -30,6 +30,10 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let ledger = service::Ledger::connect(&args.database_url)
         .await
         .map_err(|e| format!("cannot open database: {e}"))?;
+    let ledger = match args.write_combining {
+        true => ledger,
+        false => ledger.without_combining(),
+    };
     let key_path = args
         .signing_key_file
         .clone()

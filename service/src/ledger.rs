@@ -23,7 +23,11 @@ pub struct Ledger {
     /// beats spinning in SQLite's busy handler. Correctness still comes from
     /// `BEGIN IMMEDIATE`, so several processes on one file stay safe.
     write_gate: Option<Arc<Mutex<()>>>,
+    combiner: Option<crate::posting::combine::Combiner>,
 }
+
+/// Parallel combined runs per PostgreSQL instance.
+const COMBINING_WORKERS: usize = 4;
 
 #[derive(Default)]
 pub(crate) struct Cache {
@@ -38,11 +42,32 @@ pub(crate) struct WriteTxn<'a> {
 }
 
 impl Ledger {
-    /// Connects to `url` and applies pending migrations.
+    /// Connects to `url`, applies pending migrations and starts write combining.
     pub async fn connect(url: &str) -> Result<Self> {
         let db = db::connect(url).await?;
         migration::Migrator::up(&db, None).await?;
-        Ok(Self::from_connection(db, url))
+        Ok(Self::from_connection(db, url).with_combining())
+    }
+
+    /// Routes single requests through a write combiner (group commit).
+    /// SQLite has one writer, so one worker; PostgreSQL commits in parallel.
+    pub fn with_combining(mut self) -> Self {
+        let workers = match self.write_gate {
+            Some(_) => 1,
+            None => COMBINING_WORKERS,
+        };
+        self.combiner = Some(crate::posting::combine::Combiner::start(self.clone(), workers));
+        self
+    }
+
+    /// The same ledger with every request run on its own (one commit each).
+    pub fn without_combining(mut self) -> Self {
+        self.combiner = None;
+        self
+    }
+
+    pub(crate) fn combiner(&self) -> Option<&crate::posting::combine::Combiner> {
+        self.combiner.as_ref()
     }
 
     pub fn from_connection(db: DatabaseConnection, url: &str) -> Self {
@@ -52,6 +77,7 @@ impl Ledger {
             url: Arc::from(url),
             cache: Arc::default(),
             write_gate: sqlite.then(|| Arc::new(Mutex::new(()))),
+            combiner: None,
         }
     }
 

@@ -49,6 +49,11 @@ macro_rules! both {
 }
 
 pub async fn spawn_app(backend: Backend) -> Result<TestApp> {
+    spawn_app_with(backend, true).await
+}
+
+/// `combining: false` runs every request in its own transaction (no group commit).
+pub async fn spawn_app_with(backend: Backend, combining: bool) -> Result<TestApp> {
     let (url, dir): (String, Option<tempfile::TempDir>) = match backend {
         Backend::Sqlite => {
             let dir = tempfile::tempdir()?;
@@ -57,6 +62,7 @@ pub async fn spawn_app(backend: Backend) -> Result<TestApp> {
         Backend::Postgres => (fresh_postgres_database().await?, None),
     };
     let ledger = Ledger::connect(&url).await.map_err(|e| anyhow!("connect {url}: {e}"))?;
+    let ledger = if combining { ledger } else { ledger.without_combining() };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     let signer = service::seal::digest::Signer::generate().map_err(|e| anyhow!("{e}"))?;

@@ -18,6 +18,7 @@
 
 mod allocate;
 mod book;
+pub(crate) mod combine;
 mod ops;
 mod plan;
 mod replay;
@@ -137,8 +138,12 @@ pub(crate) async fn run(ledger: &Ledger, requests: &[Request], mode: Mode) -> Re
     db::retrying(|| run_once(ledger, requests, mode)).await
 }
 
-/// Runs one request on its own and returns its outcome.
+/// Runs one request and returns its outcome; through the write combiner
+/// when the ledger has one, so concurrent requests share a commit.
 pub(crate) async fn run_one(ledger: &Ledger, request: Request) -> Outcome {
+    if let Some(combiner) = ledger.combiner() {
+        return combiner.submit(request).await;
+    }
     let outcomes = run(ledger, std::slice::from_ref(&request), Mode::Independent).await?;
     outcomes
         .into_iter()

@@ -9,6 +9,22 @@ both!(
     an_accounts_page_is_one_snapshot_under_concurrent_writes,
 );
 
+/// The same race with one transaction per request (no write combining).
+mod without_combining {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn sqlite() -> anyhow::Result<()> {
+        let app = tests::spawn_app_with(tests::Backend::Sqlite, false).await?;
+        super::two_hundred_withdrawals_race_and_exactly_one_hundred_win(app).await
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn postgres() -> anyhow::Result<()> {
+        let app = tests::spawn_app_with(tests::Backend::Postgres, false).await?;
+        super::two_hundred_withdrawals_race_and_exactly_one_hundred_win(app).await?;
+        let app = tests::spawn_app_with(tests::Backend::Postgres, false).await?;
+        super::opposite_transfers_race_without_deadlock_and_conserve_money(app).await
+    }
+}
+
 async fn two_hundred_withdrawals_race_and_exactly_one_hundred_win(app: TestApp) -> Result<()> {
     let a = app.open("a", "USD", None).await?;
     app.deposit(a, "1000.00", "seed").await?;
