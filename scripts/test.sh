@@ -7,47 +7,7 @@
 # `cargo test` (e.g. `bash scripts/test.sh races`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-
-find_pg_bin() {
-  local dir
-  for dir in /usr/lib/postgresql/*/bin; do
-    [ -x "$dir/pg_ctl" ] && { echo "$dir"; return 0; }
-  done
-  return 1
-}
-
-if ! PG_BIN=$(find_pg_bin); then
-  echo "==> installing PostgreSQL (Debian package)"
-  export DEBIAN_FRONTEND=noninteractive
-  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  $SUDO apt-get update -qq
-  $SUDO apt-get install -y -qq postgresql >/dev/null
-  PG_BIN=$(find_pg_bin)
-fi
-
-# PostgreSQL refuses to run as root: as root, run it as the `postgres` user.
-RUN_AS=()
-if [ "$(id -u)" -eq 0 ]; then
-  id postgres >/dev/null 2>&1 || useradd --system --create-home postgres
-  RUN_AS=(runuser -u postgres --)
-fi
-
-PG_DIR=$(mktemp -d /tmp/tally-pg.XXXXXX)
-chmod 755 "$PG_DIR"
-[ "$(id -u)" -eq 0 ] && chown postgres "$PG_DIR"
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo 55432)
-
-cleanup() {
-  "${RUN_AS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate stop >/dev/null 2>&1 || true
-  rm -rf "$PG_DIR"
-}
-trap cleanup EXIT
-
-echo "==> starting a throwaway PostgreSQL on 127.0.0.1:$PORT"
-"${RUN_AS[@]}" "$PG_BIN/initdb" -D "$PG_DIR/data" -U postgres -A trust --no-sync >/dev/null
-"${RUN_AS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/log" -w start \
-  -o "-h 127.0.0.1 -p $PORT -k $PG_DIR -c max_connections=300 -c shared_buffers=256MB" >/dev/null
-
-export TALLY_TEST_PG_URL="postgres://postgres@127.0.0.1:$PORT/postgres"
+source scripts/pg.sh
+export TALLY_TEST_PG_URL="$TALLY_PG_URL"
 echo "==> cargo test (SQLite and PostgreSQL)"
 cargo test --workspace --locked "$@"

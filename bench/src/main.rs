@@ -1,0 +1,321 @@
+//! `cargo run --release -p bench -- [--pg-url ADMIN_URL] [--url TALLY_URL] …`
+//!
+//! Starts `tally serve` on a fresh PostgreSQL database (and on SQLite),
+//! prepares accounts, drives each scenario with N keep-alive clients after a
+//! warm-up, runs the raw-SQL ceiling scripts with pgbench at the same
+//! concurrency against the same server, and writes a table (stdout), a JSON
+//! file, BENCHMARKS.md and a PNG plot. `bash scripts/bench.sh` provides a
+//! throwaway PostgreSQL server and runs this.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use bench::ceiling::{self, Ceiling};
+use bench::gql::Tally;
+use bench::plot::{self, Panel, Series};
+use bench::report::{Report, Row};
+use bench::scenarios::{self, Accounts, Run, Scenario};
+use bench::server::{self, Server};
+use clap::Parser;
+
+#[derive(Parser, Debug)]
+#[command(about = "Tally benchmark harness")]
+struct Args {
+    /// Admin URL of the PostgreSQL server to benchmark on (databases are created there).
+    #[arg(long, env = "TALLY_BENCH_PG_URL")]
+    pg_url: Option<String>,
+    /// Benchmark an already running Tally instead of starting one (no ceiling, no SQLite).
+    #[arg(long)]
+    url: Option<String>,
+    /// Measured seconds per scenario.
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    /// Warm-up seconds per scenario.
+    #[arg(long, default_value_t = 2)]
+    warmup: u64,
+    /// Client counts for the concurrency sweep.
+    #[arg(long, value_delimiter = ',', default_value = "1,8,32,128")]
+    clients: Vec<usize>,
+    /// Accounts to prepare.
+    #[arg(long, default_value_t = 10_000)]
+    accounts: usize,
+    /// Entries the ledger grows to for the "cost does not grow" check (0 skips it).
+    #[arg(long, default_value_t = 1_000_000)]
+    big_ledger: usize,
+    /// Skip the SQLite runs.
+    #[arg(long)]
+    no_sqlite: bool,
+    #[arg(long, default_value = "../shared/bench/ceiling")]
+    ceiling_dir: PathBuf,
+    #[arg(long, default_value = "bench-results.json")]
+    json: PathBuf,
+    #[arg(long, default_value = "BENCHMARKS.md")]
+    markdown: PathBuf,
+    #[arg(long, default_value = "docs/bench.png")]
+    plot: PathBuf,
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args = Args::parse();
+    let run = Run { warmup: Duration::from_secs(args.warmup), duration: Duration::from_secs(args.duration) };
+    let mut report = Report { date: chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string(), ..Report::default() };
+    report.conditions = conditions(&args);
+    if let Some(url) = &args.url {
+        let tally = Tally::new(url);
+        let accounts = scenarios::prepare(&tally, args.accounts, &run_id()).await?;
+        for &c in &args.clients {
+            let s = scenarios::run(&tally, &accounts, Scenario::Uncontended, c, &run, &run_id()).await;
+            report.rows.push(Row::new("external", Scenario::Uncontended.name(), c, &s, false));
+        }
+    } else {
+        if let Some(pg) = &args.pg_url {
+            postgres(&args, pg, &run, &mut report).await?;
+        }
+        if !args.no_sqlite {
+            sqlite(&args, &run, &mut report).await?;
+        }
+    }
+    println!("{}", report.table());
+    for (k, v) in &report.figures {
+        println!("{k}: {v}");
+    }
+    report.write_json(&args.json)?;
+    let command = "bash scripts/bench.sh";
+    std::fs::write(&args.markdown, report.markdown(&args.plot.display().to_string(), command))?;
+    eprintln!("wrote {}, {} and {}", args.json.display(), args.markdown.display(), args.plot.display());
+    Ok(())
+}
+
+fn run_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..12].to_owned()
+}
+
+async fn postgres(args: &Args, admin: &str, run: &Run, report: &mut Report) -> Result<()> {
+    let id = run_id();
+    let (tally_db, ceiling_db) = (format!("tally_bench_{id}"), format!("ceiling_{id}"));
+    for db in [&tally_db, &ceiling_db] {
+        ceiling::psql_value(admin, &format!("CREATE DATABASE {db}"))?;
+    }
+    let prefix = admin.rsplit_once('/').map_or(admin, |(p, _)| p);
+    let (tally_url, ceiling_url) = (format!("{prefix}/{tally_db}"), format!("{prefix}/{ceiling_db}"));
+    let data = tempdir()?;
+    let srv = Server::start(&server::tally_binary()?, &tally_url, 18_000, true, &data).await?;
+    let tally = Tally::new(&srv.base);
+    eprintln!("preparing {} accounts on PostgreSQL…", args.accounts);
+    let accounts = scenarios::prepare(&tally, args.accounts, "pg").await?;
+    let ceiling = Ceiling { dir: args.ceiling_dir.clone(), url: ceiling_url, accounts: args.accounts };
+    ceiling.prepare()?;
+    let secs = run.duration.as_secs();
+    let mut sweep = Vec::new();
+    for &c in &args.clients {
+        let rss = sample_rss(srv.pid());
+        let s = scenarios::run(&tally, &accounts, Scenario::Uncontended, c, run, &run_id()).await;
+        let peak = rss.stop();
+        let multi = ceiling.run("transfer.sql", c, false, 0, secs)?;
+        let single = ceiling.run("transfer_fn.sql", c, false, 0, secs)?;
+        let row = Row::new("postgres", Scenario::Uncontended.name(), c, &s, false);
+        report.rows.push(row.clone().against("transfer.sql", multi, if c == 32 { "≥ 1.0×" } else { "–" }));
+        report.rows.push(row.clone().against("transfer_fn.sql", single, if c == 32 { "stretch ≥ 1.0×" } else { "–" }));
+        if c == 32 {
+            report.figures.push(("server RSS peak, 32 clients uncontended (target ≤ 150 MB)".into(), format!("{peak:.0} MiB")));
+        }
+        sweep.push((c, s.transfers_per_sec(), multi, single, s.percentile_ms(99.0)));
+    }
+    let c = 32;
+    let hot_ceiling = ceiling.run("transfer_fn.sql", c, true, 0, secs)?;
+    let s = scenarios::run(&tally, &accounts, Scenario::Hot, c, run, &run_id()).await;
+    report.rows.push(Row::new("postgres", Scenario::Hot.name(), c, &s, false).against("transfer_fn.sql hot=1", hot_ceiling, "≥ 3×"));
+    let s = scenarios::run(&tally, &accounts, Scenario::Deposits, c, run, &run_id()).await;
+    report.rows.push(Row::new("postgres", Scenario::Deposits.name(), c, &s, false).against("transfer_fn.sql hot=1", hot_ceiling, "≥ 3×"));
+    let batch_ceiling = ceiling.run("transfer_batch.sql", 1, false, 100, secs)?;
+    let s = scenarios::run(&tally, &accounts, Scenario::Batch100, 1, run, &run_id()).await;
+    report.rows.push(Row::new("postgres", Scenario::Batch100.name(), 1, &s, false).against("transfer_batch.sql (-c 1)", batch_ceiling, "≥ 0.8×"));
+    reads(&tally, &accounts, run, report).await?;
+    if args.big_ledger > 0 {
+        big_ledger(args, &tally, &accounts, &tally_url, run, &sweep, report).await?;
+    }
+    srv.stop();
+    write_plot(&args.plot, &sweep)?;
+    Ok(())
+}
+
+async fn reads(tally: &Tally, accounts: &Accounts, run: &Run, report: &mut Report) -> Result<()> {
+    scenarios::grow_bank_history(tally, accounts, 10_010, &run_id()).await?;
+    let mut p50 = Vec::new();
+    for scenario in [Scenario::EntriesFirstPage, Scenario::EntriesPage1000, Scenario::BalanceAt] {
+        let s = scenarios::run(tally, accounts, scenario, 32, run, &run_id()).await;
+        p50.push(s.percentile_ms(50.0));
+        report.rows.push(Row::new("postgres", scenario.name(), 32, &s, true));
+    }
+    report.figures.push((
+        "entries page 1000 p50 latency ÷ page 1 p50 latency (target ≤ 1.5)".into(),
+        format!("{:.2}", p50[1] / p50[0].max(1e-9)),
+    ));
+    Ok(())
+}
+
+async fn big_ledger(
+    args: &Args,
+    tally: &Tally,
+    accounts: &Accounts,
+    url: &str,
+    run: &Run,
+    sweep: &[(usize, f64, f64, f64, f64)],
+    report: &mut Report,
+) -> Result<()> {
+    eprintln!("growing the ledger to {} entries…", args.big_ledger);
+    let started = Instant::now();
+    scenarios::grow_ledger(tally, accounts, args.big_ledger, &run_id()).await?;
+    report.figures.push(("time to add the big-ledger entries through postTransfers".into(), format!("{:.0} s", started.elapsed().as_secs_f64())));
+    let s = scenarios::run(tally, accounts, Scenario::Uncontended, 32, run, &run_id()).await;
+    let empty = sweep.iter().find(|r| r.0 == 32).map_or(0.0, |r| r.1);
+    report.rows.push(Row::new("postgres (≥1M entries)", Scenario::Uncontended.name(), 32, &s, false));
+    report.figures.push((
+        "uncontended throughput with ≥1M entries ÷ on the fresh ledger (target ≥ 0.9)".into(),
+        format!("{:.2}", s.transfers_per_sec() / empty.max(1e-9)),
+    ));
+    let verify = std::process::Command::new(server::tally_binary()?).args(["verify", "--database-url", url]).output()?;
+    let text = String::from_utf8_lossy(&verify.stdout);
+    let summary = text.lines().find(|l| l.starts_with("checked")).unwrap_or("verify printed no summary");
+    report.figures.push(("tally verify on that ledger (target ≥ 200,000 entries/s)".into(), summary.to_owned()));
+    Ok(())
+}
+
+async fn sqlite(args: &Args, run: &Run, report: &mut Report) -> Result<()> {
+    let dir = tempdir()?;
+    let url = format!("sqlite:{}", dir.join("bench.db").display());
+    let mut combined = 0.0;
+    for combining in [true, false] {
+        let srv = Server::start(&server::tally_binary()?, &url, 18_001, combining, &dir).await?;
+        let tally = Tally::new(&srv.base);
+        let accounts = match combining {
+            true => {
+                eprintln!("preparing {} accounts on SQLite…", args.accounts);
+                scenarios::prepare(&tally, args.accounts, "lite").await?
+            }
+            false => reopen(&tally, args.accounts).await?,
+        };
+        let s = scenarios::run(&tally, &accounts, Scenario::Uncontended, 32, run, &run_id()).await;
+        let label = if combining { "sqlite" } else { "sqlite (one transaction per request)" };
+        report.rows.push(Row::new(label, Scenario::Uncontended.name(), 32, &s, false));
+        if combining {
+            combined = s.transfers_per_sec();
+            for scenario in [Scenario::Hot, Scenario::Deposits] {
+                let s = scenarios::run(&tally, &accounts, scenario, 32, run, &run_id()).await;
+                report.rows.push(Row::new("sqlite", scenario.name(), 32, &s, false));
+            }
+        } else {
+            report.figures.push((
+                "SQLite: write combining ÷ one transaction per request, 32 clients (target ≥ 2×; and ≥ 1,000/s)".into(),
+                format!("{:.2}× ({combined:.0}/s vs {:.0}/s)", combined / s.transfers_per_sec().max(1e-9), s.transfers_per_sec()),
+            ));
+        }
+        srv.stop();
+    }
+    Ok(())
+}
+
+/// The accounts prepared by the first SQLite server, found again by code.
+async fn reopen(tally: &Tally, n: usize) -> Result<Accounts> {
+    let id = |code: String| {
+        let tally = tally.clone();
+        async move {
+            let data = tally.data("query($c: String!) { accountByCode(code: $c) { id } }", serde_json::json!({ "c": code })).await?;
+            let text = data["accountByCode"]["id"].as_str().context("missing account")?.to_owned();
+            Ok::<_, anyhow::Error>(uuid::Uuid::parse_str(&text)?)
+        }
+    };
+    let bank = id("lite-bank".into()).await?;
+    let mut ids = Vec::with_capacity(n);
+    for i in 0..n {
+        ids.push(id(format!("lite-{i}")).await?);
+    }
+    Ok(Accounts { bank, ids: Arc::new(ids) })
+}
+
+struct RssSampler {
+    peak: Arc<AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RssSampler {
+    fn stop(self) -> f64 {
+        self.task.abort();
+        self.peak.load(Ordering::Relaxed) as f64 / 1024.0
+    }
+}
+
+fn sample_rss(pid: u32) -> RssSampler {
+    let peak = Arc::new(AtomicU64::new(0));
+    let p = peak.clone();
+    let task = tokio::spawn(async move {
+        loop {
+            if let Some(mib) = server::rss_mib(pid) {
+                p.fetch_max((mib * 1024.0) as u64, Ordering::Relaxed);
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+    RssSampler { peak, task }
+}
+
+fn write_plot(path: &std::path::Path, sweep: &[(usize, f64, f64, f64, f64)]) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let xs: Vec<usize> = sweep.iter().map(|r| r.0).collect();
+    let series = |label: &str, color: [u8; 3], f: fn(&(usize, f64, f64, f64, f64)) -> f64| Series {
+        label: label.to_owned(),
+        color,
+        values: sweep.iter().map(f).collect(),
+    };
+    let panels = [
+        Panel {
+            title: "TRANSFERS/S - POSTGRESQL UNCONTENDED".into(),
+            series: vec![
+                series("TALLY (GRAPHQL)", [200, 40, 40], |r| r.1),
+                series("CEILING TRANSFER.SQL", [40, 90, 200], |r| r.2),
+                series("CEILING TRANSFER_FN.SQL", [40, 160, 60], |r| r.3),
+            ],
+        },
+        Panel { title: "TALLY P99 LATENCY (MS)".into(), series: vec![series("TALLY P99 MS", [200, 40, 40], |r| r.4)] },
+    ];
+    plot::write(path, &xs, &panels)
+}
+
+fn conditions(args: &Args) -> Vec<(String, String)> {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| t.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned()))
+        .unwrap_or_else(|| "unknown".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|t| t.lines().next().map(|l| l.split_whitespace().nth(1).unwrap_or("0").parse::<f64>().unwrap_or(0.0) / 1024.0 / 1024.0))
+        .unwrap_or(0.0);
+    let mut c = vec![
+        ("machine".into(), format!("{cores} cores ({cpu}), {mem:.0} GiB RAM; load generator, server and database share it")),
+        ("run".into(), format!("{} s warm-up + {} s measured per figure; clients {:?}", args.warmup, args.duration, args.clients)),
+        ("prepared".into(), format!("{} funded USD accounts; amounts 0.01", args.accounts)),
+        ("SQLite".into(), "WAL, synchronous=FULL (durable commits)".into()),
+        ("tally".into(), format!("{} (release build)", env!("CARGO_PKG_VERSION"))),
+    ];
+    if let Some(pg) = &args.pg_url {
+        let v = |sql: &str| ceiling::psql_value(pg, sql).unwrap_or_else(|_| "?".into());
+        c.push((
+            "PostgreSQL".into(),
+            format!("{}; synchronous_commit={}, fsync={}, shared_buffers={}", v("SHOW server_version"), v("SHOW synchronous_commit"), v("SHOW fsync"), v("SHOW shared_buffers")),
+        ));
+    }
+    c
+}
+
+fn tempdir() -> Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("tally-bench-{}", run_id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
