@@ -15,7 +15,12 @@ pub struct Ceiling {
 impl Ceiling {
     /// Fresh ceiling tables and functions (as its README prescribes).
     pub fn prepare(&self) -> Result<()> {
-        self.psql(&["-v", &format!("naccounts={}", self.accounts), "-f", &self.file("schema.sql")])?;
+        self.psql(&[
+            "-v",
+            &format!("naccounts={}", self.accounts),
+            "-f",
+            &self.file("schema.sql"),
+        ])?;
         self.psql(&["-f", &self.file("function.sql"), "-f", &self.file("batch.sql")])
     }
 
@@ -24,8 +29,23 @@ impl Ceiling {
         let jobs = clients.min(2).to_string();
         let output = Command::new("pgbench")
             .arg(&self.url)
-            .args(["-n", "-M", "prepared", "-c", &clients.to_string(), "-j", &jobs, "-T", &seconds.to_string()])
-            .args(["-D", &format!("naccounts={}", self.accounts), "-D", &format!("hot={}", u8::from(hot))])
+            .args([
+                "-n",
+                "-M",
+                "prepared",
+                "-c",
+                &clients.to_string(),
+                "-j",
+                &jobs,
+                "-T",
+                &seconds.to_string(),
+            ])
+            .args([
+                "-D",
+                &format!("naccounts={}", self.accounts),
+                "-D",
+                &format!("hot={}", u8::from(hot)),
+            ])
             .args(["-D", &format!("batch={batch}"), "-f", &self.file(script)])
             .output()
             .context("cannot run pgbench")?;
@@ -37,7 +57,11 @@ impl Ceiling {
             .and_then(|v| v.parse::<f64>().ok());
         match tps {
             Some(tps) => Ok(tps * batch.max(1) as f64),
-            None => bail!("pgbench {script} failed: {}{}", text, String::from_utf8_lossy(&output.stderr)),
+            None => bail!(
+                "pgbench {script} failed: {}{}",
+                text,
+                String::from_utf8_lossy(&output.stderr)
+            ),
         }
     }
 
@@ -46,7 +70,11 @@ impl Ceiling {
     }
 
     fn psql(&self, args: &[&str]) -> Result<()> {
-        let out = Command::new("psql").arg(&self.url).args(["-q", "-v", "ON_ERROR_STOP=1"]).args(args).output()?;
+        let out = Command::new("psql")
+            .arg(&self.url)
+            .args(["-q", "-v", "ON_ERROR_STOP=1"])
+            .args(args)
+            .output()?;
         if !out.status.success() {
             bail!("psql failed: {}", String::from_utf8_lossy(&out.stderr));
         }

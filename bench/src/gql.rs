@@ -17,8 +17,14 @@ pub struct Tally {
 
 impl Tally {
     pub fn new(base: &str) -> Self {
-        let client = reqwest::Client::builder().pool_max_idle_per_host(512).build().unwrap_or_default();
-        Tally { client, endpoint: format!("{}/graphql", base.trim_end_matches('/')) }
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(512)
+            .build()
+            .unwrap_or_default();
+        Tally {
+            client,
+            endpoint: format!("{}/graphql", base.trim_end_matches('/')),
+        }
     }
 
     pub async fn post(&self, query: &str, variables: Value) -> Result<Value> {
@@ -67,8 +73,7 @@ pub fn classify(body: &Value, transfers: u64) -> Outcome {
 pub const TRANSFER: &str = "mutation($i: TransferInput!) { transfer(input: $i) { id } }";
 pub const DEPOSIT: &str = "mutation($i: DepositInput!) { deposit(input: $i) { id } }";
 pub const BATCH: &str = "mutation($i: PostTransfersInput!) { postTransfers(input: $i) { transfers { id } } }";
-pub const ENTRIES: &str =
-    "query($id: UUID!, $after: String) { account(id: $id) { entries(first: 10, after: $after) { edges { node { sequence amount balanceAfter } } } } }";
+pub const ENTRIES: &str = "query($id: UUID!, $after: String) { account(id: $id) { entries(first: 10, after: $after) { edges { node { sequence amount balanceAfter } } } } }";
 pub const BALANCE_AT: &str = "query($id: UUID!, $at: DateTime!) { account(id: $id) { balanceAt(at: $at) } }";
 
 pub fn transfer_input(from: Uuid, to: Uuid, amount: &str, key: &str) -> Value {

@@ -105,7 +105,10 @@ where
             stats
         }));
     }
-    let mut total = Stats { seconds: duration.as_secs_f64(), ..Stats::default() };
+    let mut total = Stats {
+        seconds: duration.as_secs_f64(),
+        ..Stats::default()
+    };
     for task in tasks {
         if let Ok(stats) = task.await {
             total.merge(stats);

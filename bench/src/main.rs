@@ -61,15 +61,23 @@ struct Args {
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
-    let run = Run { warmup: Duration::from_secs(args.warmup), duration: Duration::from_secs(args.duration) };
-    let mut report = Report { date: chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string(), ..Report::default() };
+    let run = Run {
+        warmup: Duration::from_secs(args.warmup),
+        duration: Duration::from_secs(args.duration),
+    };
+    let mut report = Report {
+        date: chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string(),
+        ..Report::default()
+    };
     report.conditions = conditions(&args);
     if let Some(url) = &args.url {
         let tally = Tally::new(url);
         let accounts = scenarios::prepare(&tally, args.accounts, &run_id()).await?;
         for &c in &args.clients {
             let s = scenarios::run(&tally, &accounts, Scenario::Uncontended, c, &run, &run_id()).await;
-            report.rows.push(Row::new("external", Scenario::Uncontended.name(), c, &s, false));
+            report
+                .rows
+                .push(Row::new("external", Scenario::Uncontended.name(), c, &s, false));
         }
     } else {
         if let Some(pg) = &args.pg_url {
@@ -85,8 +93,16 @@ async fn main() -> Result<()> {
     }
     report.write_json(&args.json)?;
     let command = "bash scripts/bench.sh";
-    std::fs::write(&args.markdown, report.markdown(&args.plot.display().to_string(), command))?;
-    eprintln!("wrote {}, {} and {}", args.json.display(), args.markdown.display(), args.plot.display());
+    std::fs::write(
+        &args.markdown,
+        report.markdown(&args.plot.display().to_string(), command),
+    )?;
+    eprintln!(
+        "wrote {}, {} and {}",
+        args.json.display(),
+        args.markdown.display(),
+        args.plot.display()
+    );
     Ok(())
 }
 
@@ -107,7 +123,11 @@ async fn postgres(args: &Args, admin: &str, run: &Run, report: &mut Report) -> R
     let tally = Tally::new(&srv.base);
     eprintln!("preparing {} accounts on PostgreSQL…", args.accounts);
     let accounts = scenarios::prepare(&tally, args.accounts, "pg").await?;
-    let ceiling = Ceiling { dir: args.ceiling_dir.clone(), url: ceiling_url, accounts: args.accounts };
+    let ceiling = Ceiling {
+        dir: args.ceiling_dir.clone(),
+        url: ceiling_url,
+        accounts: args.accounts,
+    };
     ceiling.prepare()?;
     let secs = run.duration.as_secs();
     let mut sweep = Vec::new();
@@ -118,22 +138,49 @@ async fn postgres(args: &Args, admin: &str, run: &Run, report: &mut Report) -> R
         let multi = ceiling.run("transfer.sql", c, false, 0, secs)?;
         let single = ceiling.run("transfer_fn.sql", c, false, 0, secs)?;
         let row = Row::new("postgres", Scenario::Uncontended.name(), c, &s, false);
-        report.rows.push(row.clone().against("transfer.sql", multi, if c == 32 { "≥ 1.0×" } else { "–" }));
-        report.rows.push(row.clone().against("transfer_fn.sql", single, if c == 32 { "stretch ≥ 1.0×" } else { "–" }));
+        report.rows.push(
+            row.clone()
+                .against("transfer.sql", multi, if c == 32 { "≥ 1.0×" } else { "–" }),
+        );
+        report.rows.push(
+            row.clone()
+                .against("transfer_fn.sql", single, if c == 32 { "stretch ≥ 1.0×" } else { "–" }),
+        );
         if c == 32 {
-            report.figures.push(("server RSS peak, 32 clients uncontended (target ≤ 150 MB)".into(), format!("{peak:.0} MiB")));
+            report.figures.push((
+                "server RSS peak, 32 clients uncontended (target ≤ 150 MB)".into(),
+                format!("{peak:.0} MiB"),
+            ));
         }
         sweep.push((c, s.transfers_per_sec(), multi, single, s.percentile_ms(99.0)));
     }
     let c = 32;
     let hot_ceiling = ceiling.run("transfer_fn.sql", c, true, 0, secs)?;
     let s = scenarios::run(&tally, &accounts, Scenario::Hot, c, run, &run_id()).await;
-    report.rows.push(Row::new("postgres", Scenario::Hot.name(), c, &s, false).against("transfer_fn.sql hot=1", hot_ceiling, "≥ 3×"));
+    report
+        .rows
+        .push(Row::new("postgres", Scenario::Hot.name(), c, &s, false).against(
+            "transfer_fn.sql hot=1",
+            hot_ceiling,
+            "≥ 3×",
+        ));
     let s = scenarios::run(&tally, &accounts, Scenario::Deposits, c, run, &run_id()).await;
-    report.rows.push(Row::new("postgres", Scenario::Deposits.name(), c, &s, false).against("transfer_fn.sql hot=1", hot_ceiling, "≥ 3×"));
+    report
+        .rows
+        .push(Row::new("postgres", Scenario::Deposits.name(), c, &s, false).against(
+            "transfer_fn.sql hot=1",
+            hot_ceiling,
+            "≥ 3×",
+        ));
     let batch_ceiling = ceiling.run("transfer_batch.sql", 1, false, 100, secs)?;
     let s = scenarios::run(&tally, &accounts, Scenario::Batch100, 1, run, &run_id()).await;
-    report.rows.push(Row::new("postgres", Scenario::Batch100.name(), 1, &s, false).against("transfer_batch.sql (-c 1)", batch_ceiling, "≥ 0.8×"));
+    report
+        .rows
+        .push(Row::new("postgres", Scenario::Batch100.name(), 1, &s, false).against(
+            "transfer_batch.sql (-c 1)",
+            batch_ceiling,
+            "≥ 0.8×",
+        ));
     reads(&tally, &accounts, run, report).await?;
     if args.big_ledger > 0 {
         big_ledger(args, &tally, &accounts, &tally_url, run, &sweep, report).await?;
@@ -146,7 +193,11 @@ async fn postgres(args: &Args, admin: &str, run: &Run, report: &mut Report) -> R
 async fn reads(tally: &Tally, accounts: &Accounts, run: &Run, report: &mut Report) -> Result<()> {
     scenarios::grow_bank_history(tally, accounts, 10_010, &run_id()).await?;
     let mut p50 = Vec::new();
-    for scenario in [Scenario::EntriesFirstPage, Scenario::EntriesPage1000, Scenario::BalanceAt] {
+    for scenario in [
+        Scenario::EntriesFirstPage,
+        Scenario::EntriesPage1000,
+        Scenario::BalanceAt,
+    ] {
         let s = scenarios::run(tally, accounts, scenario, 32, run, &run_id()).await;
         p50.push(s.percentile_ms(50.0));
         report.rows.push(Row::new("postgres", scenario.name(), 32, &s, true));
@@ -170,18 +221,35 @@ async fn big_ledger(
     eprintln!("growing the ledger to {} entries…", args.big_ledger);
     let started = Instant::now();
     scenarios::grow_ledger(tally, accounts, args.big_ledger, &run_id()).await?;
-    report.figures.push(("time to add the big-ledger entries through postTransfers".into(), format!("{:.0} s", started.elapsed().as_secs_f64())));
+    report.figures.push((
+        "time to add the big-ledger entries through postTransfers".into(),
+        format!("{:.0} s", started.elapsed().as_secs_f64()),
+    ));
     let s = scenarios::run(tally, accounts, Scenario::Uncontended, 32, run, &run_id()).await;
     let empty = sweep.iter().find(|r| r.0 == 32).map_or(0.0, |r| r.1);
-    report.rows.push(Row::new("postgres (≥1M entries)", Scenario::Uncontended.name(), 32, &s, false));
+    report.rows.push(Row::new(
+        "postgres (≥1M entries)",
+        Scenario::Uncontended.name(),
+        32,
+        &s,
+        false,
+    ));
     report.figures.push((
         "uncontended throughput with ≥1M entries ÷ on the fresh ledger (target ≥ 0.9)".into(),
         format!("{:.2}", s.transfers_per_sec() / empty.max(1e-9)),
     ));
-    let verify = std::process::Command::new(server::tally_binary()?).args(["verify", "--database-url", url]).output()?;
+    let verify = std::process::Command::new(server::tally_binary()?)
+        .args(["verify", "--database-url", url])
+        .output()?;
     let text = String::from_utf8_lossy(&verify.stdout);
-    let summary = text.lines().find(|l| l.starts_with("checked")).unwrap_or("verify printed no summary");
-    report.figures.push(("tally verify on that ledger (target ≥ 200,000 entries/s)".into(), summary.to_owned()));
+    let summary = text
+        .lines()
+        .find(|l| l.starts_with("checked"))
+        .unwrap_or("verify printed no summary");
+    report.figures.push((
+        "tally verify on that ledger (target ≥ 200,000 entries/s)".into(),
+        summary.to_owned(),
+    ));
     Ok(())
 }
 
@@ -200,8 +268,14 @@ async fn sqlite(args: &Args, run: &Run, report: &mut Report) -> Result<()> {
             false => reopen(&tally, args.accounts).await?,
         };
         let s = scenarios::run(&tally, &accounts, Scenario::Uncontended, 32, run, &run_id()).await;
-        let label = if combining { "sqlite" } else { "sqlite (one transaction per request)" };
-        report.rows.push(Row::new(label, Scenario::Uncontended.name(), 32, &s, false));
+        let label = if combining {
+            "sqlite"
+        } else {
+            "sqlite (one transaction per request)"
+        };
+        report
+            .rows
+            .push(Row::new(label, Scenario::Uncontended.name(), 32, &s, false));
         if combining {
             combined = s.transfers_per_sec();
             for scenario in [Scenario::Hot, Scenario::Deposits] {
@@ -211,7 +285,11 @@ async fn sqlite(args: &Args, run: &Run, report: &mut Report) -> Result<()> {
         } else {
             report.figures.push((
                 "SQLite: write combining ÷ one transaction per request, 32 clients (target ≥ 2×; and ≥ 1,000/s)".into(),
-                format!("{:.2}× ({combined:.0}/s vs {:.0}/s)", combined / s.transfers_per_sec().max(1e-9), s.transfers_per_sec()),
+                format!(
+                    "{:.2}× ({combined:.0}/s vs {:.0}/s)",
+                    combined / s.transfers_per_sec().max(1e-9),
+                    s.transfers_per_sec()
+                ),
             ));
         }
         srv.stop();
@@ -224,8 +302,16 @@ async fn reopen(tally: &Tally, n: usize) -> Result<Accounts> {
     let id = |code: String| {
         let tally = tally.clone();
         async move {
-            let data = tally.data("query($c: String!) { accountByCode(code: $c) { id } }", serde_json::json!({ "c": code })).await?;
-            let text = data["accountByCode"]["id"].as_str().context("missing account")?.to_owned();
+            let data = tally
+                .data(
+                    "query($c: String!) { accountByCode(code: $c) { id } }",
+                    serde_json::json!({ "c": code }),
+                )
+                .await?;
+            let text = data["accountByCode"]["id"]
+                .as_str()
+                .context("missing account")?
+                .to_owned();
             Ok::<_, anyhow::Error>(uuid::Uuid::parse_str(&text)?)
         }
     };
@@ -234,7 +320,10 @@ async fn reopen(tally: &Tally, n: usize) -> Result<Accounts> {
     for i in 0..n {
         ids.push(id(format!("lite-{i}")).await?);
     }
-    Ok(Accounts { bank, ids: Arc::new(ids) })
+    Ok(Accounts {
+        bank,
+        ids: Arc::new(ids),
+    })
 }
 
 struct RssSampler {
@@ -282,7 +371,10 @@ fn write_plot(path: &std::path::Path, sweep: &[(usize, f64, f64, f64, f64)]) -> 
                 series("CEILING TRANSFER_FN.SQL", [40, 160, 60], |r| r.3),
             ],
         },
-        Panel { title: "TALLY P99 LATENCY (MS)".into(), series: vec![series("TALLY P99 MS", [200, 40, 40], |r| r.4)] },
+        Panel {
+            title: "TALLY P99 LATENCY (MS)".into(),
+            series: vec![series("TALLY P99 MS", [200, 40, 40], |r| r.4)],
+        },
     ];
     plot::write(path, &xs, &panels)
 }
@@ -290,17 +382,37 @@ fn write_plot(path: &std::path::Path, sweep: &[(usize, f64, f64, f64, f64)]) -> 
 fn conditions(args: &Args) -> Vec<(String, String)> {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|t| t.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned()))
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
         .unwrap_or_else(|| "unknown".into());
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let mem = std::fs::read_to_string("/proc/meminfo")
         .ok()
-        .and_then(|t| t.lines().next().map(|l| l.split_whitespace().nth(1).unwrap_or("0").parse::<f64>().unwrap_or(0.0) / 1024.0 / 1024.0))
+        .and_then(|t| {
+            t.lines()
+                .next()
+                .map(|l| l.split_whitespace().nth(1).unwrap_or("0").parse::<f64>().unwrap_or(0.0) / 1024.0 / 1024.0)
+        })
         .unwrap_or(0.0);
     let mut c = vec![
-        ("machine".into(), format!("{cores} cores ({cpu}), {mem:.0} GiB RAM; load generator, server and database share it")),
-        ("run".into(), format!("{} s warm-up + {} s measured per figure; clients {:?}", args.warmup, args.duration, args.clients)),
-        ("prepared".into(), format!("{} funded USD accounts; amounts 0.01", args.accounts)),
+        (
+            "machine".into(),
+            format!("{cores} cores ({cpu}), {mem:.0} GiB RAM; load generator, server and database share it"),
+        ),
+        (
+            "run".into(),
+            format!(
+                "{} s warm-up + {} s measured per figure; clients {:?}",
+                args.warmup, args.duration, args.clients
+            ),
+        ),
+        (
+            "prepared".into(),
+            format!("{} funded USD accounts; amounts 0.01", args.accounts),
+        ),
         ("SQLite".into(), "WAL, synchronous=FULL (durable commits)".into()),
         ("tally".into(), format!("{} (release build)", env!("CARGO_PKG_VERSION"))),
     ];
@@ -308,7 +420,13 @@ fn conditions(args: &Args) -> Vec<(String, String)> {
         let v = |sql: &str| ceiling::psql_value(pg, sql).unwrap_or_else(|_| "?".into());
         c.push((
             "PostgreSQL".into(),
-            format!("{}; synchronous_commit={}, fsync={}, shared_buffers={}", v("SHOW server_version"), v("SHOW synchronous_commit"), v("SHOW fsync"), v("SHOW shared_buffers")),
+            format!(
+                "{}; synchronous_commit={}, fsync={}, shared_buffers={}",
+                v("SHOW server_version"),
+                v("SHOW synchronous_commit"),
+                v("SHOW fsync"),
+                v("SHOW shared_buffers")
+            ),
         ));
     }
     c

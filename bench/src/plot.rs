@@ -28,7 +28,9 @@ struct Canvas {
 
 impl Canvas {
     fn new() -> Self {
-        Canvas { px: vec![255; W * H * 3] }
+        Canvas {
+            px: vec![255; W * H * 3],
+        }
     }
 
     fn set(&mut self, x: i64, y: i64, c: [u8; 3]) {
@@ -90,7 +92,13 @@ fn draw_panel(c: &mut Canvas, left: i64, width: i64, xs: &[usize], panel: &Panel
     let black = [0, 0, 0];
     let grey = [220, 220, 220];
     c.text(x0, 20, &panel.title, black);
-    let max = panel.series.iter().flat_map(|s| s.values.iter().copied()).fold(0.0_f64, f64::max).max(1e-9) * 1.1;
+    let max = panel
+        .series
+        .iter()
+        .flat_map(|s| s.values.iter().copied())
+        .fold(0.0_f64, f64::max)
+        .max(1e-9)
+        * 1.1;
     for g in 0..=4 {
         let y = y1 - (y1 - y0) * g / 4;
         c.line((x0, y), (x1, y), grey, 1);
@@ -120,7 +128,13 @@ fn draw_panel(c: &mut Canvas, left: i64, width: i64, xs: &[usize], panel: &Panel
 }
 
 fn format_value(v: f64) -> String {
-    if v >= 10_000.0 { format!("{:.0}K", v / 1000.0) } else if v >= 100.0 { format!("{v:.0}") } else { format!("{v:.1}") }
+    if v >= 10_000.0 {
+        format!("{:.0}K", v / 1000.0)
+    } else if v >= 100.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.1}")
+    }
 }
 
 fn glyph(ch: char) -> [u8; 5] {

@@ -59,7 +59,10 @@ pub async fn prepare(tally: &Tally, n: usize, prefix: &str) -> Result<Accounts> 
             .collect();
         tally.data(gql::BATCH, json!({ "i": { "transfers": items } })).await?;
     }
-    Ok(Accounts { bank, ids: Arc::new(ids) })
+    Ok(Accounts {
+        bank,
+        ids: Arc::new(ids),
+    })
 }
 
 async fn futures_join<F>(futures: impl Iterator<Item = F>) -> Vec<F::Output>
@@ -115,7 +118,14 @@ pub struct Run {
 }
 
 /// Runs `scenario` with `clients` clients; keys are unique per `run_id`.
-pub async fn run(tally: &Tally, accounts: &Accounts, scenario: Scenario, clients: usize, r: &Run, run_id: &str) -> Stats {
+pub async fn run(
+    tally: &Tally,
+    accounts: &Accounts,
+    scenario: Scenario,
+    clients: usize,
+    r: &Run,
+    run_id: &str,
+) -> Stats {
     let (tally, accounts, run_id) = (tally.clone(), accounts.clone(), run_id.to_owned());
     let label = format!("{} x{clients}", scenario.name());
     load::drive(&label, clients, r.warmup, r.duration, move |client, n| {
@@ -130,11 +140,23 @@ async fn request(tally: &Tally, a: &Accounts, scenario: Scenario, key: &str) -> 
     match scenario {
         Scenario::Uncontended => {
             let (from, to) = a.pair();
-            tally.outcome(gql::TRANSFER, json!({ "i": gql::transfer_input(from, to, "0.01", key) }), 1).await
+            tally
+                .outcome(
+                    gql::TRANSFER,
+                    json!({ "i": gql::transfer_input(from, to, "0.01", key) }),
+                    1,
+                )
+                .await
         }
         Scenario::Hot => {
             let to = a.pick(Some(a.bank));
-            tally.outcome(gql::TRANSFER, json!({ "i": gql::transfer_input(a.bank, to, "0.01", key) }), 1).await
+            tally
+                .outcome(
+                    gql::TRANSFER,
+                    json!({ "i": gql::transfer_input(a.bank, to, "0.01", key) }),
+                    1,
+                )
+                .await
         }
         Scenario::Deposits => {
             let to = a.pick(None);
@@ -148,16 +170,22 @@ async fn request(tally: &Tally, a: &Accounts, scenario: Scenario, key: &str) -> 
                     gql::transfer_input(from, to, "0.01", &format!("{key}-{i}"))
                 })
                 .collect();
-            tally.outcome(gql::BATCH, json!({ "i": { "transfers": items } }), 100).await
+            tally
+                .outcome(gql::BATCH, json!({ "i": { "transfers": items } }), 100)
+                .await
         }
         Scenario::EntriesFirstPage => tally.outcome(gql::ENTRIES, json!({ "id": a.bank }), 0).await,
         Scenario::EntriesPage1000 => {
             let after = gql::entry_cursor(9990);
-            tally.outcome(gql::ENTRIES, json!({ "id": a.bank, "after": after }), 0).await
+            tally
+                .outcome(gql::ENTRIES, json!({ "id": a.bank, "after": after }), 0)
+                .await
         }
         Scenario::BalanceAt => {
             let at = (chrono::Utc::now() - chrono::Duration::seconds(1)).to_rfc3339();
-            tally.outcome(gql::BALANCE_AT, json!({ "id": a.bank, "at": at }), 0).await
+            tally
+                .outcome(gql::BALANCE_AT, json!({ "id": a.bank, "at": at }), 0)
+                .await
         }
     }
 }

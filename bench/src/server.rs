@@ -13,10 +13,22 @@ pub struct Server {
 }
 
 impl Server {
-    pub async fn start(binary: &Path, database_url: &str, port: u16, combining: bool, data_dir: &Path) -> Result<Server> {
+    pub async fn start(
+        binary: &Path,
+        database_url: &str,
+        port: u16,
+        combining: bool,
+        data_dir: &Path,
+    ) -> Result<Server> {
         let base = format!("http://127.0.0.1:{port}");
         let child = Command::new(binary)
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--database-url", database_url])
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--database-url",
+                database_url,
+            ])
             .args(["--write-combining", if combining { "true" } else { "false" }])
             .arg("--data-dir")
             .arg(data_dir)
@@ -68,8 +80,14 @@ pub fn tally_binary() -> Result<PathBuf> {
     let dir = exe.parent().context("no binary directory")?;
     let tally = dir.join("tally");
     if !tally.exists() {
-        let profile = if dir.ends_with("release") { "--release" } else { "--quiet" };
-        let status = Command::new("cargo").args(["build", profile, "-p", "api", "--bin", "tally"]).status()?;
+        let profile = if dir.ends_with("release") {
+            "--release"
+        } else {
+            "--quiet"
+        };
+        let status = Command::new("cargo")
+            .args(["build", profile, "-p", "api", "--bin", "tally"])
+            .status()?;
         if !status.success() || !tally.exists() {
             bail!("could not build {}", tally.display());
         }

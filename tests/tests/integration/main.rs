@@ -2,6 +2,7 @@
 
 mod accounts;
 mod batches;
+mod bench_smoke;
 mod errors;
 mod holds;
 mod http;
