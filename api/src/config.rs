@@ -19,6 +19,11 @@ pub enum Command {
     Serve(ServeArgs),
     /// Print the GraphQL schema (SDL); `schema.graphql` is this output.
     Schema,
+    /// Apply pending migrations and exit (run it as the database owner).
+    Migrate {
+        #[arg(long, env = "DATABASE_URL", default_value = "sqlite:tally.db")]
+        database_url: String,
+    },
     /// Walk the whole ledger (chains, balances, transfer hashes, blocks,
     /// Merkle roots) in constant memory; exit non-zero on any problem.
     Verify(VerifyArgs),
@@ -45,6 +50,9 @@ pub struct ServeArgs {
     /// sharing the work through `SKIP LOCKED`).
     #[arg(long, env = "TALLY_EXPIRY_INTERVAL_MS", default_value_t = 1000)]
     pub expiry_interval_ms: u64,
+    /// Do not apply migrations at start (for a least-privilege role; see `tally migrate`).
+    #[arg(long, env = "TALLY_SKIP_MIGRATIONS")]
+    pub skip_migrations: bool,
     /// Combine concurrent requests into shared transactions (group commit).
     /// `false` runs one transaction per request (for comparison).
     #[arg(long, env = "TALLY_WRITE_COMBINING", default_value_t = true, action = clap::ArgAction::Set)]

@@ -19,6 +19,13 @@ async fn main() -> ExitCode {
         }
         Command::Serve(args) => serve(args).await.map(|()| ExitCode::SUCCESS),
         Command::Verify(args) => api::verify_cmd::run(args).await,
+        Command::Migrate { database_url } => service::Ledger::connect(&database_url)
+            .await
+            .map(|_| {
+                println!("migrations applied");
+                ExitCode::SUCCESS
+            })
+            .map_err(|e| format!("cannot migrate: {e}")),
     };
     result.unwrap_or_else(|message| {
         tracing::error!("{message}");
@@ -27,7 +34,7 @@ async fn main() -> ExitCode {
 }
 
 async fn serve(args: ServeArgs) -> Result<(), String> {
-    let ledger = service::Ledger::connect(&args.database_url)
+    let ledger = service::Ledger::open(&args.database_url, !args.skip_migrations)
         .await
         .map_err(|e| format!("cannot open database: {e}"))?;
     let ledger = match args.write_combining {

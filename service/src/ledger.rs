@@ -44,8 +44,16 @@ pub(crate) struct WriteTxn<'a> {
 impl Ledger {
     /// Connects to `url`, applies pending migrations and starts write combining.
     pub async fn connect(url: &str) -> Result<Self> {
+        Self::open(url, true).await
+    }
+
+    /// Connects to `url`; applies pending migrations only when `migrate` (a
+    /// least-privilege role cannot, and leaves that to `tally migrate`).
+    pub async fn open(url: &str, migrate: bool) -> Result<Self> {
         let db = db::connect(url).await?;
-        migration::Migrator::up(&db, None).await?;
+        if migrate {
+            migration::Migrator::up(&db, None).await?;
+        }
         Ok(Self::from_connection(db, url).with_combining())
     }
 

@@ -149,3 +149,70 @@ pub(crate) async fn compare_and_swap(txn: &DatabaseTransaction, row: &account::M
         _ => Err(LedgerError::Conflict),
     }
 }
+
+/// Rows per multi-row compare-and-swap statement (9 parameters each).
+const CAS_CHUNK: usize = 500;
+
+/// The engine's write-back: every changed account in one statement per
+/// chunk — `UPDATE … FROM (VALUES …)` matching id and the version read — so
+/// a run touching many accounts costs one round trip, not one per account.
+/// Every row must match; a miss means the lock did not hold (rerun).
+/// (The engine never changes `min_balance` or `metadata`, so they are not written.)
+pub(crate) async fn compare_and_swap_many(txn: &DatabaseTransaction, rows: &[(account::Model, i64)]) -> Result<()> {
+    for chunk in rows.chunks(CAS_CHUNK) {
+        let (sql, values) = cas_statement(txn.get_database_backend(), chunk);
+        let stmt = sea_orm::Statement::from_sql_and_values(txn.get_database_backend(), sql, values);
+        let result = txn.execute_raw(stmt).await?;
+        if result.rows_affected() != chunk.len() as u64 {
+            return Err(LedgerError::Conflict);
+        }
+    }
+    Ok(())
+}
+
+fn cas_statement(backend: sea_orm::DbBackend, rows: &[(account::Model, i64)]) -> (String, Vec<sea_orm::Value>) {
+    // VALUES columns are column1..column9 on both backends; PostgreSQL needs
+    // the parameter types spelled out, SQLite takes them as bound.
+    const CASTS: [&str; 9] = [
+        "uuid",
+        "bigint",
+        "text",
+        "text",
+        "text",
+        "bigint",
+        "bigint",
+        "bytea",
+        "timestamptz",
+    ];
+    let pg = backend == sea_orm::DbBackend::Postgres;
+    let mut values = Vec::with_capacity(rows.len() * CASTS.len());
+    let mut tuples = Vec::with_capacity(rows.len());
+    for (row, read_version) in rows {
+        let start = values.len();
+        values.extend([
+            row.id.into(),
+            (*read_version).into(),
+            row.balance.into(),
+            row.held_balance.into(),
+            row.status.clone().into(),
+            row.version.into(),
+            row.entry_count.into(),
+            row.head_hash.clone().into(),
+            row.last_entry_at.into(),
+        ]);
+        let params: Vec<String> = (0..CASTS.len())
+            .map(|i| match pg {
+                true => format!("${}::{}", start + i + 1, CASTS[i]),
+                false => "?".to_owned(),
+            })
+            .collect();
+        tuples.push(format!("({})", params.join(", ")));
+    }
+    let sql = format!(
+        "UPDATE account SET balance = v.column3, held_balance = v.column4, status = v.column5, version = v.column6, \
+         entry_count = v.column7, head_hash = v.column8, last_entry_at = v.column9 \
+         FROM (VALUES {}) AS v WHERE account.id = v.column1 AND account.version = v.column2",
+        tuples.join(", ")
+    );
+    (sql, values)
+}

@@ -245,11 +245,14 @@ impl Book {
 
     /// Step 4: compare-and-swap every changed account and hold, then the inserts.
     pub(super) async fn write(self, txn: &DatabaseTransaction) -> Result<()> {
-        let mut changed: Vec<Tracked> = self.accounts.into_values().filter(|t| t.changed).collect();
-        changed.sort_by_key(|t| t.row.id);
-        for t in changed {
-            repo::compare_and_swap(txn, &t.row, t.read_version).await?;
-        }
+        let mut changed: Vec<(account::Model, i64)> = self
+            .accounts
+            .into_values()
+            .filter(|t| t.changed)
+            .map(|t| (t.row, t.read_version))
+            .collect();
+        changed.sort_by_key(|(row, _)| row.id);
+        repo::compare_and_swap_many(txn, &changed).await?;
         let mut new_holds = Vec::new();
         for h in self.holds.into_values().filter(|h| h.changed) {
             match h.read_version {
