@@ -96,8 +96,10 @@ const TRANSFER_TAG: &[u8] = b"tally.transfer.v1";
 
 /// SHA-256 over a transfer's canonical content and its entries' hashes
 /// (debit entry first): id, kind, debit account, credit account, amount,
-/// currency, idempotency key, createdAt, reversalOf and holdId (optional
-/// fields: a presence byte, then the UUID), then each entry hash.
+/// currency, idempotency key, createdAt, then the optional reversalOf,
+/// holdId (UUID bytes), description (text) and metadata (canonical JSON
+/// with sorted keys) — each a presence byte, then the field — then each
+/// entry hash.
 pub fn transfer_hash(t: &entity::transfer::Model, entry_hashes: &[&[u8]]) -> [u8; HASH_LEN] {
     let mut c = Canonical::new(TRANSFER_TAG);
     c.uuid(t.id)
@@ -109,7 +111,15 @@ pub fn transfer_hash(t: &entity::transfer::Model, entry_hashes: &[&[u8]]) -> [u8
         .text(&t.idempotency_key)
         .time(t.created_at)
         .optional(t.reversal_of.as_ref().map(|u| &u.as_bytes()[..]))
-        .optional(t.hold_id.as_ref().map(|u| &u.as_bytes()[..]));
+        .optional(t.hold_id.as_ref().map(|u| &u.as_bytes()[..]))
+        .optional(t.description.as_deref().map(str::as_bytes))
+        .optional(
+            t.metadata
+                .as_ref()
+                .map(crate::idempotency::canonical_json)
+                .as_deref()
+                .map(str::as_bytes),
+        );
     for h in entry_hashes {
         c.bytes(h);
     }

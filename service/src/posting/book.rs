@@ -240,7 +240,11 @@ impl Book {
             Seen::Unrecorded => None,
         };
         self.records.extend(record);
-        self.seen.insert(key, (req.fingerprint, seen));
+        // Malformed input leaves its key free: a corrected request under it
+        // is evaluated afresh, exactly as it would be in a later run.
+        if !matches!(seen, Seen::Unrecorded) {
+            self.seen.insert(key, (req.fingerprint, seen));
+        }
     }
 
     /// Step 4: compare-and-swap every changed account and hold, then the inserts.
@@ -316,9 +320,6 @@ fn repeat(req: &Request, fingerprint: &[u8; 32], seen: &Seen) -> Outcome {
     match seen {
         Seen::Done(effect) => Ok(effect.as_ref().clone()),
         Seen::Refused(code, msg) => Err(LedgerError::client(*code, msg.clone())),
-        Seen::Unrecorded => Err(LedgerError::client(
-            ErrorCode::InvalidInput,
-            "an earlier item with this idempotency key was refused as malformed",
-        )),
+        Seen::Unrecorded => Err(LedgerError::Internal("an unrecorded outcome was replayed".into())),
     }
 }

@@ -4,9 +4,9 @@
 //! database transaction:
 //! 1. Replay: keys already recorded return their recorded outcome (or
 //!    IDEMPOTENCY_KEY_REUSED for a different request under the key).
-//! 2. Lock: the holds involved (`FOR UPDATE`, ascending id), then every
-//!    touched account (`FOR UPDATE`, ascending id). One global order —
-//!    holds before accounts, each by id — so no two runs can deadlock.
+//! 2. Lock: every hold involved, in one `FOR UPDATE` ascending by id, then
+//!    every touched account, likewise. One global order — holds before
+//!    accounts, each by id — so no two runs can deadlock.
 //! 3. Apply in memory, in order ([`book::Book`]): a refused request leaves
 //!    the book exactly as it was.
 //! 4. Write back: one compare-and-swap per changed account and hold, then
@@ -162,10 +162,13 @@ async fn run_once(ledger: &Ledger, requests: &[Request], mode: Mode) -> Result<V
     if pending.is_empty() {
         return finish(outcomes);
     }
-    let plans = plan::prepare(ledger, txn, requests, &pending).await?;
-    let mut book = open_book(ledger, txn, &plans).await?;
+    let (plans, holds) = plan::prepare(ledger, txn, requests, &pending).await?;
+    let mut book = open_book(ledger, txn, &plans, holds).await?;
     for (i, plan) in pending.into_iter().zip(plans) {
         let outcome = book.apply(&requests[i], plan);
+        if let Err(LedgerError::Conflict) = outcome {
+            return Err(LedgerError::Conflict); // the rows moved under us: rerun everything
+        }
         if let (Mode::Atomic, Err(e)) = (mode, &outcome) {
             return Err(LedgerError::Item {
                 index: i,
@@ -193,11 +196,15 @@ fn abort_on_refusal(outcomes: &mut [Option<Outcome>]) -> Result<()> {
 }
 
 /// Locks every account the plans touch, in ascending id order.
-async fn open_book(ledger: &Ledger, txn: &DatabaseTransaction, plans: &[plan::Plan]) -> Result<Book> {
+async fn open_book(
+    ledger: &Ledger,
+    txn: &DatabaseTransaction,
+    plans: &[plan::Plan],
+    holds: Vec<entity::hold::Model>,
+) -> Result<Book> {
     let ids: BTreeSet<Uuid> = plans.iter().flat_map(|p| p.accounts.iter().copied()).collect();
     let locked = repo::lock(txn, ids.into_iter().collect()).await?;
     let scales = scales_of(ledger, txn, &locked).await?;
-    let holds = plans.iter().flat_map(|p| p.holds.iter().cloned()).collect();
     let reversed = plan::reversed_totals(txn, plans).await?;
     Ok(Book::new(locked, holds, scales, reversed))
 }

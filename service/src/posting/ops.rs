@@ -54,7 +54,7 @@ impl Book {
             Op::Capture { hold_id, amount } => self.capture(req, *hold_id, *amount),
             Op::Void { hold_id } => self.void(*hold_id),
             Op::Expire { hold_id } => self.expire(*hold_id),
-            Op::Archive { account, sweep_to } => self.archive(req, *account, *sweep_to, plan.holds),
+            Op::Archive { account, sweep_to } => self.archive(req, *account, *sweep_to),
         }
     }
 
@@ -346,7 +346,7 @@ impl Book {
         })
     }
 
-    fn archive(&mut self, req: &Request, id: Uuid, sweep_to: Option<Uuid>, pending: Vec<hold::Model>) -> Outcome {
+    fn archive(&mut self, req: &Request, id: Uuid, sweep_to: Option<Uuid>) -> Outcome {
         let a = self.account(Some(id))?;
         active(&a)?;
         if a.is_system {
@@ -367,7 +367,7 @@ impl Book {
                 ));
             }
             None => {}
-            Some(target) => effect.transfers = self.sweep(req, &a, target, pending)?,
+            Some(target) => effect.transfers = self.sweep(req, &a, target)?,
         }
         self.account_mut(id)?.status = STATUS_ARCHIVED.to_owned();
         effect.account = Some(a);
@@ -376,13 +376,7 @@ impl Book {
 
     /// Voids the account's pending holds and moves its whole balance to `target`
     /// (or, for a negative balance, from `target`).
-    fn sweep(
-        &mut self,
-        req: &Request,
-        a: &account::Model,
-        target: Uuid,
-        pending: Vec<hold::Model>,
-    ) -> Result<Vec<transfer::Model>> {
+    fn sweep(&mut self, req: &Request, a: &account::Model, target: Uuid) -> Result<Vec<transfer::Model>> {
         let t = self.account(Some(target))?;
         if t.id == a.id {
             return Err(LedgerError::client(
@@ -392,8 +386,20 @@ impl Book {
         }
         active(&t)?;
         same_currency(a, &t)?;
-        for h in pending.into_iter().filter(|h| h.status == STATUS_PENDING) {
+        // The account's pending holds as this run has left them (a capture
+        // earlier in the run may already have settled one).
+        let pending: Vec<hold::Model> = self
+            .holds
+            .values()
+            .filter(|h| h.row.debit_account_id == a.id && h.row.status == STATUS_PENDING)
+            .map(|h| h.row.clone())
+            .collect();
+        for h in pending {
             self.release(h, STATUS_VOIDED, None)?;
+        }
+        if !self.account(Some(a.id))?.held_balance.0.is_zero() {
+            // A hold committed after the plan read the holds: rerun the whole run.
+            return Err(LedgerError::Conflict);
         }
         let balance = a.balance.0;
         let (debit, credit, amount) = match balance.cmp(&Decimal::ZERO) {

@@ -1,10 +1,10 @@
 //! Step 2a of the engine: what each request needs before accounts are locked.
 //!
 //! Resolves world accounts, reads the transfer a reversal compensates
-//! (transfers never change, so no lock is needed), and locks the holds a
-//! request settles: holds are always locked before accounts.
+//! (transfers never change, so no lock is needed), and locks every hold the
+//! run settles: holds are always locked before accounts, all in id order.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use rust_decimal::Decimal;
 use sea_orm::sea_query::{LockBehavior, LockType};
@@ -28,8 +28,6 @@ pub(super) struct Plan {
     pub(super) credit: Option<Uuid>,
     /// For a reversal: the transfer it compensates, when it exists.
     pub(super) original: Option<transfer::Model>,
-    /// Holds this request settles or voids, locked.
-    pub(super) holds: Vec<hold::Model>,
 }
 
 pub(super) async fn prepare(
@@ -37,17 +35,30 @@ pub(super) async fn prepare(
     txn: &DatabaseTransaction,
     requests: &[Request],
     pending: &[usize],
-) -> Result<Vec<Plan>> {
+) -> Result<(Vec<Plan>, Vec<hold::Model>)> {
     let currencies = currencies_for_world_sides(txn, requests, pending).await?;
+    let holds = lock_holds(txn, requests, pending).await?;
     let mut plans = Vec::with_capacity(pending.len());
     for &i in pending {
-        plans.push(plan(ledger, txn, &requests[i].op, &currencies).await?);
+        plans.push(plan(ledger, txn, &requests[i].op, &currencies, &holds).await?);
     }
-    Ok(plans)
+    Ok((plans, holds.into_values().collect()))
 }
 
-async fn plan(ledger: &Ledger, txn: &DatabaseTransaction, op: &Op, currencies: &HashMap<Uuid, String>) -> Result<Plan> {
+async fn plan(
+    ledger: &Ledger,
+    txn: &DatabaseTransaction,
+    op: &Op,
+    currencies: &HashMap<Uuid, String>,
+    holds: &HashMap<Uuid, hold::Model>,
+) -> Result<Plan> {
     let mut p = Plan::default();
+    let hold_accounts = |id: &Uuid| {
+        holds
+            .get(id)
+            .map(|h| vec![h.debit_account_id, h.credit_account_id])
+            .unwrap_or_default()
+    };
     match op {
         Op::Move { debit, credit, .. } => {
             let other = |side: &Side| match side {
@@ -70,20 +81,10 @@ async fn plan(ledger: &Ledger, txn: &DatabaseTransaction, op: &Op, currencies: &
                 .collect();
         }
         Op::Hold { from, to, .. } => p.accounts = vec![*from, *to],
-        Op::Capture { hold_id, .. } | Op::Void { hold_id } => {
-            p.holds = lock_hold(txn, *hold_id, false).await?;
+        Op::Capture { hold_id, .. } | Op::Void { hold_id } | Op::Expire { hold_id } => {
+            p.accounts = hold_accounts(hold_id)
         }
-        Op::Expire { hold_id } => {
-            p.holds = lock_hold(txn, *hold_id, true).await?;
-        }
-        Op::Archive { account, sweep_to } => {
-            p.holds = pending_holds_of(txn, *account).await?;
-            p.accounts = std::iter::once(*account).chain(*sweep_to).collect();
-        }
-    }
-    if !matches!(op, Op::Archive { .. }) {
-        p.accounts
-            .extend(p.holds.iter().flat_map(|h| [h.debit_account_id, h.credit_account_id]));
+        Op::Archive { account, sweep_to } => p.accounts = std::iter::once(*account).chain(*sweep_to).collect(),
     }
     Ok(p)
 }
@@ -133,26 +134,53 @@ async fn currencies_for_world_sides(
     Ok(rows.into_iter().map(|a| (a.id, a.currency)).collect())
 }
 
-/// Locks one hold. The expiry worker skips a hold another transaction holds
-/// (`SKIP LOCKED`): someone is already settling it. Everyone else waits.
-async fn lock_hold(txn: &DatabaseTransaction, id: Uuid, skip_locked: bool) -> Result<Vec<hold::Model>> {
-    let query = hold::Entity::find_by_id(id);
-    let query = match skip_locked {
-        true => query.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked),
-        false => query.lock_exclusive(),
-    };
-    Ok(query.all(txn).await?)
-}
-
-async fn pending_holds_of(txn: &DatabaseTransaction, account: Uuid) -> Result<Vec<hold::Model>> {
-    let rows = hold::Entity::find()
-        .filter(hold::Column::DebitAccountId.eq(account))
-        .filter(hold::Column::Status.eq(STATUS_PENDING))
-        .order_by_asc(hold::Column::Id)
-        .lock_exclusive()
-        .all(txn)
-        .await?;
-    Ok(rows)
+/// Locks every hold the requests settle — captures, voids, and the pending
+/// holds of accounts being archived — in one `FOR UPDATE` ordered by id, so
+/// runs never lock holds in opposite orders. The expiry worker's holds are
+/// claimed with `SKIP LOCKED`: someone else settling one means skip it.
+async fn lock_holds(
+    txn: &DatabaseTransaction,
+    requests: &[Request],
+    pending: &[usize],
+) -> Result<HashMap<Uuid, hold::Model>> {
+    let (mut ids, mut expiring, mut archived) = (BTreeSet::new(), Vec::new(), Vec::new());
+    for &i in pending {
+        match &requests[i].op {
+            Op::Capture { hold_id, .. } | Op::Void { hold_id } => {
+                ids.insert(*hold_id);
+            }
+            Op::Expire { hold_id } => expiring.push(*hold_id),
+            Op::Archive { account, .. } => archived.push(*account),
+            _ => {}
+        }
+    }
+    if !archived.is_empty() {
+        let held = hold::Entity::find()
+            .filter(hold::Column::DebitAccountId.is_in(archived))
+            .filter(hold::Column::Status.eq(STATUS_PENDING))
+            .all(txn)
+            .await?;
+        ids.extend(held.into_iter().map(|h| h.id));
+    }
+    let mut locked = Vec::new();
+    if !ids.is_empty() {
+        let query = hold::Entity::find()
+            .filter(hold::Column::Id.is_in(ids))
+            .order_by_asc(hold::Column::Id);
+        locked.extend(query.lock_exclusive().all(txn).await?);
+    }
+    if !expiring.is_empty() {
+        let query = hold::Entity::find()
+            .filter(hold::Column::Id.is_in(expiring))
+            .order_by_asc(hold::Column::Id);
+        locked.extend(
+            query
+                .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+                .all(txn)
+                .await?,
+        );
+    }
+    Ok(locked.into_iter().map(|h| (h.id, h)).collect())
 }
 
 /// How much of each reversed transfer is already reversed. Read after the

@@ -15,6 +15,7 @@ pub mod digest;
 mod leader;
 pub mod proofs;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -33,6 +34,11 @@ const MAX_BLOCK: u64 = 20_000;
 
 /// Seals every queued transfer (up to a block's worth); returns the new block.
 pub async fn seal_once(ledger: &Ledger) -> Result<Option<block::Model>> {
+    // A plain read first: an idle ledger costs the sealer no write transaction
+    // (on SQLite that would take the database's one write lock).
+    if unsealed::Entity::find().one(ledger.connection()).await?.is_none() {
+        return Ok(None);
+    }
     crate::db::retrying(|| seal_attempt(ledger)).await
 }
 
@@ -60,7 +66,7 @@ async fn seal_attempt(ledger: &Ledger) -> Result<Option<block::Model>> {
     let hashes = transfer_hashes(txn, &queued).await?;
     let mut leaves = Vec::with_capacity(queued.len());
     for id in &queued {
-        let hash = hashes.iter().find(|(t, _)| t == id).map(|(_, h)| h.clone());
+        let hash = hashes.get(id).cloned();
         let hash = hash.ok_or_else(|| LedgerError::Internal(format!("queued transfer {id} has no hash")))?;
         leaves.push(journal::Model {
             leaf_index: frontier.size() as i64,
@@ -109,8 +115,8 @@ async fn write_block(
     Ok(())
 }
 
-async fn transfer_hashes(txn: &DatabaseTransaction, ids: &[Uuid]) -> Result<Vec<(Uuid, Vec<u8>)>> {
-    let mut out = Vec::with_capacity(ids.len());
+async fn transfer_hashes(txn: &DatabaseTransaction, ids: &[Uuid]) -> Result<HashMap<Uuid, Vec<u8>>> {
+    let mut out = HashMap::with_capacity(ids.len());
     for chunk in ids.chunks(1000) {
         let rows = transfer::Entity::find()
             .filter(transfer::Column::Id.is_in(chunk.iter().copied()))
@@ -118,7 +124,6 @@ async fn transfer_hashes(txn: &DatabaseTransaction, ids: &[Uuid]) -> Result<Vec<
             .await?;
         out.extend(rows.into_iter().filter_map(|t| Some((t.id, t.hash?))));
     }
-    out.sort();
     Ok(out)
 }
 

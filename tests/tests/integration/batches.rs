@@ -94,6 +94,19 @@ async fn a_non_atomic_batch_reports_each_item(app: TestApp) -> Result<()> {
     );
     assert_eq!(app.balance(a).await?, "0.00");
     assert_eq!(app.balance(b).await?, "10.00");
+    // A malformed item leaves its key free, even for the next item of the same batch.
+    app.deposit(a, "1.00", "refill").await?;
+    let retry = json!([item(a, b, "1.001", "fix"), item(a, b, "1.00", "fix")]);
+    let data = app
+        .data(POST_TRANSFERS, json!({ "i": { "transfers": retry, "atomic": false } }))
+        .await?;
+    let codes: Vec<Option<&str>> = data["postTransfers"]["results"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| r["code"].as_str())
+        .collect();
+    assert_eq!(codes, vec![Some("INVALID_AMOUNT"), None]);
     // The recorded refusal replays; the malformed item's key stays free.
     let replay = app.transfer(a, b, "7.00", "n1").await?;
     assert_eq!(code_of(&replay)?, "INSUFFICIENT_FUNDS");

@@ -62,9 +62,10 @@ async fn problems(app: &TestApp) -> Result<Vec<String>> {
 }
 
 async fn every_transfer_is_sealed_once_and_every_proof_verifies(app: TestApp) -> Result<()> {
-    let first = transfers(&app, 5, "t").await?;
     let empty = app.data(DIGEST, json!({})).await?;
     assert_eq!(empty["ledgerDigest"]["treeSize"], 0);
+    let digest0 = Digest::from_json(&empty).ok_or_else(|| anyhow::anyhow!("unreadable digest {empty}"))?;
+    let first = transfers(&app, 5, "t").await?;
     let block = service::seal::seal_once(&app.ledger).await?;
     assert_eq!(block.map(|b| (b.height, b.tree_size)), Some((1, 5)));
     assert!(
@@ -121,6 +122,12 @@ async fn every_transfer_is_sealed_once_and_every_proof_verifies(app: TestApp) ->
     ensure!(
         v.ok() && v.leaves_checked == 9 && v.blocks_checked == 2,
         "{:?}",
+        v.problems
+    );
+    let v = service::verify::verify_with(&app.ledger, Some(&digest0), &mut |_| {}).await?;
+    ensure!(
+        v.ok(),
+        "a digest of the empty journal is a prefix of every journal: {:?}",
         v.problems
     );
     app.assert_invariants().await
