@@ -1,6 +1,6 @@
 //! Read-only entry points. Missing objects are `null`, not errors.
 
-use async_graphql::connection::{Connection, Edge};
+use async_graphql::connection::Connection;
 use async_graphql::{Context, Object};
 use chrono::{DateTime, Utc};
 use service::seal::digest::Signer;
@@ -11,7 +11,7 @@ use crate::error::{GqlResult, IntoGql, gql};
 use crate::scalars::Id;
 use crate::types::{
     Account, ConsistencyProof, Currency, Hold, InclusionProof, LedgerDigest, LedgerVerification, Transfer,
-    TransferKindGql, decode_cursor, encode_cursor,
+    TransferKindGql, connection, decode_cursor,
 };
 
 pub struct Query;
@@ -41,13 +41,7 @@ impl Query {
         let page = service::account::page(ctx.data::<Ledger>()?, after, first)
             .await
             .gql()?;
-        let mut conn = Connection::new(page.has_previous, page.has_next);
-        conn.edges.extend(
-            page.items
-                .into_iter()
-                .map(|a| Edge::new(encode_cursor("account", &a.id.to_string()), Account(a))),
-        );
-        Ok(conn)
+        Ok(connection(page, "account", |a| a.id.to_string(), Account))
     }
 
     async fn transfer(&self, ctx: &Context<'_>, id: Id) -> GqlResult<Option<Transfer>> {
@@ -83,13 +77,7 @@ impl Query {
         let page = service::transfer::page(ctx.data::<Ledger>()?, filter, after, first)
             .await
             .gql()?;
-        let mut conn = Connection::new(page.has_previous, page.has_next);
-        conn.edges.extend(
-            page.items
-                .into_iter()
-                .map(|t| Edge::new(encode_cursor("transfer", &t.id.to_string()), Transfer(t))),
-        );
-        Ok(conn)
+        Ok(connection(page, "transfer", |t| t.id.to_string(), Transfer))
     }
 
     async fn hold(&self, ctx: &Context<'_>, id: Id) -> GqlResult<Option<Hold>> {

@@ -15,8 +15,8 @@ use std::collections::BTreeMap;
 
 use rust_decimal::Decimal;
 use sea_orm::{
-    AccessMode, ColumnTrait, Condition, DatabaseTransaction, DbBackend, EntityTrait, IsolationLevel, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, TransactionOptions, TransactionTrait,
+    AccessMode, ColumnTrait, DatabaseTransaction, DbBackend, EntityTrait, IsolationLevel, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, TransactionOptions, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -26,8 +26,8 @@ use crate::ledger::Ledger;
 use crate::seal::digest::Digest;
 use entity::{account, entry, hold, transfer};
 
-const ACCOUNT_PAGE: u64 = 500;
-const ROW_PAGE: u64 = 5000;
+const ACCOUNT_PAGE: u64 = 2000;
+const ROW_PAGE: u64 = 10_000;
 const MAX_PROBLEMS: usize = 10_000;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -180,15 +180,21 @@ async fn check_held(txn: &DatabaseTransaction, accounts: &[account::Model], v: &
     Ok(())
 }
 
+/// The next entries of the accounts in `ids` (sorted, consecutive in id
+/// order), by keyset on the (account_id, sequence) index: the page's accounts
+/// are exactly those in [first id, last id], so this is one index range scan.
 async fn entry_page(txn: &DatabaseTransaction, ids: &[Uuid], cursor: Option<(Uuid, i64)>) -> Result<Vec<entry::Model>> {
     use entry::Column as C;
-    let mut q = entry::Entity::find().filter(C::AccountId.is_in(ids.iter().copied()));
+    use sea_orm::sea_query::{Expr, ExprTrait};
+    let (Some(first), Some(last)) = (ids.first(), ids.last()) else {
+        return Ok(Vec::new());
+    };
+    let mut q = entry::Entity::find()
+        .filter(C::AccountId.gte(*first))
+        .filter(C::AccountId.lte(*last));
     if let Some((account, seq)) = cursor {
-        q = q.filter(
-            Condition::any()
-                .add(C::AccountId.gt(account))
-                .add(Condition::all().add(C::AccountId.eq(account)).add(C::Sequence.gt(seq))),
-        );
+        let key = Expr::tuple([Expr::col(C::AccountId), Expr::col(C::Sequence)]);
+        q = q.filter(key.gt(Expr::tuple([Expr::value(account), Expr::value(seq)])));
     }
     Ok(q.order_by_asc(C::AccountId)
         .order_by_asc(C::Sequence)

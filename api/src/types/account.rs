@@ -1,11 +1,11 @@
-use async_graphql::connection::{Connection, Edge};
+use async_graphql::connection::Connection;
 use async_graphql::{Context, Enum, Json, Object};
 use chrono::{DateTime, Utc};
 use service::entity::account;
 use service::page::Window;
 use service::{ErrorCode, Ledger, LedgerError};
 
-use super::{Entry, decode_cursor, encode_cursor};
+use super::{Entry, connection, decode_cursor};
 use crate::error::{GqlResult, IntoGql, gql};
 use crate::scalars::{Id, Money};
 
@@ -85,13 +85,7 @@ impl Account {
         let page = service::entry::page(ctx.data::<Ledger>()?, self.0.id, window)
             .await
             .gql()?;
-        let mut conn = Connection::new(page.has_previous, page.has_next);
-        conn.edges.extend(
-            page.items
-                .into_iter()
-                .map(|e| Edge::new(encode_cursor("entry", &e.sequence.to_string()), Entry(e))),
-        );
-        Ok(conn)
+        Ok(connection(page, "entry", |e| e.sequence.to_string(), Entry))
     }
 
     /// The balance right after the last entry at or before `at` (an index lookup).

@@ -28,6 +28,22 @@ pub(crate) fn encode_cursor(kind: &str, position: &str) -> String {
     URL_SAFE_NO_PAD.encode(format!("{kind}:{position}"))
 }
 
+/// A Relay connection over a service page, each node's cursor encoding its position.
+pub(crate) fn connection<T, N: async_graphql::OutputType>(
+    page: service::page::Page<T>,
+    kind: &str,
+    position: impl Fn(&T) -> String,
+    node: impl Fn(T) -> N,
+) -> async_graphql::connection::Connection<String, N> {
+    let mut conn = async_graphql::connection::Connection::new(page.has_previous, page.has_next);
+    conn.edges.extend(
+        page.items
+            .into_iter()
+            .map(|item| async_graphql::connection::Edge::new(encode_cursor(kind, &position(&item)), node(item))),
+    );
+    conn
+}
+
 pub(crate) fn decode_cursor(kind: &str, cursor: &str) -> GqlResult<String> {
     let text = URL_SAFE_NO_PAD
         .decode(cursor)
