@@ -227,3 +227,98 @@ async fn scales_of(
     }
     Ok(scales)
 }
+
+#[cfg(test)]
+mod tests {
+    //! Combined runs must behave like the same requests one by one.
+
+    use super::*;
+    use crate::idempotency::Fingerprint;
+    use crate::{account, hold, transfer as transfers, verify};
+
+    fn request(op: Op, key: &str) -> Request {
+        let fingerprint = Fingerprint::new(key).finish();
+        Request {
+            op,
+            key: IdempotencyKey::parse(key.to_owned()).ok(),
+            fingerprint,
+            description: None,
+            metadata: None,
+        }
+    }
+
+    async fn open(ledger: &Ledger, code: &str) -> Result<Uuid> {
+        let new = account::NewAccount {
+            code: code.into(),
+            currency: "USD".into(),
+            min_balance: None,
+            metadata: None,
+        };
+        Ok(account::create(ledger, new).await?.id)
+    }
+
+    #[tokio::test]
+    async fn a_capture_and_a_merge_in_one_run_settle_the_hold_once() -> Result<()> {
+        let ledger = Ledger::connect("sqlite::memory:").await?.without_combining();
+        let (a, b, c) = (
+            open(&ledger, "a").await?,
+            open(&ledger, "b").await?,
+            open(&ledger, "c").await?,
+        );
+        let deposit = transfers::Movement {
+            account_id: a,
+            amount: Decimal::new(10_000, 2),
+            details: transfers::Details {
+                idempotency_key: "d".into(),
+                ..Default::default()
+            },
+        };
+        transfers::deposit(&ledger, deposit).await?;
+        let new = hold::NewHold {
+            from_account_id: a,
+            to_account_id: b,
+            amount: Decimal::new(4_000, 2),
+            idempotency_key: "h".into(),
+            expires_at: chrono::Utc::now() + chrono::Duration::minutes(5),
+            description: None,
+            metadata: None,
+        };
+        let h = hold::create(&ledger, new).await?.hold.map(|h| h.id).unwrap_or_default();
+        let run = [
+            request(
+                Op::Capture {
+                    hold_id: h,
+                    amount: None,
+                },
+                "capture",
+            ),
+            request(
+                Op::Archive {
+                    account: a,
+                    sweep_to: Some(c),
+                },
+                "merge",
+            ),
+        ];
+        let outcomes = run_all(&ledger, &run).await?;
+        assert!(outcomes.iter().all(Result::is_ok), "{outcomes:?}");
+        let settled = hold::get(&ledger, h).await?;
+        assert_eq!(settled.status, crate::hold::STATUS_CAPTURED);
+        let rows = account::by_ids(&ledger, &[a, b, c]).await?;
+        let balance = |id: Uuid| {
+            rows.iter()
+                .find(|r| r.id == id)
+                .map(|r| (r.balance.0, r.held_balance.0))
+        };
+        assert_eq!(balance(a), Some((Decimal::new(0, 2), Decimal::new(0, 2))));
+        assert_eq!(balance(b), Some((Decimal::new(4_000, 2), Decimal::new(0, 2))));
+        assert_eq!(balance(c), Some((Decimal::new(6_000, 2), Decimal::new(0, 2))));
+        let v = verify::verify(&ledger).await?;
+        assert!(v.ok(), "{:?}", v.problems);
+        Ok(())
+    }
+
+    async fn run_all(ledger: &Ledger, requests: &[Request]) -> Result<Vec<Outcome>> {
+        run(ledger, requests, Mode::Independent).await
+    }
+}
