@@ -19,7 +19,8 @@ pub async fn run(args: VerifyArgs) -> Result<ExitCode, String> {
         println!("FAIL: the saved digest's signature does not verify (the file was altered)");
         return Ok(ExitCode::FAILURE);
     }
-    let ledger = service::Ledger::connect(&args.database_url)
+    // Read-only: no migrations, so an auditor's read-only role is enough.
+    let ledger = service::Ledger::open(&args.database_url, false)
         .await
         .map_err(|e| format!("cannot open database: {e}"))?;
     let started = Instant::now();

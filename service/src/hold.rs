@@ -140,6 +140,9 @@ pub async fn expire_due(ledger: &Ledger) -> Result<usize> {
         .into_iter()
         .map(|h| h.id)
         .collect();
+    if due.is_empty() {
+        return Ok(0); // no write transaction (on SQLite: no write lock) for an idle pass
+    }
     let requests: Vec<Request> = due
         .into_iter()
         .map(|hold_id| Request {
