@@ -26,12 +26,11 @@ pub async fn run(args: VerifyArgs) -> Result<ExitCode, String> {
     let started = Instant::now();
     let tty = std::io::stderr().is_terminal();
     let mut report = |p: Progress| {
-        if tty {
-            eprint!("\r{}", progress_line(p, started.elapsed().as_secs_f64()));
-            let _ = std::io::stderr().flush();
-        }
+        eprint!("\r{}", progress_line(p, started.elapsed().as_secs_f64()));
+        let _ = std::io::stderr().flush();
     };
-    let v = service::verify::verify_with(&ledger, digest.as_ref(), &mut report)
+    let progress: Option<&mut (dyn FnMut(Progress) + Send)> = if tty { Some(&mut report) } else { None };
+    let v = service::verify::verify_with(&ledger, digest.as_ref(), progress)
         .await
         .map_err(|e| format!("verification aborted: {e}"))?;
     if tty {
