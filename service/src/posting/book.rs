@@ -40,7 +40,6 @@ pub(super) struct TrackedHold {
 enum Seen {
     Done(Box<Effect>),
     Refused(ErrorCode, String),
-    Unrecorded,
 }
 
 #[derive(Default)]
@@ -218,33 +217,30 @@ impl Book {
     }
 
     fn record(&mut self, req: &Request, key: String, outcome: &Outcome) {
-        let seen = match outcome {
-            Ok(effect) => Seen::Done(Box::new(effect.clone())),
-            Err(e) if e.code().is_recorded() => Seen::Refused(e.code(), e.to_string()),
-            Err(_) => Seen::Unrecorded,
+        let (seen, record) = match outcome {
+            Ok(effect) => (
+                Seen::Done(Box::new(effect.clone())),
+                idempotency::Model {
+                    transfer_id: effect.transfers.first().map(|t| t.id),
+                    hold_id: effect.hold.as_ref().map(|h| h.id),
+                    account_id: effect.account.as_ref().map(|a| a.id),
+                    ..blank_record(&key, req, self.now)
+                },
+            ),
+            Err(e) if e.code().is_recorded() => (
+                Seen::Refused(e.code(), e.to_string()),
+                idempotency::Model {
+                    error_code: Some(e.code().as_str().to_owned()),
+                    error_message: Some(e.to_string()),
+                    ..blank_record(&key, req, self.now)
+                },
+            ),
+            // Malformed input leaves its key free: a corrected request under it
+            // is evaluated afresh, exactly as it would be in a later run.
+            Err(_) => return,
         };
-        let record = match &seen {
-            Seen::Done(effect) => Some(idempotency::Model {
-                transfer_id: effect.transfers.first().map(|t| t.id),
-                hold_id: effect.hold.as_ref().map(|h| h.id),
-                account_id: effect.account.as_ref().map(|a| a.id),
-                error_code: None,
-                error_message: None,
-                ..blank_record(&key, req, self.now)
-            }),
-            Seen::Refused(code, message) => Some(idempotency::Model {
-                error_code: Some(code.as_str().to_owned()),
-                error_message: Some(message.clone()),
-                ..blank_record(&key, req, self.now)
-            }),
-            Seen::Unrecorded => None,
-        };
-        self.records.extend(record);
-        // Malformed input leaves its key free: a corrected request under it
-        // is evaluated afresh, exactly as it would be in a later run.
-        if !matches!(seen, Seen::Unrecorded) {
-            self.seen.insert(key, (req.fingerprint, seen));
-        }
+        self.records.push(record);
+        self.seen.insert(key, (req.fingerprint, seen));
     }
 
     /// Step 4: compare-and-swap every changed account and hold, then the inserts.
@@ -320,6 +316,5 @@ fn repeat(req: &Request, fingerprint: &[u8; 32], seen: &Seen) -> Outcome {
     match seen {
         Seen::Done(effect) => Ok(effect.as_ref().clone()),
         Seen::Refused(code, msg) => Err(LedgerError::client(*code, msg.clone())),
-        Seen::Unrecorded => Err(LedgerError::Internal("an unrecorded outcome was replayed".into())),
     }
 }
