@@ -1,3 +1,4 @@
+#![cfg_attr(feature = "sha2", allow(dead_code))]
 //! SHA-256 (FIPS 180-4), so that this crate needs nothing else. Checked
 //! against the `sha2` crate in the tests.
 
@@ -16,7 +17,22 @@ const H0: [u32; 8] = [
     0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
 ];
 
+/// SHA-256 of `data`: the portable implementation below, or, with the
+/// `sha2` feature, the `sha2` crate (hardware-accelerated where available).
 pub fn sha256(data: &[u8]) -> [u8; 32] {
+    #[cfg(feature = "sha2")]
+    {
+        use sha2::Digest;
+        sha2::Sha256::digest(data).into()
+    }
+    #[cfg(not(feature = "sha2"))]
+    {
+        portable(data)
+    }
+}
+
+/// The dependency-free implementation.
+pub fn portable(data: &[u8]) -> [u8; 32] {
     let mut h = H0;
     let bit_len = (data.len() as u64).wrapping_mul(8);
     let mut msg = data.to_vec();

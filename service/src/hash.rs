@@ -74,8 +74,9 @@ pub struct EntryFields<'a> {
     pub account_id: Uuid,
     pub sequence: i64,
     pub transfer_id: Uuid,
-    pub amount: Decimal,
-    pub balance_after: Decimal,
+    /// Decimal text as stored: `Decimal::to_string` at the currency's scale.
+    pub amount: &'a str,
+    pub balance_after: &'a str,
     pub created_at: DateTime<Utc>,
 }
 
@@ -85,8 +86,8 @@ pub fn entry_hash(f: &EntryFields<'_>) -> [u8; HASH_LEN] {
         .uuid(f.account_id)
         .int(f.sequence)
         .uuid(f.transfer_id)
-        .decimal(f.amount)
-        .decimal(f.balance_after)
+        .text(f.amount)
+        .text(f.balance_after)
         .time(f.created_at);
     c.finish()
 }

@@ -224,7 +224,37 @@ impl TestApp {
             data["verifyLedger"]["ok"] == json!(true),
             "verifyLedger found problems: {data}"
         );
+        self.verify_both_ways().await?;
         Ok(())
+    }
+
+    /// The service's verification run both ways, which must agree problem
+    /// for problem: the single pass (every account's chain in memory, each
+    /// entry read once) and the paged walk that ledgers with more accounts
+    /// than `ACCOUNTS_IN_MEMORY` take (forced here by room for one account).
+    pub async fn verify_both_ways(&self) -> Result<service::verify::Verification> {
+        use service::verify::{Verification, verify, verify_within};
+        let single = verify(&self.ledger).await?;
+        let paged = verify_within(&self.ledger, None, None, 1).await?;
+        let sorted = |v: &Verification| {
+            let mut p: Vec<String> = v.problems.iter().map(|p| format!("{p:?}")).collect();
+            p.sort();
+            p
+        };
+        ensure!(
+            sorted(&single) == sorted(&paged),
+            "single-pass and paged verification disagree:\n{:#?}\n{:#?}",
+            single.problems,
+            paged.problems
+        );
+        let counts = |v: &Verification| (v.accounts_checked, v.entries_checked, v.transfers_checked, v.leaves_checked);
+        ensure!(
+            counts(&single) == counts(&paged),
+            "single-pass and paged verification counted differently: {:?} vs {:?}",
+            counts(&single),
+            counts(&paged)
+        );
+        Ok(single)
     }
 }
 

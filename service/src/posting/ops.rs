@@ -151,8 +151,8 @@ impl Book {
             account_id,
             sequence,
             transfer_id: t.id,
-            amount,
-            balance_after: after,
+            amount: &amount.to_string(),
+            balance_after: &after.to_string(),
             created_at: t.created_at,
         });
         let e = entry::Model {

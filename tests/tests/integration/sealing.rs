@@ -53,6 +53,7 @@ async fn problems(app: &TestApp) -> Result<Vec<String>> {
     let data = app
         .data("{ verifyLedger { ok problems { message } } }", json!({}))
         .await?;
+    app.verify_both_ways().await?;
     Ok(data["verifyLedger"]["problems"]
         .as_array()
         .into_iter()

@@ -42,6 +42,7 @@ async fn problems(app: &TestApp) -> Result<Vec<Value>> {
         data["verifyLedger"]["ok"] == json!(false),
         "tampering went unnoticed: {data}"
     );
+    app.verify_both_ways().await?;
     Ok(data["verifyLedger"]["problems"].as_array().cloned().unwrap_or_default())
 }
 

@@ -1,0 +1,415 @@
+//! Per-account chains. [`Chains`] holds the walk state of a set of
+//! accounts and takes their entries in any order: an entry that arrives
+//! before its predecessor waits (in a small per-account buffer) until the
+//! predecessor comes. Two ways to feed it:
+//! - the whole ledger at once, when its accounts fit in memory: the transfer
+//!   walk hands over every entry it reads (each entry is read once);
+//! - otherwise, [`walk`]: a page of accounts at a time, its entries in
+//!   (account, sequence) order, one range scan of that index per page.
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
+};
+use uuid::Uuid;
+
+use super::read::Cols;
+use super::{Verification, problem};
+use crate::error::{LedgerError, Result};
+use crate::hash::{EntryFields, ZERO_HASH, entry_hash};
+use entity::{Money, account, entry, hold};
+
+const ACCOUNT_PAGE: u64 = 2000;
+const ENTRY_PAGE: u64 = 20_000;
+
+/// The columns of an account the walk needs.
+pub(super) struct Account {
+    pub id: Uuid,
+    currency: String,
+    balance: Decimal,
+    held_balance: Decimal,
+    entry_count: i64,
+    head_hash: Vec<u8>,
+}
+
+/// The columns of an entry the walk needs.
+pub(super) struct Entry {
+    pub account_id: Uuid,
+    pub sequence: i64,
+    pub transfer_id: Uuid,
+    pub amount: Decimal,
+    pub balance_after: Decimal,
+    /// The stored text of `amount` and `balance_after`, which the hash covers.
+    amount_text: String,
+    balance_text: String,
+    pub created_at: DateTime<Utc>,
+    pub previous_hash: Vec<u8>,
+    pub hash: Vec<u8>,
+}
+
+impl Entry {
+    /// Decodes account_id, sequence, transfer_id, amount, balance_after,
+    /// created_at, previous_hash, hash, in that order.
+    pub(super) fn decode(c: &mut Cols<'_>) -> Result<Self> {
+        let (account_id, sequence, transfer_id) = (c.next()?, c.next()?, c.next()?);
+        let (amount_text, balance_text): (String, String) = (c.next()?, c.next()?);
+        Ok(Entry {
+            account_id,
+            sequence,
+            transfer_id,
+            amount: decimal(&amount_text)?,
+            balance_after: decimal(&balance_text)?,
+            amount_text,
+            balance_text,
+            created_at: c.next()?,
+            previous_hash: c.next()?,
+            hash: c.next()?,
+        })
+    }
+}
+
+fn decimal(text: &str) -> Result<Decimal> {
+    Decimal::from_str_exact(text).map_err(|e| LedgerError::Internal(format!("stored amount {text:?}: {e}")))
+}
+
+/// Hashes a UUID key by folding its two halves: UUIDs are random enough
+/// (v4, or v7's random tail) that SipHash buys nothing on this hot path.
+#[derive(Default)]
+struct UuidHasher(u64);
+
+impl Hasher for UuidHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = self.0.rotate_left(29) ^ u64::from_le_bytes(word);
+        }
+    }
+}
+
+/// The walk state of a set of accounts.
+#[derive(Default)]
+pub(super) struct Chains {
+    by_account: HashMap<Uuid, Chain, BuildHasherDefault<UuidHasher>>,
+}
+
+impl Chains {
+    pub(super) fn new(accounts: Vec<Account>) -> Self {
+        Chains {
+            by_account: accounts.into_iter().map(|a| (a.id, Chain::new(a))).collect(),
+        }
+    }
+
+    /// Checks `e` against its account's chain (or keeps it until its
+    /// predecessor arrives).
+    pub(super) fn offer(&mut self, e: Entry, v: &mut Verification) {
+        v.entries_checked += 1;
+        match self.by_account.get_mut(&e.account_id) {
+            Some(chain) => chain.offer(e, v),
+            None => v.report(problem(
+                Some(e.account_id),
+                Some(e.sequence),
+                "entry belongs to no account (its account is missing)".into(),
+            )),
+        }
+    }
+
+    /// Whether some chain is still waiting for an entry or ends short of its
+    /// account's entry count: then an entry may exist that no transfer
+    /// claims (the transfer walk never saw it).
+    pub(super) fn incomplete(&self) -> bool {
+        self.by_account
+            .values()
+            .any(|c| !c.broken && (!c.waiting.is_empty() || c.next_sequence - 1 != c.account.entry_count))
+    }
+
+    /// Ends every chain (in account order) against its account row; adds
+    /// each currency's balances to `sums`. Returns whether some chain had a
+    /// gap (an entry never arrived).
+    pub(super) fn finish(self, sums: &mut BTreeMap<String, Decimal>, v: &mut Verification) -> bool {
+        let mut chains: Vec<Chain> = self.by_account.into_values().collect();
+        chains.sort_by_key(|c| c.account.id);
+        let mut gaps = false;
+        for chain in chains {
+            *sums.entry(chain.account.currency.clone()).or_default() += chain.account.balance;
+            gaps |= chain.finish(v);
+        }
+        gaps
+    }
+}
+
+/// Loads up to `limit` accounts in id order after `after`.
+pub(super) async fn accounts(txn: &DatabaseTransaction, after: Option<Uuid>, limit: u64) -> Result<Vec<Account>> {
+    let mut out = Vec::new();
+    let mut cursor = after;
+    while (out.len() as u64) < limit {
+        let page = account_page(txn, cursor, Ord::min(ACCOUNT_PAGE, limit - out.len() as u64)).await?;
+        let Some(last) = page.last() else { break };
+        cursor = Some(last.id);
+        out.extend(page);
+    }
+    Ok(out)
+}
+
+/// Walks the chains of every account (id order), a page at a time;
+/// `entries_seen` counts entries as they are checked (the progress line
+/// reads it). Returns whether some chain had a gap.
+pub(super) async fn walk(
+    txn: &DatabaseTransaction,
+    entries_seen: &AtomicU64,
+    sums: &mut BTreeMap<String, Decimal>,
+    v: &mut Verification,
+) -> Result<bool> {
+    let mut cursor = None;
+    let mut gaps = false;
+    loop {
+        let page = account_page(txn, cursor, ACCOUNT_PAGE).await?;
+        let Some(last) = page.last() else { break };
+        cursor = Some(last.id);
+        check_held(txn, &page, v).await?;
+        v.accounts_checked += page.len() as u64;
+        let range = (page[0].id, last.id);
+        let mut chains = Chains::new(page);
+        let mut from: Option<(Uuid, i64)> = None;
+        loop {
+            let rows = entry_page(txn, range, from).await?;
+            let Some(tail) = rows.last() else { break };
+            from = Some((tail.account_id, tail.sequence));
+            entries_seen.fetch_add(rows.len() as u64, Ordering::Relaxed);
+            for e in rows {
+                chains.offer(e, v);
+            }
+        }
+        gaps |= chains.finish(sums, v);
+    }
+    Ok(gaps)
+}
+
+async fn account_page(txn: &DatabaseTransaction, after: Option<Uuid>, limit: u64) -> Result<Vec<Account>> {
+    use account::Column as C;
+    let mut q = account::Entity::find()
+        .select_only()
+        .columns([C::Id, C::Currency, C::Balance, C::HeldBalance, C::EntryCount, C::HeadHash])
+        .order_by_asc(C::Id)
+        .limit(limit);
+    if let Some(after) = after {
+        q = q.filter(C::Id.gt(after));
+    }
+    let rows = txn.query_all(&q.into_query()).await?;
+    rows.iter()
+        .map(|row| {
+            let mut c = Cols::new(row);
+            Ok(Account {
+                id: c.next()?,
+                currency: c.next()?,
+                balance: c.next::<Money>()?.0,
+                held_balance: c.next::<Money>()?.0,
+                entry_count: c.next()?,
+                head_hash: c.next()?,
+            })
+        })
+        .collect()
+}
+
+/// The next entries of the accounts in [first, last], by keyset on the
+/// (account_id, sequence) index: one index range scan per page.
+async fn entry_page(txn: &DatabaseTransaction, ids: (Uuid, Uuid), cursor: Option<(Uuid, i64)>) -> Result<Vec<Entry>> {
+    use entry::Column as C;
+    let mut q = entry::Entity::find()
+        .select_only()
+        .columns([
+            C::AccountId,
+            C::Sequence,
+            C::TransferId,
+            C::Amount,
+            C::BalanceAfter,
+            C::CreatedAt,
+            C::PreviousHash,
+            C::Hash,
+        ])
+        .filter(C::AccountId.gte(ids.0))
+        .filter(C::AccountId.lte(ids.1));
+    if let Some((account, seq)) = cursor {
+        let key = Expr::tuple([Expr::col(C::AccountId), Expr::col(C::Sequence)]);
+        q = q.filter(key.gt(Expr::tuple([Expr::value(account), Expr::value(seq)])));
+    }
+    let q = q
+        .order_by_asc(C::AccountId)
+        .order_by_asc(C::Sequence)
+        .limit(ENTRY_PAGE);
+    let rows = txn.query_all(&q.into_query()).await?;
+    rows.iter().map(|row| Entry::decode(&mut Cols::new(row))).collect()
+}
+
+/// An account's `held_balance` must be the sum of its pending holds
+/// (`accounts` in id order).
+pub(super) async fn check_held(txn: &DatabaseTransaction, accounts: &[Account], v: &mut Verification) -> Result<()> {
+    let (Some(first), Some(last)) = (accounts.first(), accounts.last()) else {
+        return Ok(());
+    };
+    let pending = hold::Entity::find()
+        .select_only()
+        .columns([hold::Column::DebitAccountId, hold::Column::Amount])
+        .filter(hold::Column::DebitAccountId.between(first.id, last.id))
+        .filter(hold::Column::Status.eq(crate::hold::STATUS_PENDING))
+        .into_tuple::<(Uuid, Money)>()
+        .all(txn)
+        .await?;
+    let mut held: BTreeMap<Uuid, Decimal> = BTreeMap::new();
+    for (account, amount) in pending {
+        *held.entry(account).or_default() += amount.0;
+    }
+    for a in accounts {
+        let expected = held.get(&a.id).copied().unwrap_or_default();
+        if a.held_balance != expected {
+            let message = format!(
+                "held balance {} differs from its pending holds, {expected}",
+                a.held_balance
+            );
+            v.report(problem(Some(a.id), None, message));
+        }
+    }
+    Ok(())
+}
+
+/// The state of one account's walk.
+struct Chain {
+    account: Account,
+    next_sequence: i64,
+    previous_hash: Vec<u8>,
+    running: Decimal,
+    broken: bool,
+    /// Entries that arrived before their predecessor, by sequence.
+    waiting: BTreeMap<i64, Entry>,
+}
+
+impl Chain {
+    fn new(account: Account) -> Self {
+        Chain {
+            account,
+            next_sequence: 1,
+            previous_hash: ZERO_HASH.to_vec(),
+            running: Decimal::ZERO,
+            broken: false,
+            waiting: BTreeMap::new(),
+        }
+    }
+
+    fn offer(&mut self, e: Entry, v: &mut Verification) {
+        if self.broken {
+            return;
+        }
+        if e.sequence > self.next_sequence {
+            if let Some(twin) = self.waiting.insert(e.sequence, e) {
+                self.fail(twin.sequence, format!("entry {} appears twice", twin.sequence), v);
+            }
+            return;
+        }
+        if e.sequence < self.next_sequence {
+            self.fail(e.sequence, format!("entry {} appears twice", e.sequence), v);
+            return;
+        }
+        self.check(&e, v);
+        while !self.broken
+            && let Some(next) = self.waiting.remove(&self.next_sequence)
+        {
+            self.check(&next, v);
+        }
+    }
+
+    fn fail(&mut self, sequence: i64, message: String, v: &mut Verification) {
+        self.broken = true;
+        self.waiting.clear();
+        v.report(problem(Some(self.account.id), Some(sequence), message));
+    }
+
+    fn check(&mut self, e: &Entry, v: &mut Verification) {
+        if let Some(message) = self.first_fault(e) {
+            self.fail(e.sequence, message, v);
+            return;
+        }
+        self.running = e.balance_after;
+        self.previous_hash.clone_from(&e.hash);
+        self.next_sequence += 1;
+    }
+
+    fn first_fault(&self, e: &Entry) -> Option<String> {
+        if e.previous_hash != self.previous_hash {
+            return Some("previous_hash does not match the previous entry's hash".into());
+        }
+        let recomputed = entry_hash(&EntryFields {
+            previous_hash: &e.previous_hash,
+            account_id: e.account_id,
+            sequence: e.sequence,
+            transfer_id: e.transfer_id,
+            amount: &e.amount_text,
+            balance_after: &e.balance_text,
+            created_at: e.created_at,
+        });
+        if e.hash != recomputed {
+            return Some("hash does not match the entry's content (the entry was altered)".into());
+        }
+        let running = self.running + e.amount;
+        if running != e.balance_after {
+            return Some(format!(
+                "balance_after is {} but the running balance is {running}",
+                e.balance_after
+            ));
+        }
+        None
+    }
+
+    /// Reports what is wrong at the end of the chain; returns whether an
+    /// entry never arrived (a gap).
+    fn finish(self, v: &mut Verification) -> bool {
+        if self.broken {
+            return false;
+        }
+        let a = &self.account;
+        let expected = self.next_sequence;
+        if let Some(found) = self.waiting.keys().next() {
+            v.report(problem(
+                Some(a.id),
+                Some(expected),
+                format!("entry {expected} is missing (found entry {found} next)"),
+            ));
+            return true;
+        }
+        let last = expected - 1;
+        let fault = if a.entry_count != last {
+            Some((
+                last + 1,
+                format!(
+                    "account records {} entries but {last} exist (entries missing at the end)",
+                    a.entry_count
+                ),
+            ))
+        } else if a.balance != self.running {
+            Some((
+                last,
+                format!(
+                    "stored balance {} differs from the running balance {}",
+                    a.balance, self.running
+                ),
+            ))
+        } else if a.head_hash != self.previous_hash {
+            Some((last, "stored chain head differs from the last entry's hash".into()))
+        } else {
+            None
+        };
+        if let Some((seq, message)) = fault {
+            v.report(problem(Some(a.id), Some(seq), message));
+        }
+        false
+    }
+}

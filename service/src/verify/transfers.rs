@@ -1,0 +1,252 @@
+//! The transfer walk: one streamed query in transfer-id order, each transfer
+//! with its entries (a merge join on the entry's transfer index) and its
+//! journal leaf or seal-queue slot. Checks that every transfer has two
+//! entries summing to zero that match its accounts and amount, that its
+//! stored hash matches its content and entries, that it is sealed or queued
+//! for sealing, and that a sealed transfer still has the hash it was sealed
+//! with. Given the ledger's [`Chains`], it hands every entry it reads to
+//! them, so each entry is read once.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use futures::StreamExt;
+use tokio::sync::mpsc::Sender;
+use rust_decimal::Decimal;
+use sea_orm::{ConnectionTrait, DatabaseTransaction, Statement, StreamTrait};
+use uuid::Uuid;
+
+use super::chains::{Chains, Entry};
+use super::read::Cols;
+use super::{Problem, Verification};
+use crate::error::{LedgerError, Result};
+use crate::hash::transfer_hash;
+use entity::transfer;
+
+const SQL: &str = "SELECT t.id, t.kind, t.debit_account_id, t.credit_account_id, t.amount, t.currency, \
+    t.idempotency_key, t.reversal_of, t.hold_id, t.description, t.metadata, t.created_at, t.hash, \
+    j.leaf_index, j.transfer_hash, u.transfer_id, \
+    e.account_id, e.sequence, e.transfer_id, e.amount, e.balance_after, e.created_at, e.previous_hash, e.hash \
+    FROM transfer t \
+    LEFT JOIN journal j ON j.transfer_id = t.id \
+    LEFT JOIN unsealed u ON u.transfer_id = t.id \
+    LEFT JOIN entry e ON e.transfer_id = t.id \
+    ORDER BY t.id";
+/// Where the entry's columns start in a row of [`SQL`].
+const LEG_COLUMNS: usize = 16;
+
+/// What the walk found; `sealed` counts transfers that have a journal leaf,
+/// `entries` the entries that belong to some transfer.
+pub(super) struct Walked {
+    pub verification: Verification,
+    pub sealed: u64,
+    pub entries: u64,
+    /// The chains it fed, if it was given them.
+    pub chains: Option<Chains>,
+}
+
+/// One transfer and everything joined to it.
+struct Current {
+    transfer: transfer::Model,
+    /// (leaf index, hash sealed into the journal).
+    leaf: Option<(i64, Vec<u8>)>,
+    queued: bool,
+    legs: Vec<Entry>,
+}
+
+/// Transfers per hand-over from the reader to the checker.
+const BATCH: usize = 512;
+
+/// Walks every transfer; hands each entry to `chains` when given (counting
+/// them in `entries_seen` for the progress line). Two tasks: this one reads
+/// and decodes rows, a second one hashes and checks them, so the walk uses
+/// two cores (the channel between them is bounded: memory stays constant).
+pub(super) async fn walk(
+    txn: &DatabaseTransaction,
+    chains: Option<Chains>,
+    entries_seen: Arc<AtomicU64>,
+) -> Result<Walked> {
+    let (batches, mut inbox) = tokio::sync::mpsc::channel::<Vec<Current>>(4);
+    let checker = tokio::spawn(async move {
+        let mut out = Walked {
+            verification: Verification::default(),
+            sealed: 0,
+            entries: 0,
+            chains,
+        };
+        while let Some(batch) = inbox.recv().await {
+            for t in batch {
+                finish(t, &mut out);
+            }
+            entries_seen.store(out.entries, Ordering::Relaxed);
+        }
+        out
+    });
+    let read = read_all(txn, &batches).await;
+    drop(batches);
+    let out = checker
+        .await
+        .map_err(|e| LedgerError::Internal(format!("transfer checker: {e}")))?;
+    read.map(|()| out)
+}
+
+async fn read_all(txn: &DatabaseTransaction, batches: &Sender<Vec<Current>>) -> Result<()> {
+    let statement = Statement::from_string(txn_backend(txn), SQL);
+    let mut rows = txn.stream_raw(statement).await?;
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut current: Option<Current> = None;
+    while let Some(row) = rows.next().await {
+        let row = row?;
+        let mut c = Cols::new(&row);
+        let id: Uuid = c.next()?;
+        if current.as_ref().is_none_or(|t| t.transfer.id != id) {
+            batch.extend(current.take());
+            if batch.len() >= BATCH {
+                send(batches, std::mem::replace(&mut batch, Vec::with_capacity(BATCH))).await?;
+            }
+            current = Some(decode(id, &mut c)?);
+        }
+        let leg = leg(c.seek(LEG_COLUMNS))?;
+        if let (Some(t), Some(leg)) = (current.as_mut(), leg) {
+            t.legs.push(leg);
+        }
+    }
+    batch.extend(current.take());
+    send(batches, batch).await
+}
+
+async fn send(batches: &Sender<Vec<Current>>, batch: Vec<Current>) -> Result<()> {
+    batches
+        .send(batch)
+        .await
+        .map_err(|_| LedgerError::Internal("transfer checker stopped".into()))
+}
+
+fn txn_backend(txn: &DatabaseTransaction) -> sea_orm::DbBackend {
+    ConnectionTrait::get_database_backend(txn)
+}
+
+fn decode(id: Uuid, c: &mut Cols<'_>) -> Result<Current> {
+    let transfer = transfer::Model {
+        id,
+        kind: c.next()?,
+        debit_account_id: c.next()?,
+        credit_account_id: c.next()?,
+        amount: c.next()?,
+        currency: c.next()?,
+        idempotency_key: c.next()?,
+        reversal_of: c.next()?,
+        hold_id: c.next()?,
+        description: c.next()?,
+        metadata: c.next()?,
+        created_at: c.next()?,
+        hash: c.next()?,
+    };
+    let leaf_index: Option<i64> = c.next()?;
+    let sealed_hash: Option<Vec<u8>> = c.next()?;
+    let queued: Option<Uuid> = c.next()?;
+    Ok(Current {
+        transfer,
+        leaf: leaf_index.map(|i| (i, sealed_hash.unwrap_or_default())),
+        queued: queued.is_some(),
+        legs: Vec::with_capacity(2),
+    })
+}
+
+/// The entry on this row, if the transfer has any.
+fn leg(c: &mut Cols<'_>) -> Result<Option<Entry>> {
+    if c.next::<Option<Uuid>>()?.is_none() {
+        return Ok(None);
+    }
+    Entry::decode(c.seek(LEG_COLUMNS)).map(Some)
+}
+
+fn finish(mut t: Current, out: &mut Walked) {
+    let v = &mut out.verification;
+    v.transfers_checked += 1;
+    out.entries += t.legs.len() as u64;
+    check_legs(&t, v);
+    // The hash covers the debit entry first.
+    t.legs.sort_by_key(|l| l.amount);
+    let hashes: Vec<&[u8]> = t.legs.iter().map(|l| l.hash.as_slice()).collect();
+    let stored = t.transfer.hash.as_deref();
+    let report = |v: &mut Verification, message: String| {
+        v.report(Problem {
+            account_id: None,
+            transfer_id: Some(t.transfer.id),
+            sequence: None,
+            message,
+        })
+    };
+    if stored != Some(&transfer_hash(&t.transfer, &hashes)[..]) {
+        report(
+            v,
+            "transfer hash does not match its content and entries (the transfer was altered)".to_owned(),
+        );
+    }
+    match &t.leaf {
+        Some((index, sealed)) => {
+            out.sealed += 1;
+            if stored != Some(&sealed[..]) {
+                report(v, format!("transfer sealed at leaf {index} was changed after sealing"));
+            }
+        }
+        None if !t.queued => report(
+            v,
+            "transfer is neither sealed nor queued for sealing (inserted outside the ledger)".to_owned(),
+        ),
+        None => {}
+    }
+    if let Some(chains) = out.chains.as_mut() {
+        for leg in t.legs {
+            chains.offer(leg, &mut out.verification);
+        }
+    }
+}
+
+fn check_legs(t: &Current, v: &mut Verification) {
+    let (legs, transfer) = (&t.legs, &t.transfer);
+    let sum: Decimal = legs.iter().map(|l| l.amount).sum();
+    let leg = |account: Uuid, amount: Decimal| legs.iter().any(|l| l.account_id == account && l.amount == amount);
+    let message = if legs.len() != 2 {
+        format!("transfer has {} entries, not 2", legs.len())
+    } else if !sum.is_zero() {
+        format!("entries of the transfer sum to {sum}, not zero")
+    } else if !leg(transfer.debit_account_id, -transfer.amount.0) || !leg(transfer.credit_account_id, transfer.amount.0)
+    {
+        "entries do not match the transfer's accounts and amount".to_owned()
+    } else {
+        return;
+    };
+    let first = legs.first();
+    v.report(Problem {
+        account_id: first.map(|l| l.account_id),
+        transfer_id: Some(transfer.id),
+        sequence: first.map(|l| l.sequence),
+        message,
+    });
+}
+
+/// Names (at most a problem list's worth of) entries whose transfer does
+/// not exist, and returns them. Run only when the walks' counts or chains
+/// say some entry belongs to no transfer.
+pub(super) async fn entries_without_transfer(txn: &DatabaseTransaction, v: &mut Verification) -> Result<Vec<Entry>> {
+    let sql = "SELECT e.account_id, e.sequence, e.transfer_id, e.amount, e.balance_after, e.created_at, \
+        e.previous_hash, e.hash FROM entry e \
+        WHERE NOT EXISTS (SELECT 1 FROM transfer t WHERE t.id = e.transfer_id) \
+        ORDER BY e.account_id, e.sequence LIMIT 10000";
+    let rows = txn.query_all_raw(Statement::from_string(txn_backend(txn), sql)).await?;
+    let orphans = rows
+        .iter()
+        .map(|row| Entry::decode(&mut Cols::new(row)))
+        .collect::<Result<Vec<_>>>()?;
+    for e in &orphans {
+        v.report(Problem {
+            account_id: Some(e.account_id),
+            sequence: Some(e.sequence),
+            transfer_id: Some(e.transfer_id),
+            message: "entry belongs to no transfer (its transfer is missing)".to_owned(),
+        });
+    }
+    Ok(orphans)
+}
