@@ -196,7 +196,7 @@ impl TestApp {
                         ]
                     })
                     .collect();
-                format!("{}; {sql}", drops.join("; "))
+                format!("PRAGMA foreign_keys = OFF; {}; {sql}", drops.join("; "))
             }
         };
         self.db.execute_unprepared(&script).await?;
@@ -247,7 +247,14 @@ impl TestApp {
             single.problems,
             paged.problems
         );
-        let counts = |v: &Verification| (v.accounts_checked, v.entries_checked, v.transfers_checked, v.leaves_checked);
+        let counts = |v: &Verification| {
+            (
+                v.accounts_checked,
+                v.entries_checked,
+                v.transfers_checked,
+                v.leaves_checked,
+            )
+        };
         ensure!(
             counts(&single) == counts(&paged),
             "single-pass and paged verification counted differently: {:?} vs {:?}",

@@ -199,7 +199,14 @@ async fn account_page(txn: &DatabaseTransaction, after: Option<Uuid>, limit: u64
     use account::Column as C;
     let mut q = account::Entity::find()
         .select_only()
-        .columns([C::Id, C::Currency, C::Balance, C::HeldBalance, C::EntryCount, C::HeadHash])
+        .columns([
+            C::Id,
+            C::Currency,
+            C::Balance,
+            C::HeldBalance,
+            C::EntryCount,
+            C::HeadHash,
+        ])
         .order_by_asc(C::Id)
         .limit(limit);
     if let Some(after) = after {
@@ -243,10 +250,7 @@ async fn entry_page(txn: &DatabaseTransaction, ids: (Uuid, Uuid), cursor: Option
         let key = Expr::tuple([Expr::col(C::AccountId), Expr::col(C::Sequence)]);
         q = q.filter(key.gt(Expr::tuple([Expr::value(account), Expr::value(seq)])));
     }
-    let q = q
-        .order_by_asc(C::AccountId)
-        .order_by_asc(C::Sequence)
-        .limit(ENTRY_PAGE);
+    let q = q.order_by_asc(C::AccountId).order_by_asc(C::Sequence).limit(ENTRY_PAGE);
     let rows = txn.query_all(&q.into_query()).await?;
     rows.iter().map(|row| Entry::decode(&mut Cols::new(row))).collect()
 }

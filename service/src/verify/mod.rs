@@ -190,9 +190,7 @@ pub async fn verify_within(
     if !orphans_named && (gaps || v.entries_checked != transfers.entries) {
         transfers::entries_without_transfer(view, &mut v).await?;
     }
-    if v.leaves_checked != transfers.sealed
-        && crate::seal::audit::leaves_without_transfer(view, &mut v).await? == 0
-    {
+    if v.leaves_checked != transfers.sealed && crate::seal::audit::leaves_without_transfer(view, &mut v).await? == 0 {
         let message = format!(
             "the journal has {} leaves but {} transfers are sealed in it",
             v.leaves_checked, transfers.sealed
@@ -207,7 +205,11 @@ pub async fn verify_within(
 async fn timed<T>(walk: &'static str, f: impl Future<Output = T>) -> T {
     let started = std::time::Instant::now();
     let out = f.await;
-    tracing::debug!(walk, seconds = started.elapsed().as_secs_f64(), "verification walk done");
+    tracing::debug!(
+        walk,
+        seconds = started.elapsed().as_secs_f64(),
+        "verification walk done"
+    );
     out
 }
 

@@ -29,7 +29,10 @@ pub(super) async fn views(ledger: &Ledger, n: usize) -> Result<Vec<Arc<DatabaseT
     };
     let first = db.begin_with_options(options).await?;
     let exported = first
-        .query_one_raw(Statement::from_string(DbBackend::Postgres, "SELECT pg_export_snapshot()"))
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT pg_export_snapshot()",
+        ))
         .await?
         .ok_or_else(|| LedgerError::Internal("pg_export_snapshot returned no row".into()))?;
     let snapshot: String = exported.try_get_by_index(0)?;

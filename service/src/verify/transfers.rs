@@ -11,9 +11,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures::StreamExt;
-use tokio::sync::mpsc::Sender;
 use rust_decimal::Decimal;
 use sea_orm::{ConnectionTrait, DatabaseTransaction, Statement, StreamTrait};
+use tokio::sync::mpsc::Sender;
 use uuid::Uuid;
 
 use super::chains::{Chains, Entry};

@@ -10,6 +10,7 @@ both!(
     an_edited_entry_amount_is_reported_at_its_sequence,
     a_deleted_entry_is_reported_as_missing,
     a_changed_stored_balance_is_reported,
+    an_entry_whose_transfer_was_deleted_is_named,
 );
 
 /// A UUID literal in the backend's storage form.
@@ -94,6 +95,35 @@ async fn a_changed_stored_balance_is_reported(app: TestApp) -> Result<()> {
             .iter()
             .any(|p| p["accountId"].is_null() && p["message"].as_str().is_some_and(|m| m.contains("USD"))),
         "{found:?}"
+    );
+    Ok(())
+}
+
+/// The transfer row goes, its entries stay: each walk must name the entries
+/// (not mistake them for a gap in the chain).
+async fn an_entry_whose_transfer_was_deleted_is_named(app: TestApp) -> Result<()> {
+    let a = ledger_with_history(&app).await?;
+    let a_sql = id_sql(&app, a);
+    app.tamper(&format!(
+        "DELETE FROM journal WHERE transfer_id = (SELECT transfer_id FROM entry WHERE account_id = {a_sql} AND sequence = 2); \
+         DELETE FROM unsealed WHERE transfer_id = (SELECT transfer_id FROM entry WHERE account_id = {a_sql} AND sequence = 2); \
+         DELETE FROM transfer WHERE id = (SELECT transfer_id FROM entry WHERE account_id = {a_sql} AND sequence = 2)"
+    ))
+    .await?;
+    let found = problems(&app).await?;
+    let named = |p: &Value| {
+        p["accountId"] == json!(a.to_string())
+            && p["sequence"] == json!(2)
+            && p["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("belongs to no transfer"))
+    };
+    assert!(found.iter().any(named), "{found:?}");
+    assert!(
+        !found
+            .iter()
+            .any(|p| p["message"].as_str().is_some_and(|m| m.contains("is missing (found"))),
+        "an existing entry was reported missing: {found:?}"
     );
     Ok(())
 }
