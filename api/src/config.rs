@@ -57,7 +57,8 @@ pub struct ServeArgs {
     /// `false` runs one transaction per request (for comparison).
     #[arg(long, env = "TALLY_WRITE_COMBINING", default_value_t = true, action = clap::ArgAction::Set)]
     pub write_combining: bool,
-    /// How often the sealer looks for committed transfers to seal.
+    /// How often the sealer looks for committed transfers to seal. 0: this
+    /// instance never seals (another instance on the database must).
     #[arg(long, env = "TALLY_SEAL_INTERVAL_MS", default_value_t = 250)]
     pub seal_interval_ms: u64,
     /// Where instance files live (the generated signing key).

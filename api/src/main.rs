@@ -57,7 +57,13 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     service::hold::spawn_expiry_worker(ledger.clone(), Duration::from_millis(args.expiry_interval_ms));
-    let _sealer = service::seal::spawn(ledger.clone(), Duration::from_millis(args.seal_interval_ms));
+    let _sealer = match args.seal_interval_ms {
+        0 => {
+            tracing::warn!("this instance does not seal (--seal-interval-ms 0); another instance must");
+            None
+        }
+        ms => Some(service::seal::spawn(ledger.clone(), Duration::from_millis(ms))),
+    };
     tracing::info!(
         "tally listening on http://{}/graphql (digest key {})",
         args.listen,

@@ -194,6 +194,8 @@ async fn postgres(args: &Args, admin: &str, run: &Run, report: &mut Report) -> R
             batch_ceiling,
             "≥ 0.8×",
         ));
+    let srv = sealing_ab(srv, &tally_url, &data, &accounts, run, report).await?;
+    let tally = Tally::new(&srv.base);
     reads(&tally, &accounts, run, report).await?;
     if args.big_ledger > 0 {
         big_ledger(args, &tally, &accounts, &tally_url, run, &sweep, report).await?;
@@ -201,6 +203,84 @@ async fn postgres(args: &Args, admin: &str, run: &Run, report: &mut Report) -> R
     srv.stop();
     write_plot(&args.plot, &sweep)?;
     Ok(())
+}
+
+/// Sealing's cost to writers: uncontended transfers at 32 clients with this
+/// instance's sealer off and on, alternating, twice each, on the same
+/// database; and, while it was on, how long after their commit transfers
+/// were sealed. Returns a server (sealing on) for the scenarios after it.
+async fn sealing_ab(
+    srv: Server,
+    url: &str,
+    data: &std::path::Path,
+    accounts: &Accounts,
+    run: &Run,
+    report: &mut Report,
+) -> Result<Server> {
+    let binary = server::tally_binary()?;
+    srv.stop();
+    let (mut off, mut on, mut lags) = (Vec::new(), Vec::new(), Vec::new());
+    for _round in 0..2 {
+        for interval in ["0", "250"] {
+            let srv = Server::start_with(&binary, url, 18_000, true, data, &["--seal-interval-ms", interval]).await?;
+            let sealing = interval != "0";
+            if sealing {
+                wait_sealed(url).await?; // the backlog the run without a sealer left
+            }
+            let since = ceiling::psql_value(url, "SELECT now()")?;
+            let tally = Tally::new(&srv.base);
+            let s = scenarios::run(&tally, accounts, Scenario::Uncontended, 32, run, &run_id()).await;
+            if sealing {
+                on.push(s.transfers_per_sec());
+                wait_sealed(url).await?;
+                lags.push(ceiling::psql_value(url, &seal_lag_sql(&since))?);
+            } else {
+                off.push(s.transfers_per_sec());
+            }
+            srv.stop();
+        }
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    report.figures.push((
+        "uncontended, 32 clients: with this instance sealing ÷ without (target: no measurable loss)".into(),
+        format!(
+            "{:.2} ({:.0} vs {:.0} transfers/s; runs with: {:?}, without: {:?})",
+            mean(&on) / mean(&off).max(1e-9),
+            mean(&on),
+            mean(&off),
+            on.iter().map(|r| r.round()).collect::<Vec<_>>(),
+            off.iter().map(|r| r.round()).collect::<Vec<_>>()
+        ),
+    ));
+    report.figures.push((
+        "seal lag under that load (block sealedAt − transfer createdAt), p50 / p99 / max per run".into(),
+        lags.join("; "),
+    ));
+    Server::start(&binary, url, 18_000, true, data).await
+}
+
+/// Waits until the sealer's queue is empty.
+async fn wait_sealed(url: &str) -> Result<()> {
+    let started = Instant::now();
+    while ceiling::psql_value(url, "SELECT count(*) FROM unsealed")? != "0" {
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(300),
+            "the sealer did not drain its queue within 300 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Ok(())
+}
+
+fn seal_lag_sql(since: &str) -> String {
+    format!(
+        "SELECT round(percentile_cont(0.5) WITHIN GROUP (ORDER BY lag) * 1000) || ' ms / ' \
+         || round(percentile_cont(0.99) WITHIN GROUP (ORDER BY lag) * 1000) || ' ms / ' \
+         || round(max(lag) * 1000) || ' ms' \
+         FROM (SELECT extract(epoch FROM b.sealed_at - t.created_at)::float8 AS lag \
+         FROM journal j JOIN block b ON b.height = j.height JOIN transfer t ON t.id = j.transfer_id \
+         WHERE t.created_at >= '{since}') x"
+    )
 }
 
 async fn reads(tally: &Tally, accounts: &Accounts, run: &Run, report: &mut Report) -> Result<()> {

@@ -20,6 +20,18 @@ impl Server {
         combining: bool,
         data_dir: &Path,
     ) -> Result<Server> {
+        Self::start_with(binary, database_url, port, combining, data_dir, &[]).await
+    }
+
+    /// [`Server::start`] with extra `serve` flags.
+    pub async fn start_with(
+        binary: &Path,
+        database_url: &str,
+        port: u16,
+        combining: bool,
+        data_dir: &Path,
+        extra: &[&str],
+    ) -> Result<Server> {
         let base = format!("http://127.0.0.1:{port}");
         let child = Command::new(binary)
             .args([
@@ -30,6 +42,7 @@ impl Server {
                 database_url,
             ])
             .args(["--write-combining", if combining { "true" } else { "false" }])
+            .args(extra)
             .arg("--data-dir")
             .arg(data_dir)
             .env("RUST_LOG", "warn")
