@@ -81,12 +81,18 @@ fn read_digest(path: &std::path::Path) -> Result<Digest, String> {
 
 fn progress_line(p: Progress, elapsed: f64) -> String {
     let rate = p.entries_checked as f64 / elapsed.max(1e-9);
-    let left = p.entries_total.saturating_sub(p.entries_checked) as f64 / rate.max(1.0);
+    let left = match p.entries_checked {
+        0 => "–".to_owned(),
+        _ => format!(
+            "{:.0}s",
+            p.entries_total.saturating_sub(p.entries_checked) as f64 / rate.max(1.0)
+        ),
+    };
     let pct = 100.0 * p.entries_checked as f64 / (p.entries_total.max(1) as f64);
     let width = 30;
     let filled = ((pct / 100.0) * width as f64) as usize;
     format!(
-        "[{}{}] {pct:5.1}% {}/{} entries, {rate:.0}/s, ETA {left:.0}s ",
+        "[{}{}] {pct:5.1}% {}/{} entries, {rate:.0}/s, ETA {left} ",
         "#".repeat(filled.min(width)),
         " ".repeat(width - filled.min(width)),
         p.entries_checked,

@@ -169,6 +169,12 @@ pub async fn verify_within(
             }
         }
     };
+    if let Some(report) = progress.as_mut() {
+        report(Progress {
+            entries_checked: seen.load(Ordering::Relaxed),
+            entries_total,
+        });
+    }
     let ((paged, mut sums, mut gaps), mut transfers, journal) = (paged?, transfers?, journal?);
     v.absorb(paged);
     let view = &views[0];
