@@ -14,9 +14,10 @@
 //! - the journal: leaves without gaps, every block's Merkle root, size and
 //!   hash chain, and optionally a digest saved earlier as a prefix.
 //!
-//! Three walks do this side by side (accounts, transfers, journal), each on
-//! its own connection; on PostgreSQL they share one exported snapshot. Rows
-//! are decoded by position; the transfer walk is a single streamed query.
+//! Walks do this side by side (accounts, transfers, journal), each on its own
+//! connection; on PostgreSQL they share one exported snapshot. Rows are
+//! decoded by position and streamed; each entry is read once when the
+//! accounts' chain states fit in memory (see [`ACCOUNTS_IN_MEMORY`]).
 
 mod chains;
 pub(crate) mod read;
@@ -28,7 +29,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use rust_decimal::Decimal;
-use sea_orm::{DatabaseTransaction, EntityTrait, PaginatorTrait};
+use sea_orm::{DatabaseTransaction, DbBackend, EntityTrait, PaginatorTrait};
 use uuid::Uuid;
 
 use crate::error::{LedgerError, Result};
@@ -117,8 +118,15 @@ pub async fn verify_within(
     mut progress: Option<&mut (dyn FnMut(Progress) + Send)>,
     accounts_in_memory: u64,
 ) -> Result<Verification> {
-    let views = read::views(ledger, 3).await?;
-    let [accounts_view, transfers_view, journal_view] = [0, 1, 2].map(|i| Arc::clone(&views[i]));
+    let views = read::views(ledger, 4).await?;
+    let [accounts_view, transfers_view, journal_view, entries_view] = [0, 1, 2, 3].map(|i| Arc::clone(&views[i]));
+    let source = match ledger.connection().get_database_backend() {
+        DbBackend::Postgres => transfers::Source::Merged {
+            transfers: transfers_view,
+            entries: entries_view,
+        },
+        _ => transfers::Source::Joined(transfers_view),
+    };
     let entries_total = match progress {
         Some(_) => entry::Entity::find().count(accounts_view.as_ref()).await?,
         None => 0,
@@ -149,7 +157,7 @@ pub async fn verify_within(
     let transfers = {
         let seen = Arc::clone(&seen);
         tokio::spawn(timed("transfer walk", async move {
-            transfers::walk(&transfers_view, ledger_chains, seen).await
+            transfers::walk(source, ledger_chains, seen).await
         }))
     };
     let digest_copy = digest.cloned();

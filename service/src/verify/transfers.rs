@@ -1,12 +1,16 @@
-//! The transfer walk: one streamed query in transfer-id order, each transfer
-//! with its entries (a merge join on the entry's transfer index) and its
-//! journal leaf or seal-queue slot. Checks that every transfer has two
+//! The transfer walk: every transfer in id order with its entries, its
+//! journal leaf and its seal-queue slot. On PostgreSQL, transfers (joined to
+//! leaf and slot) and entries (by their transfer index) are two streams on
+//! two connections of one snapshot, merged here by transfer id: the database
+//! sends each row once and works on two cores. On SQLite (one connection)
+//! it is one joined query. Checks that every transfer has two
 //! entries summing to zero that match its accounts and amount, that its
 //! stored hash matches its content and entries, that it is sealed or queued
 //! for sealing, and that a sealed transfer still has the hash it was sealed
 //! with. Given the ledger's [`Chains`], it hands every entry it reads to
 //! them, so each entry is read once.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -23,7 +27,19 @@ use crate::error::{LedgerError, Result};
 use crate::hash::transfer_hash;
 use entity::transfer;
 
-const SQL: &str = "SELECT t.id, t.kind, t.debit_account_id, t.credit_account_id, t.amount, t.currency, \
+/// Transfers with their leaf and queue slot.
+const TRANSFERS_SQL: &str = "SELECT t.id, t.kind, t.debit_account_id, t.credit_account_id, t.amount, t.currency, \
+    t.idempotency_key, t.reversal_of, t.hold_id, t.description, t.metadata, t.created_at, t.hash, \
+    j.leaf_index, j.transfer_hash, u.transfer_id \
+    FROM transfer t \
+    LEFT JOIN journal j ON j.transfer_id = t.id \
+    LEFT JOIN unsealed u ON u.transfer_id = t.id \
+    ORDER BY t.id";
+/// Entries in transfer order (the columns [`Entry::decode`] reads).
+const ENTRIES_SQL: &str = "SELECT e.account_id, e.sequence, e.transfer_id, e.amount, e.balance_after, \
+    e.created_at, e.previous_hash, e.hash FROM entry e ORDER BY e.transfer_id";
+/// Both at once, one row per entry.
+const JOINED_SQL: &str = "SELECT t.id, t.kind, t.debit_account_id, t.credit_account_id, t.amount, t.currency, \
     t.idempotency_key, t.reversal_of, t.hold_id, t.description, t.metadata, t.created_at, t.hash, \
     j.leaf_index, j.transfer_hash, u.transfer_id, \
     e.account_id, e.sequence, e.transfer_id, e.amount, e.balance_after, e.created_at, e.previous_hash, e.hash \
@@ -32,7 +48,7 @@ const SQL: &str = "SELECT t.id, t.kind, t.debit_account_id, t.credit_account_id,
     LEFT JOIN unsealed u ON u.transfer_id = t.id \
     LEFT JOIN entry e ON e.transfer_id = t.id \
     ORDER BY t.id";
-/// Where the entry's columns start in a row of [`SQL`].
+/// Where the entry's columns start in a row of [`JOINED_SQL`].
 const LEG_COLUMNS: usize = 16;
 
 /// What the walk found; `sealed` counts transfers that have a journal leaf,
@@ -54,18 +70,25 @@ struct Current {
     legs: Vec<Entry>,
 }
 
-/// Transfers per hand-over from the reader to the checker.
+/// Transfers (or entries) per hand-over from one task to the next.
 const BATCH: usize = 512;
+
+/// Where the walk's rows come from.
+pub(super) enum Source {
+    /// One joined query (SQLite: its one connection serves one stream at a time).
+    Joined(Arc<DatabaseTransaction>),
+    /// Two streams on two connections that share one snapshot (PostgreSQL).
+    Merged {
+        transfers: Arc<DatabaseTransaction>,
+        entries: Arc<DatabaseTransaction>,
+    },
+}
 
 /// Walks every transfer; hands each entry to `chains` when given (counting
 /// them in `entries_seen` for the progress line). Two tasks: this one reads
 /// and decodes rows, a second one hashes and checks them, so the walk uses
 /// two cores (the channel between them is bounded: memory stays constant).
-pub(super) async fn walk(
-    txn: &DatabaseTransaction,
-    chains: Option<Chains>,
-    entries_seen: Arc<AtomicU64>,
-) -> Result<Walked> {
+pub(super) async fn walk(source: Source, chains: Option<Chains>, entries_seen: Arc<AtomicU64>) -> Result<Walked> {
     let (batches, mut inbox) = tokio::sync::mpsc::channel::<Vec<Current>>(4);
     let checker = tokio::spawn(async move {
         let mut out = Walked {
@@ -82,7 +105,10 @@ pub(super) async fn walk(
         }
         out
     });
-    let read = read_all(txn, &batches).await;
+    let read = match source {
+        Source::Joined(txn) => read_joined(&txn, &batches).await,
+        Source::Merged { transfers, entries } => read_merged(&transfers, entries, &batches).await,
+    };
     drop(batches);
     let out = checker
         .await
@@ -90,8 +116,8 @@ pub(super) async fn walk(
     read.map(|()| out)
 }
 
-async fn read_all(txn: &DatabaseTransaction, batches: &Sender<Vec<Current>>) -> Result<()> {
-    let statement = Statement::from_string(txn_backend(txn), SQL);
+async fn read_joined(txn: &DatabaseTransaction, batches: &Sender<Vec<Current>>) -> Result<()> {
+    let statement = Statement::from_string(txn_backend(txn), JOINED_SQL);
     let mut rows = txn.stream_raw(statement).await?;
     let mut batch = Vec::with_capacity(BATCH);
     let mut current: Option<Current> = None;
@@ -113,6 +139,76 @@ async fn read_all(txn: &DatabaseTransaction, batches: &Sender<Vec<Current>>) -> 
     }
     batch.extend(current.take());
     send(batches, batch).await
+}
+
+/// Reads transfers here and entries in a task of their own, and gives each
+/// transfer the entries that carry its id. (An entry whose transfer does not
+/// exist is passed over, as the joined query would; the chains then come up
+/// short and the orphan query names it.)
+async fn read_merged(
+    transfers: &DatabaseTransaction,
+    entries: Arc<DatabaseTransaction>,
+    batches: &Sender<Vec<Current>>,
+) -> Result<()> {
+    let (legs_out, mut legs_in) = tokio::sync::mpsc::channel::<Vec<Entry>>(4);
+    let entry_reader = tokio::spawn(async move { read_entries(&entries, &legs_out).await });
+    let merged = async {
+        let statement = Statement::from_string(txn_backend(transfers), TRANSFERS_SQL);
+        let mut rows = transfers.stream_raw(statement).await?;
+        let mut waiting: VecDeque<Entry> = VecDeque::new();
+        let mut batch = Vec::with_capacity(BATCH);
+        while let Some(row) = rows.next().await {
+            let row = row?;
+            let mut c = Cols::new(&row);
+            let id: Uuid = c.next()?;
+            let mut t = decode(id, &mut c)?;
+            loop {
+                if waiting.is_empty() {
+                    match legs_in.recv().await {
+                        Some(more) => waiting.extend(more),
+                        None => break,
+                    }
+                }
+                match waiting.front() {
+                    Some(e) if e.transfer_id < id => drop(waiting.pop_front()),
+                    Some(e) if e.transfer_id == id => t.legs.extend(waiting.pop_front()),
+                    _ => break,
+                }
+            }
+            batch.push(t);
+            if batch.len() >= BATCH {
+                send(batches, std::mem::replace(&mut batch, Vec::with_capacity(BATCH))).await?;
+            }
+        }
+        send(batches, batch).await
+    }
+    .await;
+    drop(legs_in);
+    let entries_read = entry_reader
+        .await
+        .map_err(|e| LedgerError::Internal(format!("entry reader: {e}")))?;
+    merged.and(entries_read)
+}
+
+/// Streams entries to the merger. Stops quietly when the merger hangs up:
+/// it needs no entries past the last transfer.
+async fn read_entries(txn: &DatabaseTransaction, out: &Sender<Vec<Entry>>) -> Result<()> {
+    let statement = Statement::from_string(txn_backend(txn), ENTRIES_SQL);
+    let mut rows = txn.stream_raw(statement).await?;
+    let mut batch = Vec::with_capacity(BATCH * 2);
+    while let Some(row) = rows.next().await {
+        batch.push(Entry::decode(&mut Cols::new(&row?))?);
+        if batch.len() >= BATCH * 2 {
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH * 2));
+            if out.send(full).await.is_err() {
+                return Ok(());
+            }
+        }
+    }
+    if !batch.is_empty() {
+        let _ = out.send(batch).await;
+    }
+    Ok(())
 }
 
 async fn send(batches: &Sender<Vec<Current>>, batch: Vec<Current>) -> Result<()> {
