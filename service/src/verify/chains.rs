@@ -148,10 +148,10 @@ impl Chains {
     }
 }
 
-/// Loads up to `limit` accounts in id order after `after`.
-pub(super) async fn accounts(txn: &DatabaseTransaction, after: Option<Uuid>, limit: u64) -> Result<Vec<Account>> {
+/// Loads the first `limit` accounts in id order.
+pub(super) async fn accounts(txn: &DatabaseTransaction, limit: u64) -> Result<Vec<Account>> {
     let mut out = Vec::new();
-    let mut cursor = after;
+    let mut cursor = None;
     while (out.len() as u64) < limit {
         let page = account_page(txn, cursor, Ord::min(ACCOUNT_PAGE, limit - out.len() as u64)).await?;
         let Some(last) = page.last() else { break };

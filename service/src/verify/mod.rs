@@ -1,5 +1,5 @@
 //! `verifyLedger` and `tally verify`: recompute everything the ledger claims,
-//! from the rows, in one consistent snapshot, in constant memory:
+//! from the rows, in one consistent snapshot, in bounded memory:
 //! - per account: sequences 1..n without gaps, each `previous_hash` equal to
 //!   the previous entry's hash, each hash recomputed, each `balance_after`
 //!   equal to the running sum, and the account row's balance, entry count and
@@ -132,7 +132,7 @@ pub async fn verify_within(
         None => 0,
     };
     let mut v = Verification::default();
-    let loaded = chains::accounts(&accounts_view, None, accounts_in_memory.saturating_add(1)).await?;
+    let loaded = chains::accounts(&accounts_view, accounts_in_memory.saturating_add(1)).await?;
     let single_pass = loaded.len() as u64 <= accounts_in_memory;
     let ledger_chains = if single_pass {
         chains::check_held(&accounts_view, &loaded, &mut v).await?;
