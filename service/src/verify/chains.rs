@@ -26,6 +26,10 @@ use crate::hash::{EntryFields, ZERO_HASH, entry_hash};
 use entity::{Money, account, entry, hold};
 
 const ACCOUNT_PAGE: u64 = 2000;
+/// The most entries one account's chain holds back waiting for a
+/// predecessor (writers on several instances can commit an account's
+/// entries out of transfer-id order, but not by this many).
+const MAX_WAITING: usize = 100_000;
 const ENTRY_PAGE: u64 = 20_000;
 
 /// The columns of an account the walk needs.
@@ -130,7 +134,7 @@ impl Chains {
     pub(super) fn incomplete(&self) -> bool {
         self.by_account
             .values()
-            .any(|c| !c.broken && (!c.waiting.is_empty() || c.next_sequence - 1 != c.account.entry_count))
+            .any(|c| c.gapped || (!c.broken && (!c.waiting.is_empty() || c.next_sequence - 1 != c.account.entry_count)))
     }
 
     /// Ends every chain (in account order) against its account row; adds
@@ -295,6 +299,8 @@ struct Chain {
     broken: bool,
     /// Entries that arrived before their predecessor, by sequence.
     waiting: BTreeMap<i64, Entry>,
+    /// A gap was reported (an entry never arrived).
+    gapped: bool,
 }
 
 impl Chain {
@@ -306,6 +312,7 @@ impl Chain {
             running: Decimal::ZERO,
             broken: false,
             waiting: BTreeMap::new(),
+            gapped: false,
         }
     }
 
@@ -316,6 +323,10 @@ impl Chain {
         if e.sequence > self.next_sequence {
             if let Some(twin) = self.waiting.insert(e.sequence, e) {
                 self.fail(twin.sequence, format!("entry {} appears twice", twin.sequence), v);
+            } else if self.waiting.len() > MAX_WAITING {
+                // Far more than any reordering between writers explains: the
+                // predecessor is missing. Report it now and free the buffer.
+                self.report_gap(v);
             }
             return;
         }
@@ -328,6 +339,19 @@ impl Chain {
             && let Some(next) = self.waiting.remove(&self.next_sequence)
         {
             self.check(&next, v);
+        }
+    }
+
+    /// The next entry never came, but later ones did.
+    fn report_gap(&mut self, v: &mut Verification) {
+        self.gapped = true;
+        let expected = self.next_sequence;
+        if let Some(found) = self.waiting.keys().next().copied() {
+            self.fail(
+                expected,
+                format!("entry {expected} is missing (found entry {found} next)"),
+                v,
+            );
         }
     }
 
@@ -375,20 +399,16 @@ impl Chain {
 
     /// Reports what is wrong at the end of the chain; returns whether an
     /// entry never arrived (a gap).
-    fn finish(self, v: &mut Verification) -> bool {
+    fn finish(mut self, v: &mut Verification) -> bool {
         if self.broken {
-            return false;
+            return self.gapped;
+        }
+        if !self.waiting.is_empty() {
+            self.report_gap(v);
+            return true;
         }
         let a = &self.account;
         let expected = self.next_sequence;
-        if let Some(found) = self.waiting.keys().next() {
-            v.report(problem(
-                Some(a.id),
-                Some(expected),
-                format!("entry {expected} is missing (found entry {found} next)"),
-            ));
-            return true;
-        }
         let last = expected - 1;
         let fault = if a.entry_count != last {
             Some((
@@ -415,5 +435,111 @@ impl Chain {
             v.report(problem(Some(a.id), Some(seq), message));
         }
         false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn account(entries: i64, balance: i64, head: Vec<u8>) -> Account {
+        Account {
+            id: Uuid::from_u128(7),
+            currency: "USD".into(),
+            balance: Decimal::from(balance),
+            held_balance: Decimal::ZERO,
+            entry_count: entries,
+            head_hash: head,
+        }
+    }
+
+    /// A valid chain of `n` deposits of 1 into one account.
+    fn chain(n: i64) -> Vec<Entry> {
+        let mut previous = ZERO_HASH.to_vec();
+        (1..=n)
+            .map(|seq| {
+                let (amount, after) = ("1".to_owned(), seq.to_string());
+                let created_at = DateTime::<Utc>::from_timestamp(1_700_000_000 + seq, 0).unwrap_or_default();
+                let hash = entry_hash(&EntryFields {
+                    previous_hash: &previous,
+                    account_id: Uuid::from_u128(7),
+                    sequence: seq,
+                    transfer_id: Uuid::from_u128(seq as u128),
+                    amount: &amount,
+                    balance_after: &after,
+                    created_at,
+                })
+                .to_vec();
+                Entry {
+                    account_id: Uuid::from_u128(7),
+                    sequence: seq,
+                    transfer_id: Uuid::from_u128(seq as u128),
+                    amount: Decimal::ONE,
+                    balance_after: Decimal::from(seq),
+                    amount_text: amount,
+                    balance_text: after,
+                    created_at,
+                    previous_hash: std::mem::replace(&mut previous, hash.clone()),
+                    hash,
+                }
+            })
+            .collect()
+    }
+
+    fn run(entries: Vec<Entry>, account_row: Account) -> (Verification, bool) {
+        let mut v = Verification::default();
+        let mut chains = Chains::new(vec![account_row]);
+        for e in entries {
+            chains.offer(e, &mut v);
+        }
+        let gaps = chains.finish(&mut BTreeMap::new(), &mut v);
+        (v, gaps)
+    }
+
+    #[test]
+    fn entries_out_of_order_still_make_a_valid_chain() {
+        let mut entries = chain(4);
+        let head = entries[3].hash.clone();
+        entries.swap(0, 2);
+        entries.swap(1, 3);
+        let (v, gaps) = run(entries, account(4, 4, head));
+        assert!(v.ok() && !gaps, "{:?}", v.problems);
+        assert_eq!(v.entries_checked, 4);
+    }
+
+    #[test]
+    fn a_missing_entry_is_named_by_its_sequence() {
+        let mut entries = chain(4);
+        let head = entries[3].hash.clone();
+        entries.remove(1);
+        let (v, gaps) = run(entries, account(4, 4, head));
+        assert!(gaps);
+        assert_eq!(v.problems.len(), 1, "{:?}", v.problems);
+        assert_eq!(v.problems[0].sequence, Some(2));
+        assert_eq!(v.problems[0].message, "entry 2 is missing (found entry 3 next)");
+    }
+
+    #[test]
+    fn the_waiting_buffer_is_bounded() {
+        let mut entries = chain(3);
+        let template = entries.pop().unwrap_or_else(|| unreachable!());
+        // Entry 1 never comes; far more later entries than any reordering explains.
+        let later = (2..=(MAX_WAITING as i64 + 2)).map(|seq| Entry {
+            sequence: seq,
+            previous_hash: template.previous_hash.clone(),
+            hash: template.hash.clone(),
+            amount_text: template.amount_text.clone(),
+            balance_text: template.balance_text.clone(),
+            ..template
+        });
+        let mut v = Verification::default();
+        let mut chains = Chains::new(vec![account(0, 0, ZERO_HASH.to_vec())]);
+        for e in later {
+            chains.offer(e, &mut v);
+        }
+        let chain = chains.by_account.values().next().unwrap_or_else(|| unreachable!());
+        assert!(chain.waiting.is_empty() && chain.broken && chain.gapped);
+        assert_eq!(v.problems.len(), 1, "{:?}", v.problems);
+        assert_eq!(v.problems[0].message, "entry 1 is missing (found entry 2 next)");
     }
 }
