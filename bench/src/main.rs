@@ -21,6 +21,11 @@ use bench::scenarios::{self, Accounts, Run, Scenario};
 use bench::server::{self, Server};
 use clap::Parser;
 
+/// Where the harness's `tally serve` listens: on PostgreSQL (every restart of
+/// the sealing A/B reuses it) and on SQLite.
+const PG_PORT: u16 = 18_000;
+const SQLITE_PORT: u16 = 18_001;
+
 #[derive(Parser, Debug)]
 #[command(about = "Tally benchmark harness")]
 struct Args {
@@ -122,7 +127,7 @@ async fn postgres(args: &Args, admin: &str, run: &Run, report: &mut Report) -> R
     let prefix = admin.rsplit_once('/').map_or(admin, |(p, _)| p);
     let (tally_url, ceiling_url) = (format!("{prefix}/{tally_db}"), format!("{prefix}/{ceiling_db}"));
     let data = tempdir()?;
-    let srv = Server::start(&server::tally_binary()?, &tally_url, 18_000, true, &data).await?;
+    let srv = Server::start(&server::tally_binary()?, &tally_url, PG_PORT, true, &data).await?;
     let tally = Tally::new(&srv.base);
     eprintln!("preparing {} accounts on PostgreSQL…", args.accounts);
     let accounts = scenarios::prepare(&tally, args.accounts, "pg").await?;
@@ -219,7 +224,7 @@ async fn sealing_ab(
     let (mut off, mut on, mut lags) = (Vec::new(), Vec::new(), Vec::new());
     for _round in 0..2 {
         for interval in ["0", "250"] {
-            let srv = Server::start_with(&binary, url, 18_000, true, data, &["--seal-interval-ms", interval]).await?;
+            let srv = Server::start_with(&binary, url, PG_PORT, true, data, &["--seal-interval-ms", interval]).await?;
             let sealing = interval != "0";
             if sealing {
                 wait_sealed(url).await?; // the backlog the run without a sealer left
@@ -253,7 +258,7 @@ async fn sealing_ab(
         "seal lag under that load (block sealedAt − transfer createdAt), p50 / p99 / max per run".into(),
         lags.join("; "),
     ));
-    Server::start(&binary, url, 18_000, true, data).await
+    Server::start(&binary, url, PG_PORT, true, data).await
 }
 
 /// Waits until the sealer's queue is empty.
@@ -365,7 +370,7 @@ async fn sqlite(args: &Args, run: &Run, report: &mut Report) -> Result<()> {
     let url = format!("sqlite:{}", dir.join("bench.db").display());
     let mut combined = 0.0;
     for combining in [true, false] {
-        let srv = Server::start(&server::tally_binary()?, &url, 18_001, combining, &dir).await?;
+        let srv = Server::start(&server::tally_binary()?, &url, SQLITE_PORT, combining, &dir).await?;
         let tally = Tally::new(&srv.base);
         let accounts = match combining {
             true => {
