@@ -35,6 +35,9 @@ struct Args {
     /// Benchmark an already running Tally instead of starting one (no ceiling, no SQLite).
     #[arg(long)]
     url: Option<String>,
+    /// With `--url`: the scenario to drive at each client count.
+    #[arg(long, value_enum, default_value = "uncontended")]
+    scenario: Scenario,
     /// Measured seconds per scenario.
     #[arg(long, default_value_t = 10)]
     duration: u64,
@@ -82,10 +85,10 @@ async fn main() -> Result<()> {
         let tally = Tally::new(url);
         let accounts = scenarios::prepare(&tally, args.accounts, &run_id()).await?;
         for &c in &args.clients {
-            let s = scenarios::run(&tally, &accounts, Scenario::Uncontended, c, &run, &run_id()).await;
+            let s = scenarios::run(&tally, &accounts, args.scenario, c, &run, &run_id()).await;
             report
                 .rows
-                .push(Row::new("external", Scenario::Uncontended.name(), c, &s, false));
+                .push(Row::new("external", args.scenario.name(), c, &s, false));
         }
     } else {
         if let Some(pg) = &args.pg_url {

@@ -22,7 +22,12 @@ const MAX_ATTEMPTS: u32 = 30;
 /// Opens a pool for `url` (`sqlite:…` or `postgres://…`) with ledger-safe settings.
 pub async fn connect(url: &str) -> Result<DatabaseConnection> {
     let mut options = ConnectOptions::new(url.to_owned());
-    options.sqlx_logging(false);
+    // Ping a pooled connection only when it has sat idle (when a server,
+    // proxy or firewall may have dropped it), not on every checkout: that
+    // ping was a round trip in front of every transaction and every read.
+    options
+        .sqlx_logging(false)
+        .test_before_acquire_if_idle_for(Duration::from_secs(10));
     if url.starts_with("sqlite:") {
         // WAL lets readers proceed beside the one writer; FULL makes every
         // commit durable; the busy timeout makes waiting writers queue.

@@ -1,6 +1,7 @@
 //! The `Ledger` handle: one database pool plus caches of facts that never
-//! change once written (currency scales, world account ids), so they are safe
-//! to share between any number of instances without invalidation.
+//! change once written (currency scales, world account ids, each account's
+//! currency), so they are safe to share between any number of instances
+//! without invalidation.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -33,6 +34,13 @@ const COMBINING_WORKERS: usize = 4;
 pub(crate) struct Cache {
     pub(crate) scales: RwLock<HashMap<String, u32>>,
     pub(crate) worlds: RwLock<HashMap<String, Uuid>>,
+    /// Account id → currency, for deposits and withdrawals (bounded: cleared
+    /// when it reaches [`Cache::MAX_ACCOUNTS`]).
+    pub(crate) currencies: RwLock<HashMap<Uuid, String>>,
+}
+
+impl Cache {
+    pub(crate) const MAX_ACCOUNTS: usize = 200_000;
 }
 
 /// A write transaction; on SQLite it also holds this process's writer slot.

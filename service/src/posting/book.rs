@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use sea_orm::{DatabaseTransaction, EntityTrait, IntoActiveModel};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, IntoActiveModel};
 use uuid::Uuid;
 
 use super::replay::key_reused;
@@ -243,7 +243,8 @@ impl Book {
         self.seen.insert(key, (req.fingerprint, seen));
     }
 
-    /// Step 4: compare-and-swap every changed account and hold, then the inserts.
+    /// Step 4: compare-and-swap every changed account and hold, then the
+    /// inserts (on PostgreSQL, accounts and inserts in one statement).
     pub(super) async fn write(self, txn: &DatabaseTransaction) -> Result<()> {
         let mut changed: Vec<(account::Model, i64)> = self
             .accounts
@@ -252,7 +253,10 @@ impl Book {
             .map(|t| (t.row, t.read_version))
             .collect();
         changed.sort_by_key(|(row, _)| row.id);
-        repo::compare_and_swap_many(txn, &changed).await?;
+        let pg = txn.get_database_backend() == DbBackend::Postgres;
+        if !pg {
+            repo::compare_and_swap_many(txn, &changed).await?;
+        }
         let mut new_holds = Vec::new();
         for h in self.holds.into_values().filter(|h| h.changed) {
             match h.read_version {
@@ -261,6 +265,9 @@ impl Book {
             }
         }
         insert_all::<hold::Entity, _>(txn, new_holds).await?;
+        if pg {
+            return super::pg_write::write(txn, &changed, &self.transfers, &self.entries, &self.records).await;
+        }
         // Queued for the sealer in the same transaction: sealed exactly once.
         let queue: Vec<unsealed::Model> = self
             .transfers

@@ -20,6 +20,7 @@ mod allocate;
 mod book;
 pub(crate) mod combine;
 mod ops;
+mod pg_write;
 mod plan;
 mod replay;
 

@@ -15,7 +15,7 @@ use super::{Op, Request, Side};
 use crate::account::repo;
 use crate::error::Result;
 use crate::hold::STATUS_PENDING;
-use crate::ledger::Ledger;
+use crate::ledger::{Cache, Ledger};
 use entity::{account, hold, transfer};
 
 /// Everything a request needs from the database to be applied in memory.
@@ -36,7 +36,7 @@ pub(super) async fn prepare(
     requests: &[Request],
     pending: &[usize],
 ) -> Result<(Vec<Plan>, Vec<hold::Model>)> {
-    let currencies = currencies_for_world_sides(txn, requests, pending).await?;
+    let currencies = currencies_for_world_sides(ledger, txn, requests, pending).await?;
     let holds = lock_holds(txn, requests, pending).await?;
     let mut plans = Vec::with_capacity(pending.len());
     for &i in pending {
@@ -102,8 +102,10 @@ async fn resolve(
     }
 }
 
-/// Currencies never change, so an unlocked read is enough to pick a world account.
+/// An account's currency never changes, so an unlocked (or cached) read is
+/// enough to pick a world account.
 async fn currencies_for_world_sides(
+    ledger: &Ledger,
     txn: &DatabaseTransaction,
     requests: &[Request],
     pending: &[usize],
@@ -124,14 +126,33 @@ async fn currencies_for_world_sides(
             _ => None,
         })
         .collect();
-    if ids.is_empty() {
-        return Ok(HashMap::new());
+    let (mut found, mut missing) = (HashMap::new(), Vec::new());
+    {
+        let cached = ledger.cache.currencies.read().ok();
+        for id in ids {
+            match cached.as_ref().and_then(|c| c.get(&id)) {
+                Some(currency) => {
+                    found.insert(id, currency.clone());
+                }
+                None => missing.push(id),
+            }
+        }
+    }
+    if missing.is_empty() {
+        return Ok(found);
     }
     let rows = account::Entity::find()
-        .filter(account::Column::Id.is_in(ids))
+        .filter(account::Column::Id.is_in(missing))
         .all(txn)
         .await?;
-    Ok(rows.into_iter().map(|a| (a.id, a.currency)).collect())
+    if let Ok(mut cached) = ledger.cache.currencies.write() {
+        if cached.len() + rows.len() > Cache::MAX_ACCOUNTS {
+            cached.clear();
+        }
+        cached.extend(rows.iter().map(|a| (a.id, a.currency.clone())));
+    }
+    found.extend(rows.into_iter().map(|a| (a.id, a.currency)));
+    Ok(found)
 }
 
 /// Locks every hold the requests settle — captures, voids, and the pending
