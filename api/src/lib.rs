@@ -3,6 +3,7 @@
 //! function and converts the output.
 
 pub mod config;
+mod documents;
 mod error;
 mod loaders;
 mod mutation;

@@ -14,18 +14,21 @@ use service::seal::digest::Signer;
 use tokio::net::TcpListener;
 
 use crate::TallySchema;
+use crate::documents::Documents;
 use crate::error::tag_uncoded;
 
 pub fn app(ledger: Ledger, signer: Signer) -> Router {
     let schema = crate::schema(ledger.clone(), signer);
     Router::new()
         .route("/graphql", get(graphiql).post(graphql))
-        .with_state(schema)
+        .with_state((schema, Documents::default()))
         .route("/health", get(health).with_state(ledger))
 }
 
-async fn graphql(State(schema): State<TallySchema>, req: GraphQLRequest) -> GraphQLResponse {
-    let mut response = schema.execute(req.into_inner()).await;
+async fn graphql(State((schema, documents)): State<(TallySchema, Documents)>, req: GraphQLRequest) -> GraphQLResponse {
+    let mut request = req.into_inner();
+    documents.prepare(&mut request);
+    let mut response = schema.execute(request).await;
     tag_uncoded(&mut response.errors);
     response.into()
 }
