@@ -9,6 +9,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse};
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use service::Ledger;
 use service::seal::digest::Signer;
 use tokio::net::TcpListener;
@@ -49,6 +50,12 @@ async fn health(State(ledger): State<Ledger>) -> impl IntoResponse {
 
 /// Serves until SIGTERM or ctrl-c, then lets in-flight requests finish.
 pub async fn serve(listener: TcpListener, ledger: Ledger, signer: Signer) -> std::io::Result<()> {
+    // Small responses go out at once instead of waiting on Nagle's algorithm.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY");
+        }
+    });
     axum::serve(listener, app(ledger, signer))
         .with_graceful_shutdown(shutdown_signal())
         .await
