@@ -34,6 +34,10 @@ async fn an_atomic_batch_posts_everything_and_returns_balances(app: TestApp) -> 
     assert_eq!(balance(c).map(|x| x["balance"].clone()), Some(json!("15.00")));
     let again = app.data(POST_TRANSFERS, json!({ "i": { "transfers": items } })).await?;
     assert_eq!(again["postTransfers"]["transfers"], p["transfers"]);
+    assert_eq!(
+        again["postTransfers"], *p,
+        "a retried batch answers exactly as the first time"
+    );
     assert_eq!(app.balance(a).await?, "65.00");
     app.assert_invariants().await
 }
@@ -92,6 +96,11 @@ async fn a_non_atomic_batch_reports_each_item(app: TestApp) -> Result<()> {
             (false, Some("INVALID_AMOUNT")),
         ]
     );
+    // Retrying the whole batch replays every recorded outcome and posts nothing new.
+    let again = app
+        .data(POST_TRANSFERS, json!({ "i": { "transfers": items, "atomic": false } }))
+        .await?;
+    assert_eq!(again["postTransfers"]["results"], data["postTransfers"]["results"]);
     assert_eq!(app.balance(a).await?, "0.00");
     assert_eq!(app.balance(b).await?, "10.00");
     // A malformed item leaves its key free, even for the next item of the same batch.
