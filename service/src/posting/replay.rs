@@ -78,17 +78,8 @@ async fn recorded_effects(
             transfers.entry(t.idempotency_key.clone()).or_default().push(t);
         }
     }
-    let hold_ids: Vec<Uuid> = done.iter().filter_map(|r| r.hold_id).collect();
-    let holds: HashMap<Uuid, hold::Model> = match hold_ids.is_empty() {
-        true => HashMap::new(),
-        false => hold::Entity::find()
-            .filter(hold::Column::Id.is_in(hold_ids))
-            .all(txn)
-            .await?
-            .into_iter()
-            .map(|h| (h.id, h))
-            .collect(),
-    };
+    let hold_ids = done.iter().filter_map(|r| r.hold_id);
+    let holds = by_id::<hold::Entity>(txn, hold::Column::Id, hold_ids, |h| h.id).await?;
     let mut effects: Vec<(String, Effect, BTreeSet<Uuid>)> = Vec::with_capacity(done.len());
     for r in done {
         let transfers = match r.transfer_id {
@@ -111,16 +102,7 @@ async fn recorded_effects(
         effects.push((r.key.clone(), effect, ids));
     }
     let all: BTreeSet<Uuid> = effects.iter().flat_map(|(_, _, ids)| ids.iter().copied()).collect();
-    let accounts: HashMap<Uuid, account::Model> = match all.is_empty() {
-        true => HashMap::new(),
-        false => account::Entity::find()
-            .filter(account::Column::Id.is_in(all))
-            .all(txn)
-            .await?
-            .into_iter()
-            .map(|a| (a.id, a))
-            .collect(),
-    };
+    let accounts = by_id::<account::Entity>(txn, account::Column::Id, all, |a| a.id).await?;
     Ok(effects
         .into_iter()
         .map(|(key, mut effect, ids)| {
@@ -132,6 +114,21 @@ async fn recorded_effects(
             (key, effect)
         })
         .collect())
+}
+
+/// The rows whose `column` is one of `ids`, by id (no query for no ids).
+async fn by_id<E: EntityTrait>(
+    txn: &DatabaseTransaction,
+    column: E::Column,
+    ids: impl IntoIterator<Item = Uuid>,
+    id: fn(&E::Model) -> Uuid,
+) -> Result<HashMap<Uuid, E::Model>> {
+    let ids: Vec<Uuid> = ids.into_iter().collect();
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows = E::find().filter(column.is_in(ids)).all(txn).await?;
+    Ok(rows.into_iter().map(|row| (id(&row), row)).collect())
 }
 
 pub(super) fn key_reused(key: &str) -> LedgerError {
