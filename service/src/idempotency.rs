@@ -28,6 +28,7 @@ impl IdempotencyKey {
                 format!("idempotencyKey must be 1 to {MAX_KEY_LEN} characters, got {len}"),
             ));
         }
+        crate::validate::storable("idempotencyKey", &key)?;
         Ok(Self(key))
     }
 

@@ -12,6 +12,7 @@ const MAX_DESCRIPTION_LEN: usize = 1000;
 const MAX_METADATA_BYTES: usize = 16 * 1024;
 
 pub fn account_code(code: &str) -> Result<()> {
+    storable("account code", code)?;
     let len = code.chars().count();
     if len == 0 || len > MAX_CODE_LEN || code.trim() != code {
         return Err(invalid(format!(
@@ -27,6 +28,9 @@ pub fn account_code(code: &str) -> Result<()> {
 }
 
 pub fn description(text: Option<&str>) -> Result<()> {
+    if let Some(t) = text {
+        storable("description", t)?;
+    }
     match text {
         Some(t) if t.chars().count() > MAX_DESCRIPTION_LEN => Err(invalid(format!(
             "description must be at most {MAX_DESCRIPTION_LEN} characters"
@@ -36,11 +40,32 @@ pub fn description(text: Option<&str>) -> Result<()> {
 }
 
 pub fn metadata(value: Option<&Value>) -> Result<()> {
+    if value.is_some_and(holds_nul) {
+        return Err(invalid("metadata must not contain the character U+0000".into()));
+    }
     match value {
         Some(v) if v.to_string().len() > MAX_METADATA_BYTES => Err(invalid(format!(
             "metadata must be at most {MAX_METADATA_BYTES} bytes of JSON"
         ))),
         _ => Ok(()),
+    }
+}
+
+/// PostgreSQL text cannot hold U+0000, so no backend accepts it: the same
+/// request gets the same answer on SQLite and on PostgreSQL.
+pub fn storable(field: &str, text: &str) -> Result<()> {
+    match text.contains('\0') {
+        true => Err(invalid(format!("{field} must not contain the character U+0000"))),
+        false => Ok(()),
+    }
+}
+
+fn holds_nul(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(holds_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || holds_nul(v)),
+        _ => false,
     }
 }
 

@@ -11,6 +11,7 @@ both!(
     business_refusals_carry_their_codes_and_write_nothing,
     account_codes_are_unique_and_currencies_must_exist,
     internal_failures_are_masked,
+    text_no_database_can_store_is_invalid_input,
 );
 
 /// Sends `query`, expects `code`, and checks that no balance, entry or transfer changed.
@@ -190,4 +191,30 @@ async fn internal_failures_are_masked(app: TestApp) -> Result<()> {
         assert!(!text.contains(leak), "response leaks {leak}: {body}");
     }
     Ok(())
+}
+
+/// PostgreSQL text cannot hold U+0000, so no backend accepts it: the same
+/// request gets the same answer on SQLite and PostgreSQL.
+async fn text_no_database_can_store_is_invalid_input(app: TestApp) -> Result<()> {
+    let a = app.open("a", "USD", None).await?;
+    let nul = "a\u{0}b";
+    refused(&app, DEPOSIT, deposit(a, json!("1"), nul), "INVALID_INPUT").await?;
+    let described = json!({ "i": { "accountId": a, "amount": "1", "idempotencyKey": "d1", "description": nul } });
+    refused(&app, DEPOSIT, described, "INVALID_INPUT").await?;
+    let tagged = json!({ "i": { "accountId": a, "amount": "1", "idempotencyKey": "d2", "metadata": { "k": nul } } });
+    refused(&app, DEPOSIT, tagged, "INVALID_INPUT").await?;
+    let keyed = json!({ "i": { "accountId": a, "amount": "1", "idempotencyKey": "d3", "metadata": { nul: 1 } } });
+    refused(&app, DEPOSIT, keyed, "INVALID_INPUT").await?;
+    let create = "mutation($i: CreateAccountInput!) { createAccount(input: $i) { id } }";
+    refused(
+        &app,
+        create,
+        json!({ "i": { "code": nul, "currency": "USD" } }),
+        "INVALID_INPUT",
+    )
+    .await?;
+    // None of them was recorded: the keys are free.
+    let ok = app.deposit(a, "1", "d1").await?;
+    assert_eq!(ok["data"]["deposit"]["amount"], "1.00");
+    app.assert_invariants().await
 }

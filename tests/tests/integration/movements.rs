@@ -1,11 +1,12 @@
 use anyhow::Result;
 use serde_json::json;
-use tests::{TestApp, both, uuid_at};
+use tests::{DEPOSIT, TestApp, both, uuid_at};
 
 both!(
     deposit_withdraw_and_transfer_move_money_and_chain_entries,
     decimals_are_exact_and_written_at_the_currency_scale,
     money_is_stored_as_text_never_as_a_float,
+    awkward_text_and_metadata_round_trip_exactly,
 );
 
 async fn deposit_withdraw_and_transfer_move_money_and_chain_entries(app: TestApp) -> Result<()> {
@@ -113,4 +114,41 @@ async fn money_is_stored_as_text_never_as_a_float(app: TestApp) -> Result<()> {
     let types: Vec<String> = rows.iter().filter_map(|r| r.try_get::<String>("", "t").ok()).collect();
     assert_eq!(types, vec!["text".to_owned()]);
     Ok(())
+}
+
+/// Quotes, backslashes, control characters, non-Latin scripts and nested
+/// JSON travel through every write path (PostgreSQL's one-statement
+/// write-back encodes them as JSON) and come back byte for byte.
+async fn awkward_text_and_metadata_round_trip_exactly(app: TestApp) -> Result<()> {
+    let a = app.open("a", "USD", None).await?;
+    let description = "quote \" back \\ slash / newline \n tab \t é 漢字 🦀 </script> \u{7f}";
+    let key = "key \"with\" \\ 🦀";
+    let metadata = json!({
+        "k": "v\"\\",
+        "nested": { "list": [1, null, true, 2.5, "x"], "emoji": "🦀" },
+        "null": null,
+        "empty": {}
+    });
+    let vars = json!({ "i": {
+        "accountId": a, "amount": "1.00", "idempotencyKey": key,
+        "description": description, "metadata": metadata
+    } });
+    let first = app.data(DEPOSIT, vars.clone()).await?;
+    let t = &first["deposit"];
+    assert_eq!(t["description"], description);
+    assert_eq!(t["idempotencyKey"], key);
+    assert_eq!(t["metadata"], metadata);
+    let query = format!(
+        "query($id: UUID!) {{ transfer(id: $id) {{ {} }} }}",
+        tests::TRANSFER_FIELDS
+    );
+    let read = app.data(&query, json!({ "id": t["id"] })).await?;
+    assert_eq!(read["transfer"]["description"], description);
+    assert_eq!(read["transfer"]["idempotencyKey"], key);
+    assert_eq!(read["transfer"]["metadata"], metadata);
+    // The retry under that key is recognised as the same request.
+    let again = app.data(DEPOSIT, vars).await?;
+    assert_eq!(again["deposit"]["id"], t["id"]);
+    assert_eq!(app.balance(a).await?, "1.00");
+    app.assert_invariants().await
 }
