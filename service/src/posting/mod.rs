@@ -9,8 +9,11 @@
 //!    accounts, each by id — so no two runs can deadlock.
 //! 3. Apply in memory, in order ([`book::Book`]): a refused request leaves
 //!    the book exactly as it was.
-//! 4. Write back: one compare-and-swap per changed account and hold, then
-//!    `insert_many` for holds, transfers, entries and idempotency records.
+//! 4. Write back: a compare-and-swap of every changed account and hold, then
+//!    the inserts of holds, transfers, seal-queue slots, entries and
+//!    idempotency records. On PostgreSQL the accounts and the inserts other
+//!    than holds are one statement ([`pg_write`]); SQLite runs one multi-row
+//!    statement per table.
 //! 5. Commit.
 //!
 //! Deadlocks, serialization failures, busy SQLite files, a concurrent twin
