@@ -57,9 +57,12 @@ pub(super) struct Entry {
     pub hash: Vec<u8>,
 }
 
+/// The columns [`Entry::decode`] reads, in its order, of an `entry e`.
+pub(super) const ENTRY_COLUMNS: &str =
+    "e.account_id, e.sequence, e.transfer_id, e.amount, e.balance_after, e.created_at, e.previous_hash, e.hash";
+
 impl Entry {
-    /// Decodes account_id, sequence, transfer_id, amount, balance_after,
-    /// created_at, previous_hash, hash, in that order.
+    /// Decodes the [`ENTRY_COLUMNS`], in that order.
     pub(super) fn decode(c: &mut Cols<'_>) -> Result<Self> {
         let (account_id, sequence, transfer_id) = (c.next()?, c.next()?, c.next()?);
         let (amount_text, balance_text): (String, String) = (c.next()?, c.next()?);

@@ -38,7 +38,7 @@ use crate::seal::digest::Digest;
 use chains::Chains;
 use entity::entry;
 
-const MAX_PROBLEMS: usize = 10_000;
+pub(super) const MAX_PROBLEMS: usize = 10_000;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Problem {
@@ -238,8 +238,8 @@ fn currency_sums(sums: BTreeMap<String, Decimal>, v: &mut Verification) {
 }
 
 /// Ends the read transactions. The walks are done, so each view's last
-/// holder is this list (on SQLite one transaction appears three times: the
-/// last copy rolls it back).
+/// holder is this list (on SQLite one transaction appears in every slot:
+/// the last copy rolls it back).
 async fn close(views: Vec<Arc<DatabaseTransaction>>) -> Result<()> {
     for view in views {
         if let Ok(txn) = Arc::try_unwrap(view) {

@@ -20,35 +20,40 @@ use sea_orm::{ConnectionTrait, DatabaseTransaction, Statement, StreamTrait};
 use tokio::sync::mpsc::Sender;
 use uuid::Uuid;
 
-use super::chains::{Chains, Entry};
+use super::chains::{Chains, ENTRY_COLUMNS, Entry};
 use super::read::Cols;
-use super::{Problem, Verification};
+use super::{MAX_PROBLEMS, Problem, Verification};
 use crate::error::{LedgerError, Result};
 use crate::hash::transfer_hash;
 use entity::transfer;
 
+/// A transfer with its leaf and queue slot: the columns [`decode`] reads.
+const TRANSFER_COLUMNS: &str = "t.id, t.kind, t.debit_account_id, t.credit_account_id, t.amount, t.currency, \
+    t.idempotency_key, t.reversal_of, t.hold_id, t.description, t.metadata, t.created_at, t.hash, \
+    j.leaf_index, j.transfer_hash, u.transfer_id";
+const TRANSFER_JOINS: &str = "FROM transfer t \
+    LEFT JOIN journal j ON j.transfer_id = t.id \
+    LEFT JOIN unsealed u ON u.transfer_id = t.id";
+
 /// Transfers with their leaf and queue slot.
-const TRANSFERS_SQL: &str = "SELECT t.id, t.kind, t.debit_account_id, t.credit_account_id, t.amount, t.currency, \
-    t.idempotency_key, t.reversal_of, t.hold_id, t.description, t.metadata, t.created_at, t.hash, \
-    j.leaf_index, j.transfer_hash, u.transfer_id \
-    FROM transfer t \
-    LEFT JOIN journal j ON j.transfer_id = t.id \
-    LEFT JOIN unsealed u ON u.transfer_id = t.id \
-    ORDER BY t.id";
-/// Entries in transfer order (the columns [`Entry::decode`] reads).
-const ENTRIES_SQL: &str = "SELECT e.account_id, e.sequence, e.transfer_id, e.amount, e.balance_after, \
-    e.created_at, e.previous_hash, e.hash FROM entry e ORDER BY e.transfer_id";
+fn transfers_sql() -> String {
+    format!("SELECT {TRANSFER_COLUMNS} {TRANSFER_JOINS} ORDER BY t.id")
+}
+
+/// Entries in transfer order.
+fn entries_sql() -> String {
+    format!("SELECT {ENTRY_COLUMNS} FROM entry e ORDER BY e.transfer_id")
+}
+
 /// Both at once, one row per entry.
-const JOINED_SQL: &str = "SELECT t.id, t.kind, t.debit_account_id, t.credit_account_id, t.amount, t.currency, \
-    t.idempotency_key, t.reversal_of, t.hold_id, t.description, t.metadata, t.created_at, t.hash, \
-    j.leaf_index, j.transfer_hash, u.transfer_id, \
-    e.account_id, e.sequence, e.transfer_id, e.amount, e.balance_after, e.created_at, e.previous_hash, e.hash \
-    FROM transfer t \
-    LEFT JOIN journal j ON j.transfer_id = t.id \
-    LEFT JOIN unsealed u ON u.transfer_id = t.id \
-    LEFT JOIN entry e ON e.transfer_id = t.id \
-    ORDER BY t.id";
-/// Where the entry's columns start in a row of [`JOINED_SQL`].
+fn joined_sql() -> String {
+    format!(
+        "SELECT {TRANSFER_COLUMNS}, {ENTRY_COLUMNS} {TRANSFER_JOINS} \
+         LEFT JOIN entry e ON e.transfer_id = t.id ORDER BY t.id"
+    )
+}
+/// Where the entry's columns start in a row of [`joined_sql`]: after the
+/// [`TRANSFER_COLUMNS`].
 const LEG_COLUMNS: usize = 16;
 
 /// What the walk found; `sealed` counts transfers that have a journal leaf,
@@ -117,7 +122,7 @@ pub(super) async fn walk(source: Source, chains: Option<Chains>, entries_seen: A
 }
 
 async fn read_joined(txn: &DatabaseTransaction, batches: &Sender<Vec<Current>>) -> Result<()> {
-    let statement = Statement::from_string(txn_backend(txn), JOINED_SQL);
+    let statement = Statement::from_string(txn_backend(txn), joined_sql());
     let mut rows = txn.stream_raw(statement).await?;
     let mut batch = Vec::with_capacity(BATCH);
     let mut current: Option<Current> = None;
@@ -153,7 +158,7 @@ async fn read_merged(
     let (legs_out, mut legs_in) = tokio::sync::mpsc::channel::<Vec<Entry>>(4);
     let entry_reader = tokio::spawn(async move { read_entries(&entries, &legs_out).await });
     let merged = async {
-        let statement = Statement::from_string(txn_backend(transfers), TRANSFERS_SQL);
+        let statement = Statement::from_string(txn_backend(transfers), transfers_sql());
         let mut rows = transfers.stream_raw(statement).await?;
         let mut waiting: VecDeque<Entry> = VecDeque::new();
         let mut batch = Vec::with_capacity(BATCH);
@@ -193,7 +198,7 @@ async fn read_merged(
 /// Streams entries to the merger. Stops quietly when the merger hangs up:
 /// it needs no entries past the last transfer.
 async fn read_entries(txn: &DatabaseTransaction, out: &Sender<Vec<Entry>>) -> Result<()> {
-    let statement = Statement::from_string(txn_backend(txn), ENTRIES_SQL);
+    let statement = Statement::from_string(txn_backend(txn), entries_sql());
     let mut rows = txn.stream_raw(statement).await?;
     let mut batch = Vec::with_capacity(BATCH * 2);
     while let Some(row) = rows.next().await {
@@ -327,10 +332,11 @@ fn check_legs(t: &Current, v: &mut Verification) {
 /// not exist, and returns them. Run only when the walks' counts or chains
 /// say some entry belongs to no transfer.
 pub(super) async fn entries_without_transfer(txn: &DatabaseTransaction, v: &mut Verification) -> Result<Vec<Entry>> {
-    let sql = "SELECT e.account_id, e.sequence, e.transfer_id, e.amount, e.balance_after, e.created_at, \
-        e.previous_hash, e.hash FROM entry e \
-        WHERE NOT EXISTS (SELECT 1 FROM transfer t WHERE t.id = e.transfer_id) \
-        ORDER BY e.account_id, e.sequence LIMIT 10000";
+    let sql = format!(
+        "SELECT {ENTRY_COLUMNS} FROM entry e \
+         WHERE NOT EXISTS (SELECT 1 FROM transfer t WHERE t.id = e.transfer_id) \
+         ORDER BY e.account_id, e.sequence LIMIT {MAX_PROBLEMS}"
+    );
     let rows = txn.query_all_raw(Statement::from_string(txn_backend(txn), sql)).await?;
     let orphans = rows
         .iter()
@@ -345,4 +351,14 @@ pub(super) async fn entries_without_transfer(txn: &DatabaseTransaction, v: &mut 
         });
     }
     Ok(orphans)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{LEG_COLUMNS, TRANSFER_COLUMNS};
+
+    #[test]
+    fn the_entry_columns_start_after_the_transfer_columns() {
+        assert_eq!(TRANSFER_COLUMNS.split(',').count(), LEG_COLUMNS);
+    }
 }
