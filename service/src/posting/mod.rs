@@ -3,7 +3,8 @@
 //! Every money operation is a list of requests run through [`run`] in one
 //! database transaction:
 //! 1. Replay: keys already recorded return their recorded outcome (or
-//!    IDEMPOTENCY_KEY_REUSED for a different request under the key).
+//!    IDEMPOTENCY_KEY_REUSED for a different request under the key). The
+//!    first attempt defers this lookup (see [`run`]).
 //! 2. Lock: every hold involved, in one `FOR UPDATE` ascending by id, then
 //!    every touched account, likewise. One global order — holds before
 //!    accounts, each by id — so no two runs can deadlock.
@@ -138,8 +139,28 @@ pub(crate) enum Mode {
     Independent,
 }
 
+/// Whether a run looks its keys up before applying them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Replay {
+    /// Look up every key first (step 1): the rerun after a deferred attempt failed.
+    First,
+    /// Nearly every key is new, so the first attempt skips the lookup (one
+    /// statement and round trip per run) and applies every request. It
+    /// stands only where it cannot differ from a replaying attempt: every
+    /// keyed success and business refusal writes its record, so a key
+    /// already recorded makes the write fail on the key's unique index; and
+    /// where a request is refused, a lookup in the same transaction must find
+    /// none of the run's keys recorded. Any error at all — that failure, a
+    /// recorded key beside a refusal, an all-or-nothing refusal — drops the
+    /// attempt (nothing was written) and reruns with [`Replay::First`].
+    Deferred,
+}
+
 pub(crate) async fn run(ledger: &Ledger, requests: &[Request], mode: Mode) -> Result<Vec<Outcome>> {
-    db::retrying(|| run_once(ledger, requests, mode)).await
+    if let Ok(outcomes) = run_once(ledger, requests, mode, Replay::Deferred).await {
+        return Ok(outcomes);
+    }
+    db::retrying(|| run_once(ledger, requests, mode, Replay::First)).await
 }
 
 /// Runs one request and returns its outcome; through the write combiner
@@ -155,10 +176,13 @@ pub(crate) async fn run_one(ledger: &Ledger, request: Request) -> Outcome {
         .unwrap_or_else(|| Err(LedgerError::Internal("engine returned no outcome".into())))
 }
 
-async fn run_once(ledger: &Ledger, requests: &[Request], mode: Mode) -> Result<Vec<Outcome>> {
+async fn run_once(ledger: &Ledger, requests: &[Request], mode: Mode, lookup: Replay) -> Result<Vec<Outcome>> {
     let w = ledger.begin_write().await?;
     let txn = &w.txn;
-    let mut outcomes = replay::recorded_outcomes(txn, requests).await?;
+    let mut outcomes = match lookup {
+        Replay::First => replay::recorded_outcomes(txn, requests).await?,
+        Replay::Deferred => requests.iter().map(|_| None).collect(),
+    };
     if mode == Mode::Atomic {
         abort_on_refusal(&mut outcomes)?;
     }
@@ -180,6 +204,14 @@ async fn run_once(ledger: &Ledger, requests: &[Request], mode: Mode) -> Result<V
             });
         }
         outcomes[i] = Some(outcome);
+    }
+    if lookup == Replay::Deferred && outcomes.iter().any(|o| matches!(o, Some(Err(_)))) {
+        // Malformed input writes no record, so only a lookup tells whether
+        // its key was taken (IDEMPOTENCY_KEY_REUSED, not the input's error).
+        let recorded = replay::recorded_outcomes(txn, requests).await?;
+        if recorded.iter().any(Option::is_some) {
+            return Err(LedgerError::Conflict); // rerun with the lookup first
+        }
     }
     book.write(txn).await?;
     w.txn.commit().await?;
