@@ -7,6 +7,7 @@ pub use sea_orm_migration::prelude::*;
 mod iso4217;
 mod m20261122_000001_ledger;
 mod m20261122_000002_seal;
+mod m20261122_000003_sparse_reversal_index;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261122_000001_ledger::Migration),
             Box::new(m20261122_000002_seal::Migration),
+            Box::new(m20261122_000003_sparse_reversal_index::Migration),
         ]
     }
 }
