@@ -157,8 +157,9 @@ enum Replay {
 }
 
 pub(crate) async fn run(ledger: &Ledger, requests: &[Request], mode: Mode) -> Result<Vec<Outcome>> {
-    if let Ok(outcomes) = run_once(ledger, requests, mode, Replay::Deferred).await {
-        return Ok(outcomes);
+    match run_once(ledger, requests, mode, Replay::Deferred).await {
+        Ok(outcomes) => return Ok(outcomes),
+        Err(e) => tracing::debug!(error = %e, "deferred-lookup attempt dropped; rerunning with the lookup first"),
     }
     db::retrying(|| run_once(ledger, requests, mode, Replay::First)).await
 }
