@@ -293,6 +293,16 @@ pub const CREATE_HOLD: &str = "mutation($i: CreateHoldInput!) { createHold(input
 pub const CAPTURE_HOLD: &str = "mutation($i: CaptureHoldInput!) { captureHold(input: $i) { id status amount capturedAmount fromAccount { balance heldBalance availableBalance } toAccount { balance } } }";
 pub const VOID_HOLD: &str = "mutation($i: VoidHoldInput!) { voidHold(input: $i) { id status fromAccount { balance heldBalance availableBalance } } }";
 
+/// Each item's error code (`None`: posted) from a non-atomic `postTransfers` answer's `data`.
+pub fn result_codes(data: &Value) -> Vec<Option<&str>> {
+    data["postTransfers"]["results"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| r["code"].as_str())
+        .collect()
+}
+
 /// One item of a `postTransfers` input.
 pub fn item(from: Uuid, to: Uuid, amount: &str, key: &str) -> Value {
     json!({ "fromAccountId": from, "toAccountId": to, "amount": amount, "idempotencyKey": key })

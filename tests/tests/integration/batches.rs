@@ -1,7 +1,7 @@
 use anyhow::Result;
 use futures::future::join_all;
 use serde_json::json;
-use tests::{POST_TRANSFERS, TestApp, both, code_of, item};
+use tests::{POST_TRANSFERS, TestApp, both, code_of, item, result_codes};
 
 both!(
     an_atomic_batch_posts_everything_and_returns_balances,
@@ -109,12 +109,7 @@ async fn a_non_atomic_batch_reports_each_item(app: TestApp) -> Result<()> {
     let data = app
         .data(POST_TRANSFERS, json!({ "i": { "transfers": retry, "atomic": false } }))
         .await?;
-    let codes: Vec<Option<&str>> = data["postTransfers"]["results"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|r| r["code"].as_str())
-        .collect();
+    let codes = result_codes(&data);
     assert_eq!(codes, vec![Some("INVALID_AMOUNT"), None]);
     // The recorded refusal replays; the malformed item's key stays free.
     let replay = app.transfer(a, b, "7.00", "n1").await?;

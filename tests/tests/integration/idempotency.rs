@@ -1,7 +1,7 @@
 use anyhow::Result;
 use futures::future::join_all;
 use serde_json::json;
-use tests::{POST_TRANSFERS, TestApp, both, code_of, item};
+use tests::{POST_TRANSFERS, TestApp, both, code_of, item, result_codes};
 
 both!(
     a_retried_request_returns_the_original_transfer_once,
@@ -49,12 +49,7 @@ async fn a_retry_replays_the_original_where_a_fresh_attempt_would_be_refused(app
     let body = app
         .data(POST_TRANSFERS, json!({ "i": { "transfers": mixed, "atomic": false } }))
         .await?;
-    let codes: Vec<Option<&str>> = body["postTransfers"]["results"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|r| r["code"].as_str())
-        .collect();
+    let codes = result_codes(&body);
     assert_eq!(codes, vec![Some("INSUFFICIENT_FUNDS"), None], "{body}");
     assert_eq!(
         body["postTransfers"]["results"][1]["transfer"]["id"], first["data"]["transfer"]["id"],
