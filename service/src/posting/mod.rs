@@ -209,8 +209,7 @@ async fn run_once(ledger: &Ledger, requests: &[Request], mode: Mode, lookup: Rep
     if lookup == Replay::Deferred && outcomes.iter().any(|o| matches!(o, Some(Err(_)))) {
         // Malformed input writes no record, so only a lookup tells whether
         // its key was taken (IDEMPOTENCY_KEY_REUSED, not the input's error).
-        let recorded = replay::recorded_outcomes(txn, requests).await?;
-        if recorded.iter().any(Option::is_some) {
+        if !replay::recorded(txn, requests).await?.is_empty() {
             return Err(LedgerError::Conflict); // rerun with the lookup first
         }
     }

@@ -12,20 +12,7 @@ use entity::{account, hold, idempotency, transfer};
 /// For each request: `Some(outcome)` when its key is already recorded.
 /// Whatever the number of recorded keys, this costs at most four queries.
 pub(super) async fn recorded_outcomes(txn: &DatabaseTransaction, requests: &[Request]) -> Result<Vec<Option<Outcome>>> {
-    let keys: Vec<String> = requests
-        .iter()
-        .filter_map(|r| r.key.as_ref().map(|k| k.as_str().to_owned()))
-        .collect();
-    let records: HashMap<String, idempotency::Model> = match keys.is_empty() {
-        true => HashMap::new(),
-        false => idempotency::Entity::find()
-            .filter(idempotency::Column::Key.is_in(keys))
-            .all(txn)
-            .await?
-            .into_iter()
-            .map(|r| (r.key.clone(), r))
-            .collect(),
-    };
+    let records = recorded(txn, requests).await?;
     let effects = recorded_effects(txn, &records).await?;
     Ok(requests
         .iter()
@@ -34,6 +21,25 @@ pub(super) async fn recorded_outcomes(txn: &DatabaseTransaction, requests: &[Req
             record.map(|r| replay(req, r, &effects))
         })
         .collect())
+}
+
+/// The idempotency records of the requests' keys, by key (one query; none for no keys).
+pub(super) async fn recorded(
+    txn: &DatabaseTransaction,
+    requests: &[Request],
+) -> Result<HashMap<String, idempotency::Model>> {
+    let keys: Vec<String> = requests
+        .iter()
+        .filter_map(|r| r.key.as_ref().map(|k| k.as_str().to_owned()))
+        .collect();
+    if keys.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows = idempotency::Entity::find()
+        .filter(idempotency::Column::Key.is_in(keys))
+        .all(txn)
+        .await?;
+    Ok(rows.into_iter().map(|r| (r.key.clone(), r)).collect())
 }
 
 fn replay(req: &Request, record: &idempotency::Model, effects: &HashMap<String, Effect>) -> Outcome {
