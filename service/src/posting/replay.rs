@@ -86,7 +86,7 @@ async fn recorded_effects(
     }
     let hold_ids = done.iter().filter_map(|r| r.hold_id);
     let holds = by_id::<hold::Entity>(txn, hold::Column::Id, hold_ids, |h| h.id).await?;
-    let mut effects: Vec<(String, Effect, BTreeSet<Uuid>)> = Vec::with_capacity(done.len());
+    let mut effects: Vec<(&idempotency::Model, Effect, BTreeSet<Uuid>)> = Vec::with_capacity(done.len());
     for r in done {
         let transfers = match r.transfer_id {
             Some(_) => transfers.remove(&r.key).unwrap_or_default(),
@@ -105,19 +105,16 @@ async fn recorded_effects(
             account: None,
             accounts: Vec::new(),
         };
-        effects.push((r.key.clone(), effect, ids));
+        effects.push((r, effect, ids));
     }
     let all: BTreeSet<Uuid> = effects.iter().flat_map(|(_, _, ids)| ids.iter().copied()).collect();
     let accounts = by_id::<account::Entity>(txn, account::Column::Id, all, |a| a.id).await?;
     Ok(effects
         .into_iter()
-        .map(|(key, mut effect, ids)| {
-            let record = records.get(&key);
-            effect.account = record
-                .and_then(|r| r.account_id)
-                .and_then(|id| accounts.get(&id).cloned());
+        .map(|(r, mut effect, ids)| {
+            effect.account = r.account_id.and_then(|id| accounts.get(&id).cloned());
             effect.accounts = ids.iter().filter_map(|id| accounts.get(id).cloned()).collect();
-            (key, effect)
+            (r.key.clone(), effect)
         })
         .collect())
 }
