@@ -3,7 +3,9 @@
 //! currency), so they are safe to share between any number of instances
 //! without invalidation.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::{Arc, RwLock};
 
 use sea_orm::{DatabaseConnection, DatabaseTransaction, DbBackend};
@@ -32,15 +34,40 @@ const COMBINING_WORKERS: usize = 4;
 
 #[derive(Default)]
 pub(crate) struct Cache {
-    pub(crate) scales: RwLock<HashMap<String, u32>>,
-    pub(crate) worlds: RwLock<HashMap<String, Uuid>>,
-    /// Account id → currency, for deposits and withdrawals (bounded: cleared
-    /// when it reaches [`Cache::MAX_ACCOUNTS`]).
-    pub(crate) currencies: RwLock<HashMap<Uuid, String>>,
+    pub(crate) scales: Memo<String, u32>,
+    pub(crate) worlds: Memo<String, Uuid>,
+    /// Account id → currency, for deposits and withdrawals.
+    pub(crate) currencies: Memo<Uuid, String, 200_000>,
 }
 
-impl Cache {
-    pub(crate) const MAX_ACCOUNTS: usize = 200_000;
+/// Facts that never change once written, shared by this instance. At most
+/// `MAX` are kept: the map starts over when an insert would pass it (a miss
+/// only costs a read).
+pub(crate) struct Memo<K, V, const MAX: usize = { usize::MAX }>(RwLock<HashMap<K, V>>);
+
+impl<K, V, const MAX: usize> Default for Memo<K, V, MAX> {
+    fn default() -> Self {
+        Self(RwLock::new(HashMap::new()))
+    }
+}
+
+impl<K: Eq + Hash, V: Clone, const MAX: usize> Memo<K, V, MAX> {
+    pub(crate) fn get<Q: Eq + Hash + ?Sized>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+    {
+        self.0.read().ok()?.get(key).cloned()
+    }
+
+    pub(crate) fn insert(&self, entries: impl IntoIterator<Item = (K, V)>) {
+        let entries: Vec<(K, V)> = entries.into_iter().collect();
+        if let Ok(mut map) = self.0.write() {
+            if map.len().saturating_add(entries.len()) > MAX {
+                map.clear();
+            }
+            map.extend(entries);
+        }
+    }
 }
 
 /// A write transaction; on SQLite it also holds this process's writer slot.
@@ -112,5 +139,21 @@ impl Ledger {
         };
         let txn = db::begin_write(&self.db).await?;
         Ok(WriteTxn { txn, _gate: gate })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Memo;
+
+    #[test]
+    fn a_memo_starts_over_when_an_insert_would_pass_its_bound() {
+        let memo: Memo<u32, &str, 3> = Memo::default();
+        memo.insert([(1, "a"), (2, "b")]);
+        assert_eq!(memo.get(&1), Some("a"));
+        memo.insert([(3, "c")]);
+        assert_eq!((memo.get(&1), memo.get(&3)), (Some("a"), Some("c")));
+        memo.insert([(4, "d")]);
+        assert_eq!((memo.get(&1), memo.get(&4)), (None, Some("d")));
     }
 }

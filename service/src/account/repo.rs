@@ -90,7 +90,7 @@ async fn ensure_world(txn: &DatabaseTransaction, currency: &str, scale: u32) -> 
 /// The id of `currency`'s world account, created on demand. World ids never
 /// change, so they are cached for the life of the process.
 pub(crate) async fn world_id(ledger: &Ledger, txn: &DatabaseTransaction, currency: &str) -> Result<Uuid> {
-    if let Some(id) = ledger.cache.worlds.read().ok().and_then(|w| w.get(currency).copied()) {
+    if let Some(id) = ledger.cache.worlds.get(currency) {
         return Ok(id);
     }
     let code = format!("{WORLD_PREFIX}{currency}");
@@ -101,9 +101,7 @@ pub(crate) async fn world_id(ledger: &Ledger, txn: &DatabaseTransaction, currenc
         found = find_id_by_code(txn, &code).await?;
     }
     let id = found.ok_or_else(|| LedgerError::Internal(format!("world account {code} missing")))?;
-    if let Ok(mut worlds) = ledger.cache.worlds.write() {
-        worlds.insert(currency.to_owned(), id);
-    }
+    ledger.cache.worlds.insert([(currency.to_owned(), id)]);
     Ok(id)
 }
 

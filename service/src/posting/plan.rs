@@ -15,7 +15,7 @@ use super::{Op, Request, Side};
 use crate::account::repo;
 use crate::error::Result;
 use crate::hold::STATUS_PENDING;
-use crate::ledger::{Cache, Ledger};
+use crate::ledger::Ledger;
 use entity::{account, hold, transfer};
 
 /// Everything a request needs from the database to be applied in memory.
@@ -127,15 +127,12 @@ async fn currencies_for_world_sides(
         })
         .collect();
     let (mut found, mut missing) = (HashMap::new(), Vec::new());
-    {
-        let cached = ledger.cache.currencies.read().ok();
-        for id in ids {
-            match cached.as_ref().and_then(|c| c.get(&id)) {
-                Some(currency) => {
-                    found.insert(id, currency.clone());
-                }
-                None => missing.push(id),
+    for id in ids {
+        match ledger.cache.currencies.get(&id) {
+            Some(currency) => {
+                found.insert(id, currency);
             }
+            None => missing.push(id),
         }
     }
     if missing.is_empty() {
@@ -145,12 +142,10 @@ async fn currencies_for_world_sides(
         .filter(account::Column::Id.is_in(missing))
         .all(txn)
         .await?;
-    if let Ok(mut cached) = ledger.cache.currencies.write() {
-        if cached.len() + rows.len() > Cache::MAX_ACCOUNTS {
-            cached.clear();
-        }
-        cached.extend(rows.iter().map(|a| (a.id, a.currency.clone())));
-    }
+    ledger
+        .cache
+        .currencies
+        .insert(rows.iter().map(|a| (a.id, a.currency.clone())));
     found.extend(rows.into_iter().map(|a| (a.id, a.currency)));
     Ok(found)
 }
