@@ -8,6 +8,7 @@ mod iso4217;
 mod m20261122_000001_ledger;
 mod m20261122_000002_seal;
 mod m20261122_000003_sparse_reversal_index;
+mod m20261122_000004_cas_guard;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_ledger::Migration),
             Box::new(m20261122_000002_seal::Migration),
             Box::new(m20261122_000003_sparse_reversal_index::Migration),
+            Box::new(m20261122_000004_cas_guard::Migration),
         ]
     }
 }

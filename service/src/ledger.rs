@@ -1,7 +1,8 @@
 //! The `Ledger` handle: one database pool plus caches of facts that never
 //! change once written (currency scales, world account ids, each account's
 //! currency), so they are safe to share between any number of instances
-//! without invalidation.
+//! without invalidation — and the optimistic path's recent account rows,
+//! which are checked on every use instead.
 
 use std::borrow::Borrow;
 use std::collections::HashMap;
@@ -38,6 +39,10 @@ pub(crate) struct Cache {
     pub(crate) worlds: Memo<String, Uuid>,
     /// Account id → currency, for deposits and withdrawals.
     pub(crate) currencies: Memo<Uuid, String, 200_000>,
+    /// Accounts as this instance last committed them: the one cache here
+    /// that can go stale, so only the optimistic path reads it, and its
+    /// compare-and-swap checks every row it takes from it.
+    pub(crate) recent: crate::posting::Recent,
 }
 
 /// Facts that never change once written, shared by this instance. At most

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, IntoActiveModel};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait, IntoActiveModel};
 use uuid::Uuid;
 
 use super::replay::key_reused;
@@ -243,16 +243,32 @@ impl Book {
         self.seen.insert(key, (req.fingerprint, seen));
     }
 
+    /// True when every account in the book is changed and no hold is
+    /// touched: the shape the optimistic path can write in one statement
+    /// whose compare-and-swap covers every row the run read.
+    pub(super) fn changes_only_accounts_it_read(&self) -> bool {
+        self.holds.is_empty() && self.accounts.values().all(|t| t.changed)
+    }
+
+    /// The optimistic path's step 4 (PostgreSQL): the whole write-back as
+    /// one statement outside any transaction, so it is its own transaction.
+    /// Returns every account as it now stands.
+    pub(super) async fn write_alone(self, db: &DatabaseConnection) -> Result<Vec<account::Model>> {
+        if db.get_database_backend() != DbBackend::Postgres || !self.changes_only_accounts_it_read() {
+            return Err(LedgerError::Internal(
+                "a run only PostgreSQL's write-back can take alone".into(),
+            ));
+        }
+        let (changed, unchanged) = split_changed(self.accounts);
+        super::pg_write::write(db, &changed, &self.transfers, &self.entries, &self.records).await?;
+        Ok(changed.into_iter().map(|(row, _)| row).chain(unchanged).collect())
+    }
+
     /// Step 4: compare-and-swap every changed account and hold, then the
     /// inserts (on PostgreSQL, accounts and inserts in one statement).
-    pub(super) async fn write(self, txn: &DatabaseTransaction) -> Result<()> {
-        let mut changed: Vec<(account::Model, i64)> = self
-            .accounts
-            .into_values()
-            .filter(|t| t.changed)
-            .map(|t| (t.row, t.read_version))
-            .collect();
-        changed.sort_by_key(|(row, _)| row.id);
+    /// Returns every account in the book as it stands once committed.
+    pub(super) async fn write(self, txn: &DatabaseTransaction) -> Result<Vec<account::Model>> {
+        let (changed, unchanged) = split_changed(self.accounts);
         let pg = txn.get_database_backend() == DbBackend::Postgres;
         if !pg {
             repo::compare_and_swap_many(txn, &changed).await?;
@@ -266,7 +282,8 @@ impl Book {
         }
         insert_all::<hold::Entity, _>(txn, new_holds).await?;
         if pg {
-            return super::pg_write::write(txn, &changed, &self.transfers, &self.entries, &self.records).await;
+            super::pg_write::write(txn, &changed, &self.transfers, &self.entries, &self.records).await?;
+            return Ok(changed.into_iter().map(|(row, _)| row).chain(unchanged).collect());
         }
         // Queued for the sealer in the same transaction: sealed exactly once.
         let queue: Vec<unsealed::Model> = self
@@ -280,8 +297,23 @@ impl Book {
         insert_all::<transfer::Entity, _>(txn, self.transfers).await?;
         insert_all::<unsealed::Entity, _>(txn, queue).await?;
         insert_all::<entry::Entity, _>(txn, self.entries).await?;
-        insert_all::<idempotency::Entity, _>(txn, self.records).await
+        insert_all::<idempotency::Entity, _>(txn, self.records).await?;
+        Ok(changed.into_iter().map(|(row, _)| row).chain(unchanged).collect())
     }
+}
+
+/// The changed accounts, in id order with the version each was read at, and
+/// the unchanged ones.
+fn split_changed(accounts: HashMap<Uuid, Tracked>) -> (Vec<(account::Model, i64)>, Vec<account::Model>) {
+    let (mut changed, mut unchanged) = (Vec::new(), Vec::new());
+    for t in accounts.into_values() {
+        match t.changed {
+            true => changed.push((t.row, t.read_version)),
+            false => unchanged.push(t.row),
+        }
+    }
+    changed.sort_by_key(|(row, _)| row.id);
+    (changed, unchanged)
 }
 
 fn blank_record(key: &str, req: &Request, now: DateTime<Utc>) -> idempotency::Model {

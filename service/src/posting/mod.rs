@@ -1,7 +1,9 @@
 //! The posting engine: the only code that moves money or reserves it.
 //!
 //! Every money operation is a list of requests run through [`run`] in one
-//! database transaction:
+//! database transaction. On PostgreSQL a run is first tried optimistically,
+//! as one statement without locks ([`optimistic`]); the locked path below
+//! decides every run that attempt cannot:
 //! 1. Replay: keys already recorded return their recorded outcome (or
 //!    IDEMPOTENCY_KEY_REUSED for a different request under the key). The
 //!    first attempt defers this lookup (see [`run`]).
@@ -24,6 +26,7 @@ mod allocate;
 mod book;
 pub(crate) mod combine;
 mod ops;
+mod optimistic;
 mod pg_write;
 mod plan;
 mod replay;
@@ -32,7 +35,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use sea_orm::DatabaseTransaction;
+use sea_orm::{DatabaseTransaction, DbBackend};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -48,6 +51,7 @@ use book::Book;
 use entity::{account, hold, transfer};
 
 pub(crate) use allocate::allocate;
+pub(crate) use optimistic::Recent;
 
 /// One side of a movement: a client account, or the world account of the
 /// other side's currency (deposits and withdrawals).
@@ -157,6 +161,9 @@ enum Replay {
 }
 
 pub(crate) async fn run(ledger: &Ledger, requests: &[Request], mode: Mode) -> Result<Vec<Outcome>> {
+    if let Some(outcomes) = optimistic::run(ledger, requests).await {
+        return Ok(outcomes);
+    }
     match run_once(ledger, requests, mode, Replay::Deferred).await {
         Ok(outcomes) => return Ok(outcomes),
         Err(e) => tracing::debug!(error = %e, "deferred-lookup attempt dropped; rerunning with the lookup first"),
@@ -213,8 +220,11 @@ async fn run_once(ledger: &Ledger, requests: &[Request], mode: Mode, lookup: Rep
             return Err(LedgerError::Conflict); // rerun with the lookup first
         }
     }
-    book.write(txn).await?;
+    let rows = book.write(txn).await?;
     w.txn.commit().await?;
+    if ledger.connection().get_database_backend() == DbBackend::Postgres {
+        ledger.cache.recent.keep(rows); // for the optimistic path's next run
+    }
     finish(outcomes)
 }
 

@@ -9,12 +9,15 @@
 //! of a dozen per row. Foreign keys and unique indexes are checked exactly as
 //! for separate statements (at the end of the statement, before commit).
 //!
-//! The statement returns how many accounts the compare-and-swap matched; a
-//! shortfall means a row moved under us and the run is rerun (the
-//! transaction is dropped, so the inserts roll back with it).
+//! The count of accounts the compare-and-swap matched goes through
+//! `tally_cas_guard` (migration `m20261122_000004_cas_guard`), which raises a
+//! serialization failure on a shortfall: a row moved under us, so the whole
+//! statement is undone and the run is rerun. That makes the statement safe
+//! outside a transaction too (the engine's optimistic path): it either
+//! writes everything or nothing.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, Statement};
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use serde::{Serialize, Serializer};
 use uuid::Uuid;
 
@@ -56,11 +59,13 @@ WITH a AS (
   FROM json_to_recordset($4::json) AS r(key text, fingerprint text, transfer_id uuid, hold_id uuid,
     account_id uuid, error_code text, error_message text, created_at timestamptz)
 )
-SELECT count(*) AS matched FROM a";
+SELECT tally_cas_guard(count(*), $6) AS matched FROM a";
 
-/// Writes the run back; `accounts` are the changed rows with the version each was read at.
+/// Writes the run back; `accounts` are the changed rows with the version
+/// each was read at. `db` is the run's transaction, or the pool itself for
+/// an optimistic run (the statement is then its own transaction).
 pub(super) async fn write(
-    txn: &DatabaseTransaction,
+    db: &impl ConnectionTrait,
     accounts: &[(account::Model, i64)],
     transfers: &[transfer::Model],
     entries: &[entry::Model],
@@ -69,15 +74,16 @@ pub(super) async fn write(
     if accounts.is_empty() && transfers.is_empty() && entries.is_empty() && records.is_empty() {
         return Ok(());
     }
-    let params = [
-        json(accounts.iter().map(|(row, read)| AccountRow::new(row, *read)))?,
-        json(transfers.iter().map(TransferRow::from))?,
-        json(entries.iter().map(EntryRow::from))?,
-        json(records.iter().map(RecordRow::from))?,
-        uuid_array(accounts.iter().map(|(row, _)| row.id)),
+    let params: [sea_orm::Value; 6] = [
+        json(accounts.iter().map(|(row, read)| AccountRow::new(row, *read)))?.into(),
+        json(transfers.iter().map(TransferRow::from))?.into(),
+        json(entries.iter().map(EntryRow::from))?.into(),
+        json(records.iter().map(RecordRow::from))?.into(),
+        uuid_array(accounts.iter().map(|(row, _)| row.id)).into(),
+        (accounts.len() as i64).into(),
     ];
-    let stmt = Statement::from_sql_and_values(DbBackend::Postgres, SQL, params.map(sea_orm::Value::from));
-    let row = txn
+    let stmt = Statement::from_sql_and_values(DbBackend::Postgres, SQL, params);
+    let row = db
         .query_one_raw(stmt)
         .await?
         .ok_or_else(|| LedgerError::Internal("write-back returned no row".into()))?;

@@ -89,6 +89,37 @@ async fn plan(
     Ok(p)
 }
 
+/// The plan of a movement or split from this instance's caches alone, for
+/// the optimistic path; `None` for any other operation, or when a world
+/// account's id or an account's currency is not cached yet.
+pub(super) fn from_cache(ledger: &Ledger, op: &Op) -> Option<Plan> {
+    let world = |id: &Uuid| {
+        let currency = ledger.cache.currencies.get(id)?;
+        ledger.cache.worlds.get(currency.as_str())
+    };
+    let (debit, credit) = match op {
+        Op::Move { debit, credit, .. } => match (debit, credit) {
+            (Side::Account(d), Side::Account(c)) => (*d, *c),
+            (Side::World, Side::Account(c)) => (world(c)?, *c),
+            (Side::Account(d), Side::World) => (*d, world(d)?),
+            (Side::World, Side::World) => return None,
+        },
+        Op::Split { from, parts, .. } => {
+            return Some(Plan {
+                accounts: std::iter::once(*from).chain(parts.iter().map(|(id, _)| *id)).collect(),
+                ..Plan::default()
+            });
+        }
+        _ => return None,
+    };
+    Some(Plan {
+        accounts: vec![debit, credit],
+        debit: Some(debit),
+        credit: Some(credit),
+        original: None,
+    })
+}
+
 async fn resolve(
     ledger: &Ledger,
     txn: &DatabaseTransaction,

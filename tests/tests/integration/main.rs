@@ -7,6 +7,7 @@ mod errors;
 mod holds;
 mod http;
 mod idempotency;
+mod instances;
 mod lifecycle;
 mod movements;
 mod property;
