@@ -43,6 +43,8 @@ pub(crate) struct Cache {
     /// that can go stale, so only the optimistic path reads it, and its
     /// compare-and-swap checks every row it takes from it.
     pub(crate) recent: crate::posting::Recent,
+    /// The accounts this instance's runs are writing right now.
+    pub(crate) in_flight: crate::posting::InFlight,
 }
 
 /// Facts that never change once written, shared by this instance. At most

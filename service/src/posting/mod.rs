@@ -51,7 +51,7 @@ use book::Book;
 use entity::{account, hold, transfer};
 
 pub(crate) use allocate::allocate;
-pub(crate) use optimistic::Recent;
+pub(crate) use optimistic::{InFlight, Recent};
 
 /// One side of a movement: a client account, or the world account of the
 /// other side's currency (deposits and withdrawals).
@@ -199,6 +199,11 @@ async fn run_once(ledger: &Ledger, requests: &[Request], mode: Mode, lookup: Rep
         return finish(outcomes);
     }
     let (plans, holds) = plan::prepare(ledger, txn, requests, &pending).await?;
+    let pg = ledger.connection().get_database_backend() == DbBackend::Postgres;
+    let _claim = pg.then(|| {
+        let ids: BTreeSet<Uuid> = plans.iter().flat_map(|p| p.accounts.iter().copied()).collect();
+        ledger.cache.in_flight.claim(ids)
+    });
     let mut book = open_book(ledger, txn, &plans, holds).await?;
     for (i, plan) in pending.into_iter().zip(plans) {
         let outcome = book.apply(&requests[i], plan);
@@ -222,7 +227,7 @@ async fn run_once(ledger: &Ledger, requests: &[Request], mode: Mode, lookup: Rep
     }
     let rows = book.write(txn).await?;
     w.txn.commit().await?;
-    if ledger.connection().get_database_backend() == DbBackend::Postgres {
+    if pg {
         ledger.cache.recent.keep(rows); // for the optimistic path's next run
     }
     finish(outcomes)

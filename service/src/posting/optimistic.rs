@@ -22,7 +22,7 @@
 //! so the locked path replays it rather than applying it again.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::RwLock;
+use std::sync::{Mutex, RwLock};
 
 use sea_orm::{ColumnTrait, DbBackend, EntityTrait, QueryFilter};
 use uuid::Uuid;
@@ -84,6 +84,61 @@ impl Recent {
     }
 }
 
+/// The accounts this instance's runs are writing right now, each with how
+/// many runs are writing it. An optimistic run on an account another run is
+/// about to change would read a row that is stale by the time it writes, so
+/// it takes the locked path instead (and waits its turn on the row lock).
+#[derive(Default)]
+pub(crate) struct InFlight(Mutex<HashMap<Uuid, u32>>);
+
+/// The accounts one run has claimed; released when dropped.
+pub(super) struct Claim<'a> {
+    in_flight: &'a InFlight,
+    ids: Vec<Uuid>,
+}
+
+impl InFlight {
+    /// Claims `ids` for a locked run, beside any other run.
+    pub(super) fn claim(&self, ids: impl IntoIterator<Item = Uuid>) -> Claim<'_> {
+        let ids: Vec<Uuid> = ids.into_iter().collect();
+        if let Ok(mut map) = self.0.lock() {
+            for id in &ids {
+                *map.entry(*id).or_default() += 1;
+            }
+        }
+        Claim { in_flight: self, ids }
+    }
+
+    /// Claims `ids` for an optimistic run, only if no other run has any of them.
+    fn claim_alone(&self, ids: &BTreeSet<Uuid>) -> Option<Claim<'_>> {
+        let mut map = self.0.lock().ok()?;
+        if ids.iter().any(|id| map.contains_key(id)) {
+            return None;
+        }
+        for id in ids {
+            map.insert(*id, 1);
+        }
+        Some(Claim {
+            in_flight: self,
+            ids: ids.iter().copied().collect(),
+        })
+    }
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        let Ok(mut map) = self.in_flight.0.lock() else { return };
+        for id in &self.ids {
+            if let Some(n) = map.get_mut(id) {
+                *n -= 1;
+                if *n == 0 {
+                    map.remove(id);
+                }
+            }
+        }
+    }
+}
+
 /// Runs `requests` optimistically; `None` when the run must take the locked
 /// path instead (nothing was written).
 pub(super) async fn run(ledger: &Ledger, requests: &[Request]) -> Option<Vec<Outcome>> {
@@ -96,6 +151,7 @@ pub(super) async fn run(ledger: &Ledger, requests: &[Request]) -> Option<Vec<Out
         .map(|r| plan::from_cache(ledger, &r.op))
         .collect::<Option<_>>()?;
     let ids: BTreeSet<Uuid> = plans.iter().flat_map(|p| p.accounts.iter().copied()).collect();
+    let _claim = ledger.cache.in_flight.claim_alone(&ids)?;
     let mut scales = HashMap::new();
     let (mut rows, missing) = ledger.cache.recent.get(&ids);
     if !missing.is_empty() {
