@@ -4,7 +4,7 @@ use async_graphql::connection::Connection;
 use async_graphql::{Context, Object};
 use chrono::{DateTime, Utc};
 use service::seal::digest::Signer;
-use service::transfer::TransferFilter;
+use service::transfer::{TransferFilter, TransferKind};
 use service::{ErrorCode, Ledger, LedgerError};
 
 use crate::error::{GqlResult, IntoGql, gql};
@@ -70,7 +70,7 @@ impl Query {
         let first = service::page::size(first.map(i64::from), DEFAULT_PAGE).gql()?;
         let filter = TransferFilter {
             account_id: account_id.map(|i| i.0),
-            kind: kind.map(|k| k.to_service()),
+            kind: kind.map(TransferKind::from),
             from,
             to,
         };

@@ -85,14 +85,7 @@ impl CoreMutation {
 
     /// Money in: from the currency's world account to `accountId`.
     async fn deposit(&self, ctx: &Context<'_>, input: DepositInput) -> GqlResult<Transfer> {
-        let m = movement(
-            input.account_id,
-            input.amount,
-            input.idempotency_key,
-            input.description,
-            input.metadata,
-        );
-        service::transfer::deposit(ctx.data::<Ledger>()?, m)
+        service::transfer::deposit(ctx.data::<Ledger>()?, input.into())
             .await
             .map(Transfer)
             .gql()
@@ -100,14 +93,7 @@ impl CoreMutation {
 
     /// Money out: from `accountId` to the currency's world account.
     async fn withdraw(&self, ctx: &Context<'_>, input: WithdrawInput) -> GqlResult<Transfer> {
-        let m = movement(
-            input.account_id,
-            input.amount,
-            input.idempotency_key,
-            input.description,
-            input.metadata,
-        );
-        service::transfer::withdraw(ctx.data::<Ledger>()?, m)
+        service::transfer::withdraw(ctx.data::<Ledger>()?, input.into())
             .await
             .map(Transfer)
             .gql()
@@ -121,13 +107,23 @@ impl CoreMutation {
     }
 }
 
-fn movement(account: Id, amount: Money, key: String, description: Option<String>, metadata: Metadata) -> Movement {
-    Movement {
-        account_id: account.0,
-        amount: amount.0,
-        details: details(key, description, metadata),
-    }
+/// Deposits and withdrawals take the same fields under two input names
+/// (each its own contract); one conversion serves both.
+macro_rules! movement_from {
+    ($($input:ty),*) => {$(
+        impl From<$input> for Movement {
+            fn from(input: $input) -> Self {
+                Movement {
+                    account_id: input.account_id.0,
+                    amount: input.amount.0,
+                    details: details(input.idempotency_key, input.description, input.metadata),
+                }
+            }
+        }
+    )*};
 }
+
+movement_from!(DepositInput, WithdrawInput);
 
 pub(crate) fn details(key: String, description: Option<String>, metadata: Metadata) -> Details {
     Details {

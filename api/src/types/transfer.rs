@@ -11,8 +11,11 @@ use crate::scalars::{Id, Money};
 
 pub struct Transfer(pub transfer::Model);
 
+// The service's kinds, variant for variant: `remote` derives the
+// conversions both ways, so a kind added there fails to compile here.
+/// What kind of movement a transfer is.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
-#[graphql(name = "TransferKind")]
+#[graphql(name = "TransferKind", remote = "TransferKind")]
 pub enum TransferKindGql {
     Deposit,
     Withdrawal,
@@ -25,30 +28,6 @@ pub enum TransferKindGql {
     Sweep,
 }
 
-impl TransferKindGql {
-    pub fn from_service(kind: TransferKind) -> Self {
-        match kind {
-            TransferKind::Deposit => Self::Deposit,
-            TransferKind::Withdrawal => Self::Withdrawal,
-            TransferKind::Transfer => Self::Transfer,
-            TransferKind::Reversal => Self::Reversal,
-            TransferKind::Capture => Self::Capture,
-            TransferKind::Sweep => Self::Sweep,
-        }
-    }
-
-    pub fn to_service(self) -> TransferKind {
-        match self {
-            Self::Deposit => TransferKind::Deposit,
-            Self::Withdrawal => TransferKind::Withdrawal,
-            Self::Transfer => TransferKind::Transfer,
-            Self::Reversal => TransferKind::Reversal,
-            Self::Capture => TransferKind::Capture,
-            Self::Sweep => TransferKind::Sweep,
-        }
-    }
-}
-
 #[Object]
 impl Transfer {
     async fn id(&self) -> Id {
@@ -58,7 +37,9 @@ impl Transfer {
         &self.0.idempotency_key
     }
     async fn kind(&self) -> TransferKindGql {
-        TransferKindGql::from_service(TransferKind::parse(&self.0.kind).unwrap_or(TransferKind::Transfer))
+        TransferKind::parse(&self.0.kind)
+            .unwrap_or(TransferKind::Transfer)
+            .into()
     }
     async fn amount(&self) -> Money {
         Money(self.0.amount.0)
