@@ -24,7 +24,10 @@ pub struct TestApp {
     pub backend: Backend,
     pub endpoint: String,
     pub base: String,
+    /// For raw HTTP; GraphQL goes through `gql`.
     pub client: reqwest::Client,
+    /// The harness's GraphQL client (one client for tests and benchmarks).
+    pub gql: bench::gql::Tally,
     pub ledger: Ledger,
     /// A second, independent connection for inspecting and tampering.
     pub db: DatabaseConnection,
@@ -71,6 +74,7 @@ pub async fn spawn_app_with(backend: Backend, combining: bool) -> Result<TestApp
     Ok(TestApp {
         backend,
         endpoint: format!("{base}/graphql"),
+        gql: bench::gql::Tally::new(&base),
         base,
         client: reqwest::Client::new(),
         ledger,
@@ -104,16 +108,12 @@ pub struct Snapshot {
 impl TestApp {
     /// POSTs a GraphQL request; returns the whole response body.
     pub async fn post(&self, query: &str, variables: Value) -> Result<Value> {
-        let body = json!({ "query": query, "variables": variables });
-        let res = self.client.post(&self.endpoint).json(&body).send().await?;
-        Ok(res.json().await?)
+        self.gql.post(query, variables).await
     }
 
     /// A request that must succeed; returns `data`.
     pub async fn data(&self, query: &str, variables: Value) -> Result<Value> {
-        let body = self.post(query, variables).await?;
-        ensure!(body.get("errors").is_none(), "unexpected errors: {body}");
-        Ok(body["data"].clone())
+        self.gql.data(query, variables).await
     }
 
     /// A request that must fail; returns its first error's `extensions.code`.
