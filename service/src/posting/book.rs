@@ -261,7 +261,7 @@ impl Book {
         }
         let (changed, unchanged) = split_changed(self.accounts);
         super::pg_write::write(db, &changed, &self.transfers, &self.entries, &self.records).await?;
-        Ok(changed.into_iter().map(|(row, _)| row).chain(unchanged).collect())
+        Ok(all_rows(changed, unchanged))
     }
 
     /// Step 4: compare-and-swap every changed account and hold, then the
@@ -283,7 +283,7 @@ impl Book {
         insert_all::<hold::Entity, _>(txn, new_holds).await?;
         if pg {
             super::pg_write::write(txn, &changed, &self.transfers, &self.entries, &self.records).await?;
-            return Ok(changed.into_iter().map(|(row, _)| row).chain(unchanged).collect());
+            return Ok(all_rows(changed, unchanged));
         }
         // Queued for the sealer in the same transaction: sealed exactly once.
         let queue: Vec<unsealed::Model> = self
@@ -298,7 +298,7 @@ impl Book {
         insert_all::<unsealed::Entity, _>(txn, queue).await?;
         insert_all::<entry::Entity, _>(txn, self.entries).await?;
         insert_all::<idempotency::Entity, _>(txn, self.records).await?;
-        Ok(changed.into_iter().map(|(row, _)| row).chain(unchanged).collect())
+        Ok(all_rows(changed, unchanged))
     }
 }
 
@@ -314,6 +314,11 @@ fn split_changed(accounts: HashMap<Uuid, Tracked>) -> (Vec<(account::Model, i64)
     }
     changed.sort_by_key(|(row, _)| row.id);
     (changed, unchanged)
+}
+
+/// Every account again, changed and unchanged, as it stands after the write.
+fn all_rows(changed: Vec<(account::Model, i64)>, unchanged: Vec<account::Model>) -> Vec<account::Model> {
+    changed.into_iter().map(|(row, _)| row).chain(unchanged).collect()
 }
 
 fn blank_record(key: &str, req: &Request, now: DateTime<Utc>) -> idempotency::Model {

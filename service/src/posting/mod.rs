@@ -35,7 +35,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use sea_orm::{DatabaseTransaction, DbBackend};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -200,11 +200,9 @@ async fn run_once(ledger: &Ledger, requests: &[Request], mode: Mode, lookup: Rep
     }
     let (plans, holds) = plan::prepare(ledger, txn, requests, &pending).await?;
     let pg = ledger.connection().get_database_backend() == DbBackend::Postgres;
-    let _claim = pg.then(|| {
-        let ids: BTreeSet<Uuid> = plans.iter().flat_map(|p| p.accounts.iter().copied()).collect();
-        ledger.cache.in_flight.claim(ids)
-    });
-    let mut book = open_book(ledger, txn, &plans, holds).await?;
+    let ids = plan::accounts_of(&plans);
+    let _claim = pg.then(|| ledger.cache.in_flight.claim(ids.iter().copied()));
+    let mut book = open_book(ledger, txn, ids, &plans, holds).await?;
     for (i, plan) in pending.into_iter().zip(plans) {
         let outcome = book.apply(&requests[i], plan);
         if let Err(LedgerError::Conflict) = outcome {
@@ -246,14 +244,14 @@ fn abort_on_refusal(outcomes: &mut [Option<Outcome>]) -> Result<()> {
     Ok(())
 }
 
-/// Locks every account the plans touch, in ascending id order.
+/// Locks `ids`, every account the plans touch, in ascending id order.
 async fn open_book(
     ledger: &Ledger,
     txn: &DatabaseTransaction,
+    ids: BTreeSet<Uuid>,
     plans: &[plan::Plan],
     holds: Vec<entity::hold::Model>,
 ) -> Result<Book> {
-    let ids: BTreeSet<Uuid> = plans.iter().flat_map(|p| p.accounts.iter().copied()).collect();
     let locked = repo::lock(txn, ids.into_iter().collect()).await?;
     let scales = scales_of(ledger, txn, &locked).await?;
     let reversed = plan::reversed_totals(txn, plans).await?;
@@ -264,15 +262,16 @@ fn finish(outcomes: Vec<Option<Outcome>>) -> Result<Vec<Outcome>> {
     Ok(outcomes.into_iter().flatten().collect())
 }
 
+/// The scale of every currency among `accounts` (cached; a miss costs a read).
 async fn scales_of(
     ledger: &Ledger,
-    txn: &DatabaseTransaction,
+    db: &impl ConnectionTrait,
     accounts: &[account::Model],
 ) -> Result<HashMap<String, u32>> {
     let mut scales = HashMap::new();
     for a in accounts {
         if !scales.contains_key(&a.currency) {
-            let scale = currency::scale_of(ledger, txn, &a.currency).await?;
+            let scale = currency::scale_of(ledger, db, &a.currency).await?;
             scales.insert(a.currency.clone(), scale);
         }
     }

@@ -150,9 +150,8 @@ pub(super) async fn run(ledger: &Ledger, requests: &[Request]) -> Option<Vec<Out
         .iter()
         .map(|r| plan::from_cache(ledger, &r.op))
         .collect::<Option<_>>()?;
-    let ids: BTreeSet<Uuid> = plans.iter().flat_map(|p| p.accounts.iter().copied()).collect();
+    let ids = plan::accounts_of(&plans);
     let _claim = ledger.cache.in_flight.claim_alone(&ids)?;
-    let mut scales = HashMap::new();
     let (mut rows, missing) = ledger.cache.recent.get(&ids);
     if !missing.is_empty() {
         let read = account::Entity::find()
@@ -162,9 +161,7 @@ pub(super) async fn run(ledger: &Ledger, requests: &[Request]) -> Option<Vec<Out
             .ok()?;
         rows.extend(read);
     }
-    for row in &rows {
-        scales.insert(row.currency.clone(), ledger.cache.scales.get(row.currency.as_str())?);
-    }
+    let scales = super::scales_of(ledger, db, &rows).await.ok()?;
     let mut book = Book::new(rows, Vec::new(), scales, HashMap::new());
     let mut outcomes = Vec::with_capacity(requests.len());
     for (request, plan) in requests.iter().zip(plans) {

@@ -69,9 +69,7 @@ async fn plan(
             p.credit = resolve(ledger, txn, *credit, other(debit)).await?;
             p.accounts = [p.debit, p.credit].into_iter().flatten().collect();
         }
-        Op::Split { from, parts, .. } => {
-            p.accounts = std::iter::once(*from).chain(parts.iter().map(|(id, _)| *id)).collect();
-        }
+        Op::Split { from, parts, .. } => return Ok(split(*from, parts)),
         Op::Reverse { transfer_id, .. } => {
             p.original = transfer::Entity::find_by_id(*transfer_id).one(txn).await?;
             p.accounts = p
@@ -104,12 +102,7 @@ pub(super) fn from_cache(ledger: &Ledger, op: &Op) -> Option<Plan> {
             (Side::Account(d), Side::World) => (*d, world(d)?),
             (Side::World, Side::World) => return None,
         },
-        Op::Split { from, parts, .. } => {
-            return Some(Plan {
-                accounts: std::iter::once(*from).chain(parts.iter().map(|(id, _)| *id)).collect(),
-                ..Plan::default()
-            });
-        }
+        Op::Split { from, parts, .. } => return Some(split(*from, parts)),
         _ => return None,
     };
     Some(Plan {
@@ -118,6 +111,19 @@ pub(super) fn from_cache(ledger: &Ledger, op: &Op) -> Option<Plan> {
         credit: Some(credit),
         original: None,
     })
+}
+
+/// A split touches its source and every part's account.
+fn split(from: Uuid, parts: &[(Uuid, Decimal)]) -> Plan {
+    Plan {
+        accounts: std::iter::once(from).chain(parts.iter().map(|(id, _)| *id)).collect(),
+        ..Plan::default()
+    }
+}
+
+/// Every account the plans touch, once each, in ascending id order (the lock order).
+pub(super) fn accounts_of(plans: &[Plan]) -> BTreeSet<Uuid> {
+    plans.iter().flat_map(|p| p.accounts.iter().copied()).collect()
 }
 
 async fn resolve(
