@@ -9,6 +9,7 @@ mod m20261122_000001_ledger;
 mod m20261122_000002_seal;
 mod m20261122_000003_sparse_reversal_index;
 mod m20261122_000004_cas_guard;
+mod m20261122_000005_redundant_transfer_fks;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000002_seal::Migration),
             Box::new(m20261122_000003_sparse_reversal_index::Migration),
             Box::new(m20261122_000004_cas_guard::Migration),
+            Box::new(m20261122_000005_redundant_transfer_fks::Migration),
         ]
     }
 }
