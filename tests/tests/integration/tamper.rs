@@ -11,6 +11,7 @@ both!(
     a_deleted_entry_is_reported_as_missing,
     a_changed_stored_balance_is_reported,
     an_entry_whose_transfer_was_deleted_is_named,
+    a_transfer_pointed_at_an_account_that_does_not_exist_is_reported,
 );
 
 /// A UUID literal in the backend's storage form.
@@ -125,5 +126,27 @@ async fn an_entry_whose_transfer_was_deleted_is_named(app: TestApp) -> Result<()
             .any(|p| p["message"].as_str().is_some_and(|m| m.contains("is missing (found"))),
         "an existing entry was reported missing: {found:?}"
     );
+    Ok(())
+}
+
+/// On PostgreSQL no foreign key ties a transfer to its accounts (its
+/// entries' keys do, migration 5): a transfer rewritten to debit an account
+/// that does not exist must still be reported, naming the transfer.
+async fn a_transfer_pointed_at_an_account_that_does_not_exist_is_reported(app: TestApp) -> Result<()> {
+    let a = ledger_with_history(&app).await?;
+    let (a_sql, nowhere) = (id_sql(&app, a), id_sql(&app, Uuid::now_v7()));
+    let t = format!("(SELECT transfer_id FROM entry WHERE account_id = {a_sql} AND sequence = 5)");
+    app.tamper(&format!(
+        "UPDATE transfer SET debit_account_id = {nowhere} WHERE id = {t}"
+    ))
+    .await?;
+    let found = problems(&app).await?;
+    let named = |p: &Value| {
+        p["transferId"].is_string()
+            && p["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("do not match the transfer's accounts"))
+    };
+    assert!(found.iter().any(named), "{found:?}");
     Ok(())
 }
