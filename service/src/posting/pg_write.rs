@@ -13,6 +13,16 @@
 //! keys and unique indexes are checked exactly as for separate statements
 //! (at the end of the statement, before commit).
 //!
+//! The accounts are locked first (`l`), in ascending id order like every
+//! other row lock the engine takes: the update's first condition does not
+//! depend on the row, so PostgreSQL evaluates it once, before the update
+//! reads any row. Without it the update locked rows in whatever order its
+//! plan read them (heap order for a bitmap scan), so an optimistic statement,
+//! which holds no lock beforehand, could deadlock with a locked run taking
+//! the same accounts in id order: PostgreSQL breaks that only after its
+//! one-second `deadlock_timeout`. (In a locked run the rows are already
+//! this transaction's, and taking them again costs nothing.)
+//!
 //! The count of accounts the compare-and-swap matched goes through
 //! `tally_cas_guard` (migration `m20261122_000004_cas_guard`), which raises a
 //! serialization failure on a shortfall: a row moved under us, so the whole
@@ -31,11 +41,14 @@ WITH v AS (
   SELECT * FROM unnest($1::uuid[], $2::int8[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::int8[],
     $8::bytea[], $9::timestamptz[])
     AS v(id, read_version, balance, held_balance, status, version, entry_count, head_hash, last_entry_at)
+), l AS MATERIALIZED (
+  SELECT id FROM account WHERE id = ANY($1::uuid[]) ORDER BY id FOR NO KEY UPDATE
 ), a AS (
   UPDATE account SET balance = v.balance, held_balance = v.held_balance, status = v.status,
     version = v.version, entry_count = v.entry_count, head_hash = v.head_hash, last_entry_at = v.last_entry_at
   FROM v
-  WHERE account.id = ANY($1::uuid[]) AND account.id = v.id AND account.version = v.read_version
+  WHERE (SELECT count(*) FROM l) >= 0
+    AND account.id = ANY($1::uuid[]) AND account.id = v.id AND account.version = v.read_version
   RETURNING 1
 ), t AS (
   INSERT INTO transfer (id, kind, debit_account_id, credit_account_id, amount, currency, idempotency_key,
