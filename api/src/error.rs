@@ -32,6 +32,14 @@ pub fn client_view(err: &LedgerError) -> (ErrorCode, String) {
 
 pub type GqlResult<T> = async_graphql::Result<T>;
 
+/// A stored row that breaks what the ledger guarantees (a transfer whose
+/// account is gone, a kind or status no version wrote): the server's
+/// integrity is at fault, not the request, so it is `INTERNAL`, logged and
+/// masked like any other internal failure.
+pub fn integrity(what: String) -> async_graphql::Error {
+    gql(LedgerError::Internal(format!("integrity: {what}")))
+}
+
 pub trait IntoGql<T> {
     fn gql(self) -> GqlResult<T>;
 }

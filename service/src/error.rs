@@ -1,125 +1,103 @@
 //! The one error table of the ledger: every client-visible failure has exactly
 //! one stable SCREAMING_SNAKE code. Infrastructure failures are `INTERNAL`; their
 //! detail is logged server-side and never shown to a client.
+//!
+//! The table is declared once, in `error_codes!` below: each line gives the
+//! variant, its code, whether a refusal with it is recorded under the
+//! idempotency key (and so replayed on retry), and what a client should
+//! understand by it. The string form, the parse, the description and the
+//! recorded flag are all generated from that line, and a test holds the
+//! README's table to the same set and text.
 
 use sea_orm::DbErr;
 
-/// A stable, client-visible error code (`extensions.code` in GraphQL).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ErrorCode {
-    InvalidAmount,
-    InvalidInput,
-    AccountNotFound,
-    TransferNotFound,
-    DuplicateAccountCode,
-    UnknownCurrency,
-    CurrencyMismatch,
-    SameAccount,
-    InsufficientFunds,
-    IdempotencyKeyReused,
-    AccountArchived,
-    AccountNotEmpty,
-    VersionConflict,
-    HoldNotFound,
-    HoldNotPending,
-    HoldExpired,
-    ReversalNotAllowed,
-    ReversalExceedsOriginal,
-    DuplicateCurrency,
-    Internal,
+/// Declares [`ErrorCode`] and everything derived from its table.
+macro_rules! error_codes {
+    ($($variant:ident = $code:literal, recorded: $recorded:literal, $description:literal;)+) => {
+        /// A stable, client-visible error code (`extensions.code` in GraphQL).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum ErrorCode {
+            $(#[doc = $description] $variant,)+
+        }
+
+        impl ErrorCode {
+            /// Every code, in the table's order (the README's table is this).
+            pub const ALL: &'static [ErrorCode] = &[$(Self::$variant,)+];
+
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $code,)+
+                }
+            }
+
+            /// What a client should understand by the code.
+            pub const fn description(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $description,)+
+                }
+            }
+
+            /// Business refusals depend on ledger state, so they are recorded
+            /// under the idempotency key and replayed: a retry can never flip
+            /// the outcome. Malformed input is not recorded.
+            pub const fn is_recorded(self) -> bool {
+                match self {
+                    $(Self::$variant => $recorded,)+
+                }
+            }
+
+            /// The code whose string form is `code`, if any.
+            pub fn parse(code: &str) -> Option<Self> {
+                match code {
+                    $($code => Some(Self::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+    };
 }
 
-/// Every code with what a client should understand by it (README's table is this).
-pub const ERROR_CODES: &[(ErrorCode, &str)] = &[
-    (
-        ErrorCode::InvalidAmount,
-        "amount is not a positive decimal string within the currency's scale and the maximum magnitude",
-    ),
-    (
-        ErrorCode::InvalidInput,
-        "malformed input: bad UUID, key length, code, metadata, pagination arguments, or a GraphQL validation error",
-    ),
-    (ErrorCode::AccountNotFound, "no account has this id or code"),
-    (
-        ErrorCode::TransferNotFound,
-        "no transfer has this id or idempotency key",
-    ),
-    (
-        ErrorCode::DuplicateAccountCode,
-        "an account with this code already exists",
-    ),
-    (
-        ErrorCode::UnknownCurrency,
-        "the currency code is not known to the ledger",
-    ),
-    (
-        ErrorCode::CurrencyMismatch,
-        "the two accounts hold different currencies",
-    ),
-    (ErrorCode::SameAccount, "debit and credit account are the same"),
-    (
-        ErrorCode::InsufficientFunds,
-        "the debit would take the account below its minimum balance",
-    ),
-    (
-        ErrorCode::IdempotencyKeyReused,
-        "this idempotency key was used for a different request",
-    ),
-    (
-        ErrorCode::Internal,
-        "an unexpected server-side failure; nothing is revealed, details are logged",
-    ),
-];
-
-impl ErrorCode {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::InvalidAmount => "INVALID_AMOUNT",
-            Self::InvalidInput => "INVALID_INPUT",
-            Self::AccountNotFound => "ACCOUNT_NOT_FOUND",
-            Self::TransferNotFound => "TRANSFER_NOT_FOUND",
-            Self::DuplicateAccountCode => "DUPLICATE_ACCOUNT_CODE",
-            Self::UnknownCurrency => "UNKNOWN_CURRENCY",
-            Self::CurrencyMismatch => "CURRENCY_MISMATCH",
-            Self::SameAccount => "SAME_ACCOUNT",
-            Self::InsufficientFunds => "INSUFFICIENT_FUNDS",
-            Self::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
-            Self::AccountArchived => "ACCOUNT_ARCHIVED",
-            Self::AccountNotEmpty => "ACCOUNT_NOT_EMPTY",
-            Self::VersionConflict => "VERSION_CONFLICT",
-            Self::HoldNotFound => "HOLD_NOT_FOUND",
-            Self::HoldNotPending => "HOLD_NOT_PENDING",
-            Self::HoldExpired => "HOLD_EXPIRED",
-            Self::ReversalNotAllowed => "REVERSAL_NOT_ALLOWED",
-            Self::ReversalExceedsOriginal => "REVERSAL_EXCEEDS_ORIGINAL",
-            Self::DuplicateCurrency => "DUPLICATE_CURRENCY",
-            Self::Internal => "INTERNAL",
-        }
-    }
-
-    pub fn parse(code: &str) -> Option<Self> {
-        ERROR_CODES.iter().map(|(c, _)| *c).find(|c| c.as_str() == code)
-    }
-
-    /// Business refusals depend on ledger state, so they are recorded under the
-    /// idempotency key and replayed: a retry can never flip the outcome.
-    /// Malformed input is not recorded.
-    pub const fn is_recorded(self) -> bool {
-        matches!(
-            self,
-            Self::AccountNotFound
-                | Self::TransferNotFound
-                | Self::CurrencyMismatch
-                | Self::InsufficientFunds
-                | Self::AccountArchived
-                | Self::AccountNotEmpty
-                | Self::HoldNotFound
-                | Self::HoldNotPending
-                | Self::HoldExpired
-                | Self::ReversalNotAllowed
-                | Self::ReversalExceedsOriginal
-        )
-    }
+error_codes! {
+    InvalidAmount = "INVALID_AMOUNT", recorded: false,
+        "an amount is not a decimal string, is not positive, has more decimals than the currency's scale, or has more than 20 integer digits";
+    InvalidInput = "INVALID_INPUT", recorded: false,
+        "malformed input: a bad UUID or timestamp, an idempotency key outside 1–255 characters, a bad account code, oversized description/metadata, text (key, code, description, metadata) containing U+0000, which PostgreSQL cannot store and so no backend accepts, bad page size or cursor, or any GraphQL syntax/validation error";
+    AccountNotFound = "ACCOUNT_NOT_FOUND", recorded: true,
+        "a movement names an account that does not exist";
+    TransferNotFound = "TRANSFER_NOT_FOUND", recorded: true,
+        "`reverseTransfer` of a transfer that does not exist (queries return `null` instead)";
+    DuplicateAccountCode = "DUPLICATE_ACCOUNT_CODE", recorded: false,
+        "`createAccount` with a code already in use";
+    UnknownCurrency = "UNKNOWN_CURRENCY", recorded: false,
+        "a currency code the ledger does not know (codes are upper case)";
+    CurrencyMismatch = "CURRENCY_MISMATCH", recorded: true,
+        "a transfer between accounts of different currencies";
+    SameAccount = "SAME_ACCOUNT", recorded: false,
+        "a transfer from an account to itself";
+    InsufficientFunds = "INSUFFICIENT_FUNDS", recorded: true,
+        "the debit would take the account below its `minBalance`";
+    IdempotencyKeyReused = "IDEMPOTENCY_KEY_REUSED", recorded: false,
+        "the key was used before for a different request";
+    AccountArchived = "ACCOUNT_ARCHIVED", recorded: true,
+        "the account is archived: readable, but no money moves in or out";
+    AccountNotEmpty = "ACCOUNT_NOT_EMPTY", recorded: true,
+        "archiving an account with a balance or pending holds without `sweepToAccountId`";
+    VersionConflict = "VERSION_CONFLICT", recorded: false,
+        "`updateAccount` with an `expectedVersion` that is not the current version";
+    HoldNotFound = "HOLD_NOT_FOUND", recorded: true,
+        "no hold has this id";
+    HoldNotPending = "HOLD_NOT_PENDING", recorded: true,
+        "the hold was already captured, voided or expired";
+    HoldExpired = "HOLD_EXPIRED", recorded: true,
+        "the hold's `expiresAt` has passed";
+    ReversalNotAllowed = "REVERSAL_NOT_ALLOWED", recorded: true,
+        "reversing a reversal";
+    ReversalExceedsOriginal = "REVERSAL_EXCEEDS_ORIGINAL", recorded: true,
+        "the reversals would exceed the original transfer";
+    DuplicateCurrency = "DUPLICATE_CURRENCY", recorded: false,
+        "`createCurrency` with a code that exists";
+    Internal = "INTERNAL", recorded: false,
+        "an unexpected server-side failure; the message is `internal error`, details are in the server log";
 }
 
 #[derive(Debug, thiserror::Error)]

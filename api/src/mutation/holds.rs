@@ -6,7 +6,7 @@ use service::Ledger;
 use service::hold::NewHold;
 
 use super::Metadata;
-use crate::error::{GqlResult, IntoGql};
+use crate::error::{GqlResult, IntoGql, integrity};
 use crate::scalars::{Id, Money};
 use crate::types::Hold;
 
@@ -68,5 +68,8 @@ impl HoldMutation {
 
 fn hold_of(effect: Result<service::Effect, service::LedgerError>) -> GqlResult<Hold> {
     let effect = effect.gql()?;
-    effect.hold.map(Hold).ok_or_else(|| "hold missing from outcome".into())
+    effect
+        .hold
+        .map(Hold)
+        .ok_or_else(|| integrity("a hold operation's outcome has no hold".to_owned()))
 }

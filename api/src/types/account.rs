@@ -6,7 +6,7 @@ use service::page::Window;
 use service::{ErrorCode, Ledger, LedgerError};
 
 use super::{Entry, connection, decode_cursor};
-use crate::error::{GqlResult, IntoGql, gql};
+use crate::error::{GqlResult, IntoGql, gql, integrity};
 use crate::scalars::{Id, Money};
 
 pub struct Account(pub account::Model);
@@ -51,10 +51,11 @@ impl Account {
     async fn version(&self) -> i64 {
         self.0.version
     }
-    async fn status(&self) -> AccountStatus {
+    async fn status(&self) -> GqlResult<AccountStatus> {
         match self.0.status.as_str() {
-            "ARCHIVED" => AccountStatus::Archived,
-            _ => AccountStatus::Active,
+            "ACTIVE" => Ok(AccountStatus::Active),
+            "ARCHIVED" => Ok(AccountStatus::Archived),
+            other => Err(integrity(format!("account {} has unknown status {other:?}", self.0.id))),
         }
     }
     /// True for a currency's world account (code `world:<CUR>`).

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use service::entity::entry;
 
 use super::{Account, Transfer};
-use crate::error::GqlResult;
+use crate::error::{GqlResult, integrity};
 use crate::loaders::{AccountKey, LedgerLoader, TransferKey};
 use crate::scalars::{Id, Money};
 
@@ -21,7 +21,8 @@ impl Entry {
     async fn account(&self, ctx: &Context<'_>) -> GqlResult<Account> {
         let loader = ctx.data::<DataLoader<LedgerLoader>>()?;
         let row = loader.load_one(AccountKey(self.0.account_id)).await?;
-        row.map(Account).ok_or_else(|| "account of entry missing".into())
+        row.map(Account)
+            .ok_or_else(|| integrity(format!("account of entry {} is missing", self.0.id)))
     }
     async fn transfer_id(&self) -> Id {
         Id(self.0.transfer_id)
@@ -29,7 +30,8 @@ impl Entry {
     async fn transfer(&self, ctx: &Context<'_>) -> GqlResult<Transfer> {
         let loader = ctx.data::<DataLoader<LedgerLoader>>()?;
         let row = loader.load_one(TransferKey(self.0.transfer_id)).await?;
-        row.map(Transfer).ok_or_else(|| "transfer of entry missing".into())
+        row.map(Transfer)
+            .ok_or_else(|| integrity(format!("transfer of entry {} is missing", self.0.id)))
     }
     /// Signed: negative = money out of the account.
     async fn amount(&self) -> Money {
@@ -47,14 +49,10 @@ impl Entry {
     }
     /// Hex SHA-256 of this entry (see README, "Hash chain").
     async fn hash(&self) -> String {
-        hex(&self.0.hash)
+        hex::encode(&self.0.hash)
     }
     /// Hex hash of the account's previous entry; 64 zeros for the first.
     async fn previous_hash(&self) -> String {
-        hex(&self.0.previous_hash)
+        hex::encode(&self.0.previous_hash)
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

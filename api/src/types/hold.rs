@@ -4,7 +4,7 @@ use service::entity::hold;
 
 use super::Account;
 use super::transfer::load_account;
-use crate::error::GqlResult;
+use crate::error::{GqlResult, integrity};
 use crate::scalars::{Id, Money};
 
 pub struct Hold(pub hold::Model);
@@ -22,12 +22,13 @@ impl Hold {
     async fn id(&self) -> Id {
         Id(self.0.id)
     }
-    async fn status(&self) -> HoldStatus {
+    async fn status(&self) -> GqlResult<HoldStatus> {
         match self.0.status.as_str() {
-            "CAPTURED" => HoldStatus::Captured,
-            "VOIDED" => HoldStatus::Voided,
-            "EXPIRED" => HoldStatus::Expired,
-            _ => HoldStatus::Pending,
+            "PENDING" => Ok(HoldStatus::Pending),
+            "CAPTURED" => Ok(HoldStatus::Captured),
+            "VOIDED" => Ok(HoldStatus::Voided),
+            "EXPIRED" => Ok(HoldStatus::Expired),
+            other => Err(integrity(format!("hold {} has unknown status {other:?}", self.0.id))),
         }
     }
     /// The amount reserved.

@@ -5,7 +5,7 @@ use service::entity::transfer;
 use service::transfer::TransferKind;
 
 use super::{Account, Entry, Hold};
-use crate::error::GqlResult;
+use crate::error::{GqlResult, integrity};
 use crate::loaders::{AccountKey, HoldKey, LedgerLoader, ReversalsKey, TransferEntriesKey, TransferKey};
 use crate::scalars::{Id, Money};
 
@@ -36,10 +36,10 @@ impl Transfer {
     async fn idempotency_key(&self) -> &str {
         &self.0.idempotency_key
     }
-    async fn kind(&self) -> TransferKindGql {
+    async fn kind(&self) -> GqlResult<TransferKindGql> {
         TransferKind::parse(&self.0.kind)
-            .unwrap_or(TransferKind::Transfer)
-            .into()
+            .map(Into::into)
+            .ok_or_else(|| integrity(format!("transfer {} has unknown kind {:?}", self.0.id, self.0.kind)))
     }
     async fn amount(&self) -> Money {
         Money(self.0.amount.0)
@@ -99,7 +99,7 @@ impl Transfer {
         let mut rows = loader
             .load_one(TransferEntriesKey(self.0.id))
             .await?
-            .unwrap_or_default();
+            .ok_or_else(|| integrity(format!("transfer {} has no entries", self.0.id)))?;
         rows.sort_by_key(|e| e.amount.0);
         Ok(rows.into_iter().map(Entry).collect())
     }
@@ -108,5 +108,6 @@ impl Transfer {
 pub(super) async fn load_account(ctx: &Context<'_>, id: uuid::Uuid) -> GqlResult<Account> {
     let loader = ctx.data::<DataLoader<LedgerLoader>>()?;
     let row = loader.load_one(AccountKey(id)).await?;
-    row.map(Account).ok_or_else(|| "account of transfer missing".into())
+    row.map(Account)
+        .ok_or_else(|| integrity(format!("account {id} of a transfer is missing")))
 }

@@ -212,8 +212,13 @@ impl Book {
         *self.reversed.entry(original).or_default() += amount;
     }
 
-    pub(super) fn scale(&self, currency: &str) -> u32 {
-        self.scales.get(currency).copied().unwrap_or(0)
+    /// The scale of a currency the run touches. The plan loads the scale of
+    /// every such currency, so a missing one is an integrity error, never 0.
+    pub(super) fn scale(&self, currency: &str) -> Result<u32> {
+        self.scales
+            .get(currency)
+            .copied()
+            .ok_or_else(|| LedgerError::Internal(format!("integrity: no scale loaded for currency {currency:?}")))
     }
 
     fn record(&mut self, req: &Request, key: String, outcome: &Outcome) {

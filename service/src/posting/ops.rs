@@ -96,13 +96,13 @@ impl Book {
         active(&d)?;
         active(&c)?;
         same_currency(&d, &c)?;
-        let amount = money::amount_at_scale(amount, self.scale(&d.currency))?;
+        let amount = money::amount_at_scale(amount, self.scale(&d.currency)?)?;
         Ok((d, c, amount))
     }
 
     fn move_money(&mut self, m: Move<'_>) -> Result<transfer::Model> {
         let (d, c, amount) = self.parties(m.debit, m.credit, m.amount)?;
-        let scale = self.scale(&d.currency);
+        let scale = self.scale(&d.currency)?;
         let debit_after = money::checked_balance(d.balance.0.checked_sub(amount), scale)?;
         if m.enforce_floor {
             floor_holds(&d, debit_after - d.held_balance.0)?;
@@ -176,7 +176,7 @@ impl Book {
 
     fn split(&mut self, req: &Request, from: Uuid, amount: Decimal, parts: &[(Uuid, Decimal)]) -> Outcome {
         let source = self.account(Some(from))?;
-        let scale = self.scale(&source.currency);
+        let scale = self.scale(&source.currency)?;
         let amount = money::amount_at_scale(amount, scale)?;
         let weights: Vec<Decimal> = parts.iter().map(|(_, w)| *w).collect();
         let shares = super::allocate(amount, &weights, scale)?;
@@ -250,7 +250,7 @@ impl Book {
             credit_account_id: c.id,
             currency: d.currency.clone(),
             amount: Money(amount),
-            captured_amount: Money(money::zero(self.scale(&d.currency))),
+            captured_amount: Money(money::zero(self.scale(&d.currency)?)),
             status: STATUS_PENDING.to_owned(),
             expires_at,
             idempotency_key: req.key.as_ref().map(|k| k.as_str().to_owned()).unwrap_or_default(),
@@ -301,7 +301,7 @@ impl Book {
 
     fn capture(&mut self, req: &Request, id: Uuid, amount: Option<Decimal>) -> Outcome {
         let h = self.settleable(id)?;
-        let amount = money::amount_at_scale(amount.unwrap_or(h.amount.0), self.scale(&h.currency))?;
+        let amount = money::amount_at_scale(amount.unwrap_or(h.amount.0), self.scale(&h.currency)?)?;
         if amount > h.amount.0 {
             return Err(LedgerError::client(
                 ErrorCode::InvalidAmount,
@@ -418,10 +418,14 @@ impl Book {
 fn active(a: &account::Model) -> Result<()> {
     match a.status.as_str() {
         STATUS_ACTIVE => Ok(()),
-        _ => Err(LedgerError::client(
+        STATUS_ARCHIVED => Err(LedgerError::client(
             ErrorCode::AccountArchived,
             format!("account {} is archived", a.id),
         )),
+        other => Err(LedgerError::Internal(format!(
+            "integrity: account {} has unknown status {other:?}",
+            a.id
+        ))),
     }
 }
 

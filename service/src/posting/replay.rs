@@ -46,17 +46,27 @@ fn replay(req: &Request, record: &idempotency::Model, effects: &HashMap<String, 
     if record.fingerprint != req.fingerprint {
         return Err(key_reused(&record.key));
     }
-    if let Some(code) = &record.error_code {
-        let code = ErrorCode::parse(code).unwrap_or(ErrorCode::Internal);
-        return Err(LedgerError::client(
-            code,
-            record.error_message.clone().unwrap_or_default(),
-        ));
+    if let Some(stored) = &record.error_code {
+        return Err(recorded_refusal(record, stored));
     }
     effects
         .get(&record.key)
         .cloned()
         .ok_or_else(|| LedgerError::Internal(format!("no recorded effect for key \"{}\"", record.key)))
+}
+
+/// The refusal a record holds. A stored code that is not a recorded
+/// refusal, or a refusal without its message, was not written by this
+/// engine: an integrity error, never a plausible-looking answer.
+fn recorded_refusal(record: &idempotency::Model, stored: &str) -> LedgerError {
+    let code = ErrorCode::parse(stored).filter(|c| c.is_recorded());
+    match (code, &record.error_message) {
+        (Some(code), Some(message)) => LedgerError::client(code, message.clone()),
+        _ => LedgerError::Internal(format!(
+            "integrity: idempotency record \"{}\" holds error code {stored:?} with message {:?}",
+            record.key, record.error_message
+        )),
+    }
 }
 
 /// Rebuilds what each successful recorded request did: its transfers (all

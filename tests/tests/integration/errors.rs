@@ -218,3 +218,39 @@ async fn text_no_database_can_store_is_invalid_input(app: TestApp) -> Result<()>
     assert_eq!(ok["data"]["deposit"]["amount"], "1.00");
     app.assert_invariants().await
 }
+
+/// The README's error table is the declared one: same codes, same order,
+/// same recorded flag, same text (the table in `service/src/error.rs`).
+#[test]
+fn the_readme_error_table_is_the_declared_table() -> Result<()> {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))?;
+    let section = readme
+        .split("\n## Error codes\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .ok_or_else(|| anyhow::anyhow!("README has no \"## Error codes\" section"))?;
+    let documented: Vec<String> = section
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .map(str::to_owned)
+        .collect();
+    let declared: Vec<String> = service::ErrorCode::ALL
+        .iter()
+        .map(|c| {
+            let recorded = if c.is_recorded() { "yes" } else { "no" };
+            format!("| `{}` | {recorded} | {} |", c.as_str(), c.description())
+        })
+        .collect();
+    ensure!(
+        documented == declared,
+        "README's error table differs from service/src/error.rs; it should read:\n{}",
+        declared.join("\n")
+    );
+    for code in service::ErrorCode::ALL {
+        ensure!(
+            service::ErrorCode::parse(code.as_str()) == Some(*code),
+            "{code:?} does not parse back"
+        );
+    }
+    Ok(())
+}

@@ -13,6 +13,7 @@ mod movements;
 mod property;
 mod queries;
 mod races;
+mod replays;
 mod reversals;
 mod schema;
 mod sealing;

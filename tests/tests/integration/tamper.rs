@@ -3,7 +3,7 @@
 
 use anyhow::{Result, ensure};
 use serde_json::{Value, json};
-use tests::{Backend, TestApp, both};
+use tests::{Backend, TestApp, both, code_of, uuid_at};
 use uuid::Uuid;
 
 both!(
@@ -12,6 +12,7 @@ both!(
     a_changed_stored_balance_is_reported,
     an_entry_whose_transfer_was_deleted_is_named,
     a_transfer_pointed_at_an_account_that_does_not_exist_is_reported,
+    stored_values_no_version_wrote_are_internal_errors_not_plausible_answers,
 );
 
 /// A UUID literal in the backend's storage form.
@@ -148,5 +149,59 @@ async fn a_transfer_pointed_at_an_account_that_does_not_exist_is_reported(app: T
                 .is_some_and(|m| m.contains("do not match the transfer's accounts"))
     };
     assert!(found.iter().any(named), "{found:?}");
+    let read = app
+        .post(
+            "query($a: UUID!) { account(id: $a) { entries(last: 1) { edges { node { transfer { fromAccount { id } } } } } } }",
+            json!({ "a": a }),
+        )
+        .await?;
+    ensure_internal(&read, "a transfer whose debit account is gone")?;
+    Ok(())
+}
+
+/// The answer must be a masked INTERNAL error, never INVALID_INPUT or a guess.
+fn ensure_internal(body: &Value, what: &str) -> Result<()> {
+    ensure!(code_of(body)? == "INTERNAL", "{what}: {body}");
+    ensure!(
+        body["errors"][0]["message"] == json!("internal error"),
+        "{what} is not masked: {body}"
+    );
+    Ok(())
+}
+
+/// A transfer kind, account status or recorded error code that no version
+/// of Tally writes is an integrity error (INTERNAL), not a plausible value
+/// (a TRANSFER, an ACTIVE account, an INTERNAL refusal replayed as a refusal).
+async fn stored_values_no_version_wrote_are_internal_errors_not_plausible_answers(app: TestApp) -> Result<()> {
+    let a = ledger_with_history(&app).await?;
+    let refused = app.withdraw(a, "500.00", "too-much").await?;
+    ensure!(code_of(&refused)? == "INSUFFICIENT_FUNDS", "{refused}");
+    let t = uuid_at(&app.deposit(a, "1.00", "d-last").await?["data"]["deposit"]["id"])?;
+    let a_sql = id_sql(&app, a);
+    app.tamper(&format!(
+        "UPDATE transfer SET kind = 'GIFT' WHERE id = {}; \
+         UPDATE idempotency SET error_code = 'NOT_A_CODE' WHERE key = 'too-much'; \
+         UPDATE account SET status = 'FROZEN', version = version + 1 WHERE id = {a_sql}",
+        id_sql(&app, t)
+    ))
+    .await?;
+    let kind = app
+        .post("query($id: UUID!) { transfer(id: $id) { kind } }", json!({ "id": t }))
+        .await?;
+    ensure_internal(&kind, "an unknown transfer kind")?;
+    let status = app
+        .post("query($id: UUID!) { account(id: $id) { status } }", json!({ "id": a }))
+        .await?;
+    ensure_internal(&status, "an unknown account status")?;
+    let before = app.snapshot().await?;
+    ensure_internal(
+        &app.withdraw(a, "500.00", "too-much").await?,
+        "an unknown recorded code",
+    )?;
+    ensure_internal(
+        &app.deposit(a, "1.00", "d-frozen").await?,
+        "a deposit into an unknown status",
+    )?;
+    ensure!(app.snapshot().await? == before, "an integrity error wrote something");
     Ok(())
 }
