@@ -69,4 +69,12 @@ pub struct ServeArgs {
     /// instance of one ledger the same key.
     #[arg(long, env = "TALLY_SIGNING_KEY_FILE")]
     pub signing_key_file: Option<std::path::PathBuf>,
+    /// How often subscriptions look for commits made by other instances
+    /// (this instance's own commits reach its subscribers at once).
+    #[arg(long, env = "TALLY_SUBSCRIPTION_POLL_MS", default_value_t = 200)]
+    pub subscription_poll_ms: u64,
+    /// Outgoing messages a websocket may have unread before it is closed as
+    /// a slow consumer (close code 1013).
+    #[arg(long, env = "TALLY_SUBSCRIPTION_BUFFER", default_value_t = 256)]
+    pub subscription_buffer: usize,
 }

@@ -10,17 +10,19 @@ mod mutation;
 mod query;
 mod scalars;
 mod server;
+mod subscription;
 mod types;
 pub mod verify_cmd;
+mod ws;
 
+use async_graphql::Schema;
 use async_graphql::dataloader::DataLoader;
-use async_graphql::{EmptySubscription, Schema};
 use service::Ledger;
 use service::seal::digest::Signer;
 
-pub use server::{app, serve};
+pub use server::{ServerOptions, app, serve};
 
-pub type TallySchema = Schema<query::Query, mutation::Mutation, EmptySubscription>;
+pub type TallySchema = Schema<query::Query, mutation::Mutation, subscription::Subscription>;
 
 /// Nesting beyond this is refused: no legitimate client needs it, and it
 /// bounds the work one request can ask for.
@@ -28,7 +30,7 @@ const MAX_DEPTH: usize = 16;
 
 pub fn schema(ledger: Ledger, signer: Signer) -> TallySchema {
     let loader = DataLoader::new(loaders::LedgerLoader(ledger.clone()), tokio::spawn);
-    Schema::build(query::Query, mutation::Mutation::default(), EmptySubscription)
+    Schema::build(query::Query, mutation::Mutation::default(), subscription::Subscription)
         .data(ledger)
         .data(signer)
         .data(loader)
@@ -38,7 +40,7 @@ pub fn schema(ledger: Ledger, signer: Signer) -> TallySchema {
 
 /// The SDL that `schema.graphql` must equal (`tally schema > schema.graphql`).
 pub fn sdl() -> String {
-    Schema::build(query::Query, mutation::Mutation::default(), EmptySubscription)
+    Schema::build(query::Query, mutation::Mutation::default(), subscription::Subscription)
         .finish()
         .sdl()
 }

@@ -44,6 +44,10 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         true => ledger,
         false => ledger.without_combining(),
     };
+    let ledger = ledger.with_feed_poll(Duration::from_millis(args.subscription_poll_ms.max(1)));
+    let options = api::ServerOptions {
+        ws_buffer: args.subscription_buffer,
+    };
     let key_path = args
         .signing_key_file
         .clone()
@@ -72,7 +76,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         args.listen,
         signer.public_key_hex()
     );
-    api::serve(listener, ledger, signer)
+    api::serve(listener, ledger, signer, options)
         .await
         .map_err(|e| format!("server error: {e}"))
 }

@@ -28,6 +28,8 @@ pub struct Ledger {
     /// `BEGIN IMMEDIATE`, so several processes on one file stay safe.
     write_gate: Option<Arc<Mutex<()>>>,
     combiner: Option<crate::posting::combine::Combiner>,
+    /// Wakes this instance's subscribers after commits (see [`crate::feed`]).
+    feed: Arc<crate::feed::Feed>,
 }
 
 /// Parallel combined runs per PostgreSQL instance.
@@ -128,7 +130,24 @@ impl Ledger {
             cache: Arc::default(),
             write_gate: sqlite.then(|| Arc::new(Mutex::new(()))),
             combiner: None,
+            feed: Arc::new(crate::feed::Feed::new(crate::feed::DEFAULT_POLL)),
         }
+    }
+
+    /// Subscribers on this instance (every clone of this ledger) look for
+    /// other instances' commits every `poll` (default [`crate::feed::DEFAULT_POLL`]).
+    pub fn with_feed_poll(self, poll: std::time::Duration) -> Self {
+        self.feed.set_poll(poll);
+        self
+    }
+
+    /// How many accounts this instance's subscribers watch right now.
+    pub fn watched_accounts(&self) -> usize {
+        self.feed.watched_count()
+    }
+
+    pub(crate) fn feed(&self) -> &Arc<crate::feed::Feed> {
+        &self.feed
     }
 
     pub fn connection(&self) -> &DatabaseConnection {

@@ -28,6 +28,7 @@ pub mod currency;
 pub mod db;
 pub mod entry;
 pub mod error;
+pub mod feed;
 pub mod hash;
 pub mod hold;
 pub mod idempotency;

@@ -4,6 +4,7 @@
 //! A PostgreSQL test without that server fails; it is never skipped.
 
 pub mod invariants;
+pub mod ws;
 
 use std::collections::BTreeMap;
 
@@ -57,6 +58,11 @@ pub async fn spawn_app(backend: Backend) -> Result<TestApp> {
 
 /// `combining: false` runs every request in its own transaction (no group commit).
 pub async fn spawn_app_with(backend: Backend, combining: bool) -> Result<TestApp> {
+    spawn_app_configured(backend, combining, api::ServerOptions::default()).await
+}
+
+/// A test app whose server runs with `options`.
+pub async fn spawn_app_configured(backend: Backend, combining: bool, options: api::ServerOptions) -> Result<TestApp> {
     let (url, dir): (String, Option<tempfile::TempDir>) = match backend {
         Backend::Sqlite => {
             let dir = tempfile::tempdir()?;
@@ -69,7 +75,7 @@ pub async fn spawn_app_with(backend: Backend, combining: bool) -> Result<TestApp
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     let signer = service::seal::digest::Signer::generate().map_err(|e| anyhow!("{e}"))?;
-    tokio::spawn(api::serve(listener, ledger.clone(), signer));
+    tokio::spawn(api::serve(listener, ledger.clone(), signer, options));
     let db = Database::connect(url.as_str()).await?;
     Ok(TestApp {
         backend,
@@ -319,6 +325,17 @@ impl TestApp {
         Ledger::connect(&self.database_url())
             .await
             .map_err(|e| anyhow!("connect: {e}"))
+    }
+
+    /// A second server ("instance B") on this app's database, with its own
+    /// ledger, pool and caches; returns its base URL.
+    pub async fn serve_second_instance(&self) -> Result<String> {
+        let ledger = self.second_instance().await?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let base = format!("http://{}", listener.local_addr()?);
+        let signer = service::seal::digest::Signer::generate().map_err(|e| anyhow!("{e}"))?;
+        tokio::spawn(api::serve(listener, ledger, signer, api::ServerOptions::default()));
+        Ok(base)
     }
 
     pub async fn hold(&self, from: Uuid, to: Uuid, amount: &str, key: &str, expires_in_ms: i64) -> Result<Value> {

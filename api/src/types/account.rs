@@ -101,14 +101,7 @@ impl Account {
 }
 
 fn window(first: Option<i32>, after: Option<String>, last: Option<i32>, before: Option<String>) -> GqlResult<Window> {
-    let seq = |c: Option<String>| -> GqlResult<Option<i64>> {
-        c.map(|c| {
-            decode_cursor("entry", &c)?
-                .parse::<i64>()
-                .map_err(|_| gql(LedgerError::client(ErrorCode::InvalidInput, "malformed entry cursor")))
-        })
-        .transpose()
-    };
+    let seq = |c: Option<String>| c.as_deref().map(entry_sequence).transpose();
     let backward = last.is_some() || before.is_some();
     if backward && (first.is_some() || after.is_some()) {
         return Err(gql(LedgerError::client(
@@ -128,4 +121,11 @@ fn window(first: Option<i32>, after: Option<String>, last: Option<i32>, before: 
             first: size(first)?,
         }
     })
+}
+
+/// The sequence number an entries cursor points at.
+pub fn entry_sequence(cursor: &str) -> GqlResult<i64> {
+    decode_cursor("entry", cursor)?
+        .parse::<i64>()
+        .map_err(|_| gql(LedgerError::client(ErrorCode::InvalidInput, "malformed entry cursor")))
 }

@@ -15,6 +15,11 @@ impl Entry {
     async fn id(&self) -> Id {
         Id(self.0.id)
     }
+    /// This entry's position as an entries cursor: the same cursor as its
+    /// edge in `Account.entries`, and what `entryPosted(after:)` resumes from.
+    async fn cursor(&self) -> String {
+        super::encode_cursor("entry", &self.0.sequence.to_string())
+    }
     async fn account_id(&self) -> Id {
         Id(self.0.account_id)
     }

@@ -8,7 +8,7 @@ mod seal;
 mod transfer;
 mod verification;
 
-pub use account::Account;
+pub use account::{Account, entry_sequence};
 pub use entry::Entry;
 pub use hold::Hold;
 pub use payloads::{AccountPayload, Currency, PostTransfersPayload, SplitTransferPayload};

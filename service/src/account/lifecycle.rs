@@ -26,7 +26,9 @@ pub struct AccountUpdate {
 
 pub async fn update(ledger: &Ledger, u: AccountUpdate) -> Result<account::Model> {
     validate::metadata(u.metadata.as_ref())?;
-    crate::db::retrying(|| update_once(ledger, &u)).await
+    let row = crate::db::retrying(|| update_once(ledger, &u)).await?;
+    ledger.feed().publish([row.id]);
+    Ok(row)
 }
 
 async fn update_once(ledger: &Ledger, u: &AccountUpdate) -> Result<account::Model> {

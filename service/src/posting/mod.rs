@@ -161,6 +161,13 @@ enum Replay {
 }
 
 pub(crate) async fn run(ledger: &Ledger, requests: &[Request], mode: Mode) -> Result<Vec<Outcome>> {
+    let outcomes = run_to_commit(ledger, requests, mode).await?;
+    // Committed: only now may subscribers hear of it.
+    ledger.feed().publish(touched(&outcomes));
+    Ok(outcomes)
+}
+
+async fn run_to_commit(ledger: &Ledger, requests: &[Request], mode: Mode) -> Result<Vec<Outcome>> {
     if let Some(outcomes) = optimistic::run(ledger, requests).await {
         return Ok(outcomes);
     }
@@ -169,6 +176,15 @@ pub(crate) async fn run(ledger: &Ledger, requests: &[Request], mode: Mode) -> Re
         Err(e) => tracing::debug!(error = %e, "deferred-lookup attempt dropped; rerunning with the lookup first"),
     }
     db::retrying(|| run_once(ledger, requests, mode, Replay::First)).await
+}
+
+/// Every account the successful outcomes left changed (or replayed).
+fn touched(outcomes: &[Outcome]) -> BTreeSet<Uuid> {
+    outcomes
+        .iter()
+        .flatten()
+        .flat_map(|e| e.accounts.iter().chain(e.account.iter()).map(|a| a.id))
+        .collect()
 }
 
 /// Runs one request and returns its outcome; through the write combiner

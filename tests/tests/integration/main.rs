@@ -18,4 +18,5 @@ mod reversals;
 mod schema;
 mod sealing;
 mod splits;
+mod subscriptions;
 mod tamper;
