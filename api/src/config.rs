@@ -77,4 +77,9 @@ pub struct ServeArgs {
     /// a slow consumer (close code 1013).
     #[arg(long, env = "TALLY_SUBSCRIPTION_BUFFER", default_value_t = 256)]
     pub subscription_buffer: usize,
+    /// How long nested fields' keys are gathered before one batched query
+    /// loads them (a wider window batches more keys per query on a busy or
+    /// slow machine, at that much latency per nesting level).
+    #[arg(long, env = "TALLY_LOADER_DELAY_MS", default_value_t = 2)]
+    pub loader_delay_ms: u64,
 }

@@ -28,8 +28,10 @@ pub type TallySchema = Schema<query::Query, mutation::Mutation, subscription::Su
 /// bounds the work one request can ask for.
 const MAX_DEPTH: usize = 16;
 
-pub fn schema(ledger: Ledger, signer: Signer) -> TallySchema {
-    let loader = DataLoader::new(loaders::LedgerLoader(ledger.clone()), tokio::spawn);
+pub fn schema(ledger: Ledger, signer: Signer, options: &ServerOptions) -> TallySchema {
+    // Nested fields of one response level (and of concurrent requests) are
+    // gathered for `loader_delay` after the first, then loaded in one query.
+    let loader = DataLoader::new(loaders::LedgerLoader(ledger.clone()), tokio::spawn).delay(options.loader_delay);
     Schema::build(query::Query, mutation::Mutation::default(), subscription::Subscription)
         .data(ledger)
         .data(signer)

@@ -47,6 +47,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let ledger = ledger.with_feed_poll(Duration::from_millis(args.subscription_poll_ms.max(1)));
     let options = api::ServerOptions {
         ws_buffer: args.subscription_buffer,
+        loader_delay: Duration::from_millis(args.loader_delay_ms),
     };
     let key_path = args
         .signing_key_file

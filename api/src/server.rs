@@ -26,12 +26,16 @@ pub struct ServerOptions {
     /// Outgoing websocket messages a connection may have queued before it
     /// is cut off as a slow consumer.
     pub ws_buffer: usize,
+    /// How long the batch loader gathers keys before one query loads them
+    /// (async-graphql's dataloader delay, counted from the first key).
+    pub loader_delay: std::time::Duration,
 }
 
 impl Default for ServerOptions {
     fn default() -> Self {
         Self {
             ws_buffer: crate::ws::DEFAULT_BUFFER,
+            loader_delay: std::time::Duration::from_millis(2),
         }
     }
 }
@@ -45,7 +49,7 @@ struct AppState {
 
 pub fn app(ledger: Ledger, signer: Signer, options: ServerOptions) -> Router {
     let state = AppState {
-        schema: crate::schema(ledger.clone(), signer),
+        schema: crate::schema(ledger.clone(), signer, &options),
         documents: Documents::default(),
         options,
     };

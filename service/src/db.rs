@@ -6,6 +6,7 @@
 //! fail half-way with SQLITE_BUSY_SNAPSHOT (517) as a deferred BEGIN does.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sea_orm::sqlx;
@@ -45,6 +46,22 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection> {
             .acquire_timeout(Duration::from_secs(30));
     }
     Ok(Database::connect(options).await?)
+}
+
+/// What a pool executed, fed by SeaORM's per-statement callback.
+#[derive(Default)]
+pub struct Stats {
+    statements: AtomicU64,
+}
+
+impl Stats {
+    pub(crate) fn record(&self, _info: &sea_orm::metric::Info<'_>) {
+        self.statements.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn statements(&self) -> u64 {
+        self.statements.load(Ordering::Relaxed)
+    }
 }
 
 /// Begins a transaction that will write: `BEGIN IMMEDIATE` on SQLite.

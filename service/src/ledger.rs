@@ -30,6 +30,8 @@ pub struct Ledger {
     combiner: Option<crate::posting::combine::Combiner>,
     /// Wakes this instance's subscribers after commits (see [`crate::feed`]).
     feed: Arc<crate::feed::Feed>,
+    /// What this instance's pool has executed.
+    stats: Arc<db::Stats>,
 }
 
 /// Parallel combined runs per PostgreSQL instance.
@@ -94,11 +96,18 @@ impl Ledger {
     /// Connects to `url`; applies pending migrations only when `migrate` (a
     /// least-privilege role cannot, and leaves that to `tally migrate`).
     pub async fn open(url: &str, migrate: bool) -> Result<Self> {
-        let db = db::connect(url).await?;
+        let mut db = db::connect(url).await?;
+        let stats = Arc::new(db::Stats::default());
+        db.set_metric_callback({
+            let stats = Arc::clone(&stats);
+            move |info| stats.record(info)
+        });
         if migrate {
             migration::Migrator::up(&db, None).await?;
         }
-        Ok(Self::from_connection(db, url).with_combining())
+        let mut ledger = Self::from_connection(db, url);
+        ledger.stats = stats;
+        Ok(ledger.with_combining())
     }
 
     /// Routes single requests through a write combiner (group commit).
@@ -131,6 +140,7 @@ impl Ledger {
             write_gate: sqlite.then(|| Arc::new(Mutex::new(()))),
             combiner: None,
             feed: Arc::new(crate::feed::Feed::new(crate::feed::DEFAULT_POLL)),
+            stats: Arc::default(),
         }
     }
 
@@ -139,6 +149,12 @@ impl Ledger {
     pub fn with_feed_poll(self, poll: std::time::Duration) -> Self {
         self.feed.set_poll(poll);
         self
+    }
+
+    /// Statements this instance's pool has executed (counted when the
+    /// ledger was opened by [`Ledger::open`]; zero for a bare connection).
+    pub fn statements_executed(&self) -> u64 {
+        self.stats.statements()
     }
 
     /// How many accounts this instance's subscribers watch right now.

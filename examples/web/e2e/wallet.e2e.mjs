@@ -244,7 +244,7 @@ async function main() {
       if (msg.type() === 'error' || msg.type() === 'warning') console.log(`      [page console.${msg.type()}] ${msg.text()}`);
     });
     recordTransferRequests();
-    if (process.env.E2E_BLOCK_WEBSOCKETS) await page.routeWebSocket(/.*/, (ws) => ws.close({ code: 1011 }));
+    if (process.env.E2E_BLOCK_WEBSOCKETS) await page.routeWebSocket(/.*/, (ws) => ws.close({ code: 1013, reason: 'blocked by E2E_BLOCK_WEBSOCKETS' }));
 
     const item = (code) => page.locator(`[data-testid="account-item"][data-code="${code}"]`);
 

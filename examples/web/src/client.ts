@@ -53,7 +53,12 @@ export const client = new Client({
         const input = { ...request, query: request.query ?? '' };
         return {
           subscribe(sink) {
-            const unsubscribe = wsClient.subscribe(input, sink);
+            const unsubscribe = wsClient.subscribe(input, {
+              next: (value) => sink.next(value as Parameters<typeof sink.next>[0]),
+              complete: () => sink.complete(),
+              // graphql-ws gives up with a CloseEvent (no message); name its code.
+              error: (error) => sink.error(closeEventToError(error)),
+            });
             return { unsubscribe };
           },
         };
@@ -61,3 +66,12 @@ export const client = new Client({
     }),
   ],
 });
+
+function closeEventToError(error: unknown): Error | readonly Error[] {
+  if (error instanceof Error || Array.isArray(error)) return error;
+  if (typeof error === 'object' && error !== null && 'code' in error) {
+    const { code, reason } = error as { code: number; reason?: string };
+    return new Error(`websocket closed with code ${code}${reason ? `: ${reason}` : ''}`);
+  }
+  return new Error(String(error));
+}

@@ -19,5 +19,5 @@ export function describeError(error: CombinedError): UiError {
     return { code, message: first.message, definite: code !== 'INTERNAL' && code !== 'GRAPHQL_ERROR' };
   }
   const message = error.networkError?.message ?? error.message;
-  return { code: 'NETWORK_ERROR', message: `${message} (retrying sends the same transfer again, safely)`, definite: false };
+  return { code: 'NETWORK_ERROR', message, definite: false };
 }

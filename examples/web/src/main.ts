@@ -350,7 +350,8 @@ async function submitTransfer(): Promise<void> {
       // A refusal is final and moved nothing; otherwise the outcome is
       // unknown and resubmitting must reuse the key.
       if (error.definite && keys.pending === idempotencyKey) keys.settle();
-      showMessage('error', format(error));
+      const hint = error.definite ? '' : ' (the transfer may or may not have happened; sending again is safe: it is applied at most once)';
+      showMessage('error', format(error) + hint);
     } else {
       const transfer = result.data.transfer;
       if (keys.pending === idempotencyKey) keys.settle();

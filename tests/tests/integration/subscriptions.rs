@@ -212,7 +212,10 @@ async fn bad_subscription_arguments_get_coded_errors_and_write_nothing(app: Test
 /// socket buffer) while 2,400 entries post is closed with 1013 and a reason;
 /// its subscription stops watching at once.
 async fn a_subscriber_that_stops_reading_is_cut_off_with_a_reason(backend: Backend) -> Result<()> {
-    let options = api::ServerOptions { ws_buffer: 8 };
+    let options = api::ServerOptions {
+        ws_buffer: 8,
+        ..Default::default()
+    };
     let app = tests::spawn_app_configured(backend, true, options).await?;
     let a = app.open("a", "USD", None).await?;
     let b = app.open("b", "USD", None).await?;
