@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test on SQLite and on PostgreSQL.
+# Runs every test on SQLite and on PostgreSQL, then (with no arguments) the
+# browser test of the example wallet (scripts/web-test.sh).
 #
 # Provisions a throwaway PostgreSQL server (installing Debian's `postgresql`
 # package when absent), points the tests at it through TALLY_TEST_PG_URL,
@@ -11,3 +12,7 @@ source scripts/pg.sh
 export TALLY_TEST_PG_URL="$TALLY_PG_URL"
 echo "==> cargo test (SQLite and PostgreSQL)"
 cargo test --workspace --locked "$@"
+if [ "$#" -eq 0 ]; then
+  echo "==> browser test (examples/web, headless Chromium)"
+  bash scripts/web-test.sh
+fi

@@ -21,3 +21,4 @@ mod sealing;
 mod splits;
 mod subscriptions;
 mod tamper;
+mod typed_client;
