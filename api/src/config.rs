@@ -11,12 +11,21 @@ use clap::{Parser, Subcommand};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Log lines as human-readable text or as JSON objects (one per line).
+    #[arg(long, global = true, env = "TALLY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Apply migrations and serve GraphQL (POST /graphql; GraphiQL on GET /graphql).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Print the GraphQL schema (SDL); `schema.graphql` is this output.
     Schema,
     /// Apply pending migrations and exit (run it as the database owner).
@@ -27,6 +36,30 @@ pub enum Command {
     /// Walk the whole ledger (chains, balances, transfer hashes, blocks,
     /// Merkle roots) in constant memory; exit non-zero on any problem.
     Verify(VerifyArgs),
+    /// Manage API keys: `create` prints a new key once, `list`, `revoke`.
+    Keys {
+        #[arg(long, env = "DATABASE_URL", default_value = "sqlite:tally.db")]
+        database_url: String,
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum KeysAction {
+    /// Create a key and print it (only its hash is stored: keep it now).
+    Create {
+        #[arg(long)]
+        name: String,
+        /// `read` (queries), `write` (also moves money) or `admin` (also
+        /// creates accounts and currencies, archives, merges, verifies).
+        #[arg(long)]
+        scope: String,
+    },
+    /// List every key: id, name, scope, first characters, created, revoked.
+    List,
+    /// Revoke a key by name or id (in force on every instance within a second).
+    Revoke { name_or_id: String },
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -82,4 +115,61 @@ pub struct ServeArgs {
     /// slow machine, at that much latency per nesting level).
     #[arg(long, env = "TALLY_LOADER_DELAY_MS", default_value_t = 2)]
     pub loader_delay_ms: u64,
+
+    /// Serve introspection and GraphiQL (`false` turns both off).
+    #[arg(long, env = "TALLY_INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    pub introspection: bool,
+    /// Deepest selection nesting a query may have.
+    #[arg(long, env = "TALLY_MAX_DEPTH", default_value_t = 16)]
+    pub max_depth: usize,
+    /// Most work a query may ask for (fields, lists counted per item).
+    #[arg(long, env = "TALLY_MAX_COMPLEXITY", default_value_t = 100_000)]
+    pub max_complexity: usize,
+    /// Most aliases in one query.
+    #[arg(long, env = "TALLY_MAX_ALIASES", default_value_t = 30)]
+    pub max_aliases: usize,
+    /// Most directives on one field.
+    #[arg(long, env = "TALLY_MAX_DIRECTIVES", default_value_t = 5)]
+    pub max_directives: usize,
+    /// Most operations in one JSON array batch.
+    #[arg(long, env = "TALLY_MAX_BATCH", default_value_t = 10)]
+    pub max_batch: usize,
+    /// Largest request body in bytes.
+    #[arg(long, env = "TALLY_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// A request still running after this is answered UNAVAILABLE.
+    #[arg(long, env = "TALLY_REQUEST_TIMEOUT_MS", default_value_t = 10_000)]
+    pub request_timeout_ms: u64,
+    /// PostgreSQL cancels any statement of the server's pool after this
+    /// (0: no limit). Keep it below the request timeout.
+    #[arg(long, env = "TALLY_STATEMENT_TIMEOUT_MS", default_value_t = 5_000)]
+    pub statement_timeout_ms: u64,
+    /// Requests per second each API key or token subject may make (0: no limit).
+    #[arg(long, env = "TALLY_RATE_LIMIT", default_value_t = 1000)]
+    pub rate_limit: u32,
+    /// Requests a caller may make in one burst beyond the steady rate.
+    #[arg(long, env = "TALLY_RATE_LIMIT_BURST", default_value_t = 2000)]
+    pub rate_limit_burst: u32,
+    /// Accept end-user JWTs signed with this shared secret (HS256/384/512).
+    #[arg(long, env = "TALLY_JWT_SECRET_FILE")]
+    pub jwt_secret_file: Option<std::path::PathBuf>,
+    /// Accept end-user JWTs signed by a key of this JWKS document.
+    #[arg(long, env = "TALLY_JWT_JWKS_FILE")]
+    pub jwt_jwks_file: Option<std::path::PathBuf>,
+    /// Required `iss` of end-user tokens.
+    #[arg(long, env = "TALLY_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+    /// Required `aud` of end-user tokens.
+    #[arg(long, env = "TALLY_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+    /// Serve a non-loopback address with no API key or JWT key configured
+    /// (anyone who reaches the port may move any money).
+    #[arg(long, env = "TALLY_INSECURE_NO_AUTH")]
+    pub insecure_no_auth: bool,
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key).
+    #[arg(long, env = "TALLY_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "TALLY_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
 }

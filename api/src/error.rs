@@ -26,9 +26,17 @@ pub fn client_view(err: &LedgerError) -> (ErrorCode, String) {
             tracing::error!(error = %err, "internal error");
             (ErrorCode::Internal, "internal error".to_owned())
         }
+        ErrorCode::Unavailable if !matches!(err, LedgerError::Client { .. }) => {
+            tracing::warn!(error = %err, "database unavailable");
+            (ErrorCode::Unavailable, UNAVAILABLE.to_owned())
+        }
         code => (code, err.to_string()),
     }
 }
+
+/// What a client reads when the database failed it in a way a retry fixes.
+pub const UNAVAILABLE: &str =
+    "the database is unavailable or busy; the outcome is unknown: retry with the same idempotency key";
 
 pub type GqlResult<T> = async_graphql::Result<T>;
 
@@ -50,13 +58,18 @@ impl<T> IntoGql<T> for Result<T, LedgerError> {
     }
 }
 
-/// Errors raised by GraphQL itself (syntax, validation, unknown fields,
-/// wrong argument types) carry no code: they are all malformed input.
+/// Errors raised by GraphQL itself carry no code: its limits (depth,
+/// complexity, directives) are QUERY_TOO_COMPLEX; everything else (syntax,
+/// validation, unknown fields, wrong argument types) is malformed input.
 pub fn tag_uncoded(errors: &mut [ServerError]) {
     for err in errors {
+        let code = match crate::limits::is_limit_message(&err.message) {
+            true => ErrorCode::QueryTooComplex,
+            false => ErrorCode::InvalidInput,
+        };
         let ext = err.extensions.get_or_insert_with(Default::default);
         if ext.get("code").is_none() {
-            ext.set("code", ErrorCode::InvalidInput.as_str());
+            ext.set("code", code.as_str());
         }
     }
 }

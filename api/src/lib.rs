@@ -2,14 +2,17 @@
 //! All rules live in `service`; a resolver converts input, calls one service
 //! function and converts the output.
 
+pub mod auth;
 pub mod config;
 mod documents;
 mod error;
+pub mod http;
+pub mod keys_cmd;
+mod limits;
 mod loaders;
 mod mutation;
 mod query;
 mod scalars;
-mod server;
 mod subscription;
 mod types;
 pub mod verify_cmd;
@@ -20,24 +23,27 @@ use async_graphql::dataloader::DataLoader;
 use service::Ledger;
 use service::seal::digest::Signer;
 
-pub use server::{ServerOptions, app, serve};
+pub use http::{ServerOptions, app, serve, serve_tls};
+pub use limits::Limits;
 
 pub type TallySchema = Schema<query::Query, mutation::Mutation, subscription::Subscription>;
-
-/// Nesting beyond this is refused: no legitimate client needs it, and it
-/// bounds the work one request can ask for.
-const MAX_DEPTH: usize = 16;
 
 pub fn schema(ledger: Ledger, signer: Signer, options: &ServerOptions) -> TallySchema {
     // Nested fields of one response level (and of concurrent requests) are
     // gathered for `loader_delay` after the first, then loaded in one query.
     let loader = DataLoader::new(loaders::LedgerLoader(ledger.clone()), tokio::spawn).delay(options.loader_delay);
-    Schema::build(query::Query, mutation::Mutation::default(), subscription::Subscription)
+    let builder = Schema::build(query::Query, mutation::Mutation::default(), subscription::Subscription)
         .data(ledger)
         .data(signer)
         .data(loader)
-        .limit_depth(MAX_DEPTH)
-        .finish()
+        .limit_depth(options.limits.depth)
+        .limit_complexity(options.limits.complexity)
+        .limit_directives(options.limits.directives);
+    let builder = match options.introspection {
+        true => builder,
+        false => builder.disable_introspection(),
+    };
+    builder.finish()
 }
 
 /// The SDL that `schema.graphql` must equal (`tally schema > schema.graphql`).

@@ -30,6 +30,7 @@ impl Query {
 
     /// All accounts (world accounts included) in creation order. Each page is
     /// read in one snapshot, so its balances sum consistently under writes.
+    #[graphql(complexity = "crate::limits::page_cost(first, child_complexity)")]
     async fn accounts(
         &self,
         ctx: &Context<'_>,
@@ -56,6 +57,7 @@ impl Query {
     #[allow(clippy::too_many_arguments)] // one per GraphQL argument
     /// Transfers in creation order, optionally only those touching `accountId`,
     /// of one `kind`, created in [`from`, `to`).
+    #[graphql(complexity = "crate::limits::page_cost(first, child_complexity)")]
     async fn transfers(
         &self,
         ctx: &Context<'_>,

@@ -12,7 +12,7 @@
 //! connection is dropped.
 
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_graphql::futures_util::stream::BoxStream;
@@ -24,7 +24,9 @@ use futures::{SinkExt, StreamExt, future};
 use tokio::sync::mpsc;
 
 use crate::TallySchema;
+use crate::auth::{Auth, Principal};
 use crate::error::tag_uncoded;
+use crate::limits::Limits;
 
 /// Close code for a subscriber cut off for not reading (RFC 6455: try again later).
 pub const SLOW_CONSUMER: u16 = 1013;
@@ -45,25 +47,64 @@ pub fn protocol(headers: &HeaderMap) -> Option<WebSocketProtocols> {
         .find_map(|p| WebSocketProtocols::from_str(p.trim()).ok())
 }
 
-/// The schema as the websocket's executor: every response's errors get
-/// their code, as they do over HTTP.
+/// What a websocket connection must pass: a credential (in the upgrade's
+/// `Authorization` header, or in `connection_init`'s payload as
+/// `{"Authorization": "Bearer …"}`, which browsers can send), the alias
+/// limit, and the operation policy for every subscription.
 #[derive(Clone)]
-struct Coded(TallySchema);
+pub struct Door {
+    pub auth: Auth,
+    pub limits: Limits,
+    pub header_credential: Option<String>,
+}
+
+/// The schema as the websocket's executor: every operation passes the
+/// door's checks first, and every response's errors get their code.
+#[derive(Clone)]
+struct Coded {
+    schema: TallySchema,
+    limits: Limits,
+    caller: Arc<OnceLock<Principal>>,
+}
+
+impl Coded {
+    fn admit(&self, request: &mut async_graphql::Request) -> Result<Principal, async_graphql::ServerError> {
+        let pos = async_graphql::Pos::default();
+        let Some(principal) = self.caller.get() else {
+            let e = crate::auth::unauthenticated(&crate::auth::AuthError::Missing);
+            return Err(e.into_server_error(pos));
+        };
+        self.limits.check_aliases(request)?;
+        crate::auth::authorize(principal, request).map_err(|e| e.into_server_error(pos))?;
+        Ok(principal.clone())
+    }
+}
 
 impl Executor for Coded {
-    async fn execute(&self, request: async_graphql::Request) -> async_graphql::Response {
-        let mut response = self.0.execute(request).await;
+    async fn execute(&self, mut request: async_graphql::Request) -> async_graphql::Response {
+        let mut response = match self.admit(&mut request) {
+            Ok(principal) => self.schema.execute(request.data(principal)).await,
+            Err(e) => async_graphql::Response::from_errors(vec![e]),
+        };
         tag_uncoded(&mut response.errors);
         response
     }
 
     fn execute_stream(
         &self,
-        request: async_graphql::Request,
+        mut request: async_graphql::Request,
         session_data: Option<Arc<Data>>,
     ) -> BoxStream<'static, async_graphql::Response> {
-        self.0
-            .execute_stream_with_session_data(request, session_data.unwrap_or_default())
+        let principal = match self.admit(&mut request) {
+            Ok(principal) => principal,
+            Err(e) => {
+                let mut response = async_graphql::Response::from_errors(vec![e]);
+                tag_uncoded(&mut response.errors);
+                return futures::stream::once(async move { response }).boxed();
+            }
+        };
+        self.schema
+            .execute_stream_with_session_data(request.data(principal), session_data.unwrap_or_default())
             .map(|mut response| {
                 tag_uncoded(&mut response.errors);
                 response
@@ -72,8 +113,11 @@ impl Executor for Coded {
     }
 }
 
+/// graphql-transport-ws's close code for a refused `connection_init`.
+const FORBIDDEN_INIT: u16 = 4403;
+
 /// Serves one upgraded connection until either side ends it.
-pub async fn serve(socket: WebSocket, schema: TallySchema, protocol: WebSocketProtocols, buffer: usize) {
+pub async fn serve(socket: WebSocket, schema: TallySchema, protocol: WebSocketProtocols, buffer: usize, door: Door) {
     let (mut sink, incoming) = socket.split();
     let incoming = incoming.take_while(|m| future::ready(m.is_ok())).filter_map(|m| {
         future::ready(match m {
@@ -81,13 +125,42 @@ pub async fn serve(socket: WebSocket, schema: TallySchema, protocol: WebSocketPr
             _ => None,
         })
     });
-    let mut outgoing = async_graphql::http::WebSocket::new(Coded(schema), incoming, protocol).map(|m| match m {
-        WsMessage::Text(text) => Message::Text(text.into()),
-        WsMessage::Close(code, reason) => Message::Close(Some(CloseFrame {
-            code,
-            reason: reason.into(),
-        })),
-    });
+    let caller: Arc<OnceLock<Principal>> = Arc::default();
+    let executor = Coded {
+        schema,
+        limits: door.limits,
+        caller: Arc::clone(&caller),
+    };
+    let on_init = move |payload: serde_json::Value| {
+        let (auth, header, caller) = (door.auth.clone(), door.header_credential.clone(), Arc::clone(&caller));
+        async move {
+            let from_payload = ["Authorization", "authorization"]
+                .iter()
+                .find_map(|k| payload.get(*k).and_then(|v| v.as_str()).map(str::to_owned));
+            match auth.authenticate(from_payload.or(header).as_deref()).await {
+                Ok(principal) => {
+                    let _ = caller.set(principal);
+                    Ok(Data::default())
+                }
+                Err(e) => Err(async_graphql::Error::new(format!("UNAUTHENTICATED: {e}"))),
+            }
+        }
+    };
+    let mut outgoing = async_graphql::http::WebSocket::new(executor, incoming, protocol)
+        .on_connection_init(on_init)
+        .map(|m| match m {
+            WsMessage::Text(text) => Message::Text(text.into()),
+            WsMessage::Close(code, reason) => {
+                let code = match reason.starts_with("UNAUTHENTICATED") {
+                    true => FORBIDDEN_INIT,
+                    false => code,
+                };
+                Message::Close(Some(CloseFrame {
+                    code,
+                    reason: reason.into(),
+                }))
+            }
+        });
     let (queue, mut queued) = mpsc::channel::<Message>(buffer.max(1));
     let (cut, cut_off) = tokio::sync::oneshot::channel::<Message>();
     let writer = async move {

@@ -28,6 +28,8 @@ pub struct Model {
     pub last_entry_at: Option<DateTimeUtc>,
     pub metadata: Option<Json>,
     pub created_at: DateTimeUtc,
+    /// The end user this account belongs to (a token's `sub` may act on it).
+    pub owner: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -6,6 +6,7 @@
 //! - Money columns hold [`Money`], stored as exact decimal text on every backend.
 
 pub mod account;
+pub mod api_key;
 pub mod block;
 pub mod currency;
 pub mod entry;

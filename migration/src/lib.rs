@@ -10,6 +10,7 @@ mod m20261122_000002_seal;
 mod m20261122_000003_sparse_reversal_index;
 mod m20261122_000004_cas_guard;
 mod m20261122_000005_redundant_transfer_fks;
+mod m20261202_000006_access;
 
 pub struct Migrator;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000003_sparse_reversal_index::Migration),
             Box::new(m20261122_000004_cas_guard::Migration),
             Box::new(m20261122_000005_redundant_transfer_fks::Migration),
+            Box::new(m20261202_000006_access::Migration),
         ]
     }
 }

@@ -22,6 +22,14 @@ const MAX_ATTEMPTS: u32 = 30;
 
 /// Opens a pool for `url` (`sqlite:…` or `postgres://…`) with ledger-safe settings.
 pub async fn connect(url: &str) -> Result<DatabaseConnection> {
+    connect_with(url, None).await
+}
+
+/// As [`connect`]; on PostgreSQL every statement of the pool is cancelled
+/// after `statement_timeout` (the server's `statement_timeout` setting, so a
+/// stuck lock wait or runaway query ends in the database itself, and its
+/// transaction rolls back).
+pub async fn connect_with(url: &str, statement_timeout: Option<Duration>) -> Result<DatabaseConnection> {
     let mut options = ConnectOptions::new(url.to_owned());
     // Ping a pooled connection only when it has sat idle (when a server,
     // proxy or firewall may have dropped it), not on every checkout: that
@@ -44,6 +52,10 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection> {
             .max_connections(32)
             .min_connections(1)
             .acquire_timeout(Duration::from_secs(30));
+        if let Some(timeout) = statement_timeout {
+            let ms = timeout.as_millis().max(1).to_string();
+            options.map_sqlx_postgres_opts(move |o| o.options([("statement_timeout", ms.clone())]));
+        }
     }
     Ok(Database::connect(options).await?)
 }
@@ -126,6 +138,43 @@ pub(crate) fn is_transient(err: &DbErr) -> bool {
         | "5" | "6" | "517" | "2067" | "1555"
         )
     )
+}
+
+/// Failures that mean "try again later" rather than "this request is
+/// wrong": the database is unreachable, restarting, out of connections or
+/// cancelled the statement (statement timeout), a lock or serialization
+/// conflict outlasted the retry budget, SQLite stayed busy. The outcome of
+/// the request is unknown to the client, which retries under the same key.
+pub(crate) fn is_unavailable(err: &DbErr) -> bool {
+    if let Some(code) = db_code(err) {
+        // PostgreSQL: connection exceptions (08…), query cancelled (57014,
+        // statement_timeout), admin/crash shutdown (57P01–57P03), too many
+        // connections (53300), deadlock and serialization failure (after the
+        // retries). SQLite: BUSY, LOCKED, BUSY_SNAPSHOT.
+        return code.starts_with("08")
+            || matches!(
+                code.as_str(),
+                "57014" | "57P01" | "57P02" | "57P03" | "53300" | "40P01" | "40001" | "5" | "6" | "517"
+            );
+    }
+    let runtime = match err {
+        DbErr::ConnectionAcquire(_) => return true,
+        DbErr::Conn(_) => return true,
+        DbErr::Exec(r) | DbErr::Query(r) => r,
+        _ => return false,
+    };
+    match runtime {
+        RuntimeErr::SqlxError(e) => matches!(
+            e.as_ref(),
+            sqlx::Error::Io(_)
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::WorkerCrashed
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::Protocol(_)
+        ),
+        _ => false,
+    }
 }
 
 /// True when the error is a unique-constraint violation on either backend.

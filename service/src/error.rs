@@ -96,6 +96,20 @@ error_codes! {
         "the reversals would exceed the original transfer";
     DuplicateCurrency = "DUPLICATE_CURRENCY", recorded: false,
         "`createCurrency` with a code that exists";
+    Unauthenticated = "UNAUTHENTICATED", recorded: false,
+        "no valid credential: the `Authorization: Bearer` header is missing or malformed, the API key is unknown or revoked, or the token does not verify (HTTP 401)";
+    Forbidden = "FORBIDDEN", recorded: false,
+        "the credential may not do this: the API key's scope is too narrow, or the token's subject does not own the account (HTTP 403 when the whole request is refused); nothing is written";
+    RateLimited = "RATE_LIMITED", recorded: false,
+        "the caller used up its request budget; retry after `extensions.retryAfter` seconds (HTTP 429 with `Retry-After`)";
+    QueryTooComplex = "QUERY_TOO_COMPLEX", recorded: false,
+        "the request asks for too much: nesting depth, complexity, aliases, directives on one field, or the number of operations in a batch beyond the server's limits (HTTP 400)";
+    PayloadTooLarge = "PAYLOAD_TOO_LARGE", recorded: false,
+        "the request body is larger than the server accepts (HTTP 413)";
+    MethodNotAllowed = "METHOD_NOT_ALLOWED", recorded: false,
+        "a mutation sent with GET, which may only read (HTTP 405)";
+    Unavailable = "UNAVAILABLE", recorded: false,
+        "try again: the database is unreachable or busy beyond the retry budget, or the request passed its deadline. The outcome is unknown, so retry with the same idempotency key (HTTP 503 with `Retry-After`)";
     Internal = "INTERNAL", recorded: false,
         "an unexpected server-side failure; the message is `internal error`, details are in the server log";
 }
@@ -115,6 +129,10 @@ pub enum LedgerError {
     Database(#[from] DbErr),
     #[error("internal error: {0}")]
     Internal(String),
+    /// The database failed in a way a later retry may not (kept as text
+    /// when an error is duplicated).
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
 }
 
 pub type Result<T, E = LedgerError> = std::result::Result<T, E>;
@@ -137,6 +155,7 @@ impl LedgerError {
                 source: Box::new(source.duplicate()),
             },
             Self::Conflict => Self::Conflict,
+            other if other.code() == ErrorCode::Unavailable => Self::Unavailable(other.to_string()),
             other => Self::Internal(other.to_string()),
         }
     }
@@ -145,6 +164,9 @@ impl LedgerError {
         match self {
             Self::Client { code, .. } => *code,
             Self::Item { source, .. } => source.code(),
+            // Only reaches a client once the retries gave up: try again later.
+            Self::Conflict | Self::Unavailable(_) => ErrorCode::Unavailable,
+            Self::Database(err) if crate::db::is_unavailable(err) => ErrorCode::Unavailable,
             _ => ErrorCode::Internal,
         }
     }

@@ -96,7 +96,23 @@ impl Ledger {
     /// Connects to `url`; applies pending migrations only when `migrate` (a
     /// least-privilege role cannot, and leaves that to `tally migrate`).
     pub async fn open(url: &str, migrate: bool) -> Result<Self> {
-        let mut db = db::connect(url).await?;
+        Self::open_with(url, migrate, None).await
+    }
+
+    /// As [`Ledger::open`], with a PostgreSQL statement timeout on the pool
+    /// (see [`db::connect_with`]). Migrations then run first, on a
+    /// connection of their own without the timeout.
+    pub async fn open_with(url: &str, migrate: bool, statement_timeout: Option<std::time::Duration>) -> Result<Self> {
+        let migrate = match (migrate, statement_timeout) {
+            (true, Some(_)) => {
+                let db = db::connect(url).await?;
+                migration::Migrator::up(&db, None).await?;
+                db.close().await?;
+                false
+            }
+            (migrate, _) => migrate,
+        };
+        let mut db = db::connect_with(url, statement_timeout).await?;
         let stats = Arc::new(db::Stats::default());
         db.set_metric_callback({
             let stats = Arc::clone(&stats);
@@ -155,6 +171,26 @@ impl Ledger {
     /// ledger was opened by [`Ledger::open`]; zero for a bare connection).
     pub fn statements_executed(&self) -> u64 {
         self.stats.statements()
+    }
+
+    /// Migrations the database still lacks (0 when its schema is current).
+    pub async fn pending_migrations(&self) -> Result<usize> {
+        Ok(migration::Migrator::get_pending_migrations(&self.db).await?.len())
+    }
+
+    /// The pool's connections: (open, idle), when the driver tells.
+    pub fn pool_connections(&self) -> Option<(u32, usize)> {
+        match self.db.get_database_backend() {
+            DbBackend::Postgres => {
+                let pool = self.db.get_postgres_connection_pool();
+                Some((pool.size(), pool.num_idle()))
+            }
+            DbBackend::Sqlite => {
+                let pool = self.db.get_sqlite_connection_pool();
+                Some((pool.size(), pool.num_idle()))
+            }
+            _ => None,
+        }
     }
 
     /// How many accounts this instance's subscribers watch right now.

@@ -13,7 +13,7 @@
 //! use service::{Ledger, account, transfer};
 //! let ledger = Ledger::connect("sqlite::memory:").await?;
 //! let alice = account::create(&ledger, account::NewAccount {
-//!     code: "alice".into(), currency: "USD".into(), min_balance: None, metadata: None,
+//!     code: "alice".into(), currency: "USD".into(), min_balance: None, metadata: None, owner: None,
 //! }).await?;
 //! transfer::deposit(&ledger, transfer::Movement {
 //!     account_id: alice.id,
@@ -24,6 +24,7 @@
 //! ```
 
 pub mod account;
+pub mod api_key;
 pub mod currency;
 pub mod db;
 pub mod entry;

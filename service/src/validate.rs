@@ -27,6 +27,15 @@ pub fn account_code(code: &str) -> Result<()> {
     Ok(())
 }
 
+/// An account owner (a token subject): 1–255 characters, storable.
+pub fn owner(owner: &str) -> Result<()> {
+    storable("owner", owner)?;
+    match owner.chars().count() {
+        1..=MAX_CODE_LEN => Ok(()),
+        _ => Err(invalid(format!("owner must be 1 to {MAX_CODE_LEN} characters"))),
+    }
+}
+
 pub fn description(text: Option<&str>) -> Result<()> {
     if let Some(t) = text {
         storable("description", t)?;

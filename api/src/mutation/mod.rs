@@ -26,6 +26,9 @@ pub struct CreateAccountInput {
     /// The floor, default "0"; negative = overdraft limit.
     pub min_balance: Option<Money>,
     pub metadata: Metadata,
+    /// The end user this account belongs to: a bearer token whose `sub`
+    /// equals it may act on the account (see README, "Security").
+    pub owner: Option<String>,
 }
 
 #[derive(InputObject)]
@@ -76,6 +79,7 @@ impl CoreMutation {
             currency: input.currency,
             min_balance: input.min_balance.map(|m| m.0),
             metadata: input.metadata.map(|j| j.0),
+            owner: input.owner,
         };
         service::account::create(ctx.data::<Ledger>()?, new)
             .await

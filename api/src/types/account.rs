@@ -71,9 +71,14 @@ impl Account {
     async fn metadata(&self) -> Option<Json<serde_json::Value>> {
         self.0.metadata.clone().map(Json)
     }
+    /// The end user this account belongs to, if any.
+    async fn owner(&self) -> Option<&str> {
+        self.0.owner.as_deref()
+    }
 
     /// The account's entries in sequence order (keyset pagination: any page
     /// costs what the first costs). `first`/`after` page forward, `last`/`before` backward.
+    #[graphql(complexity = "crate::limits::page_cost(first.or(last), child_complexity)")]
     async fn entries(
         &self,
         ctx: &Context<'_>,

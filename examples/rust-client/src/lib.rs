@@ -188,6 +188,7 @@ async fn open(client: &Client, code: &str) -> Result<String> {
                 currency: "USD".into(),
                 min_balance: None,
                 metadata: None,
+                owner: None,
             },
         })
         .await?;

@@ -35,11 +35,17 @@ pub struct NewAccount {
     /// The floor; `None` means the default of zero.
     pub min_balance: Option<Decimal>,
     pub metadata: Option<Value>,
+    /// The end user the account belongs to: a token whose `sub` equals it
+    /// may act on the account (1–255 characters).
+    pub owner: Option<String>,
 }
 
 pub async fn create(ledger: &Ledger, new: NewAccount) -> Result<account::Model> {
     validate::account_code(&new.code)?;
     validate::metadata(new.metadata.as_ref())?;
+    if let Some(owner) = &new.owner {
+        validate::owner(owner)?;
+    }
     let db = ledger.connection();
     let scale = currency::scale_of(ledger, db, &new.currency).await?;
     let floor = money::signed_at_scale(new.min_balance.unwrap_or_default(), scale)?;

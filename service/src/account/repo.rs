@@ -33,6 +33,7 @@ pub(crate) fn new_row(new: &NewAccount, scale: u32, floor: Option<rust_decimal::
         last_entry_at: None,
         metadata: new.metadata.clone(),
         created_at: now_micros(),
+        owner: new.owner.clone(),
     }
 }
 
@@ -42,6 +43,7 @@ fn world_row(currency: &str, scale: u32) -> account::Model {
         currency: currency.to_owned(),
         min_balance: None,
         metadata: None,
+        owner: None,
     };
     account::Model {
         is_system: true,

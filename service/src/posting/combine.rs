@@ -105,7 +105,9 @@ async fn run(ledger: &Ledger, jobs: Vec<Job>) {
                 let _ = job.reply.send(outcome);
             }
         }
-        Err(e) if jobs.len() == 1 => {
+        // One request, or a failure none of them can get past (the database
+        // is down or busy beyond the retries): each gets the error, at once.
+        Err(e) if jobs.len() == 1 || e.code() == crate::ErrorCode::Unavailable => {
             for job in jobs {
                 let _ = job.reply.send(Err(e.duplicate()));
             }

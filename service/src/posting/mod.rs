@@ -319,6 +319,7 @@ mod tests {
             currency: "USD".into(),
             min_balance: None,
             metadata: None,
+            owner: None,
         };
         Ok(account::create(ledger, new).await?.id)
     }

@@ -1,0 +1,271 @@
+//! `/graphql`: every request passes the same door, in this order — body
+//! size, shape (one request or a batch of at most `limits.batch`), who is
+//! calling (401), their rate (429), aliases (400), what the operation may
+//! touch (403) — and only then runs, under a deadline (503).
+
+use std::time::Instant;
+
+use async_graphql::http::{GraphiQLSource, WebSocketProtocols};
+use async_graphql::parser::types::{DocumentOperations, OperationType};
+use async_graphql::{BatchRequest, BatchResponse, Request};
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::{Html, IntoResponse, Response};
+use service::ErrorCode;
+use tracing::Instrument;
+
+use super::{AppState, reply, telemetry};
+use crate::auth::{self, AuthError};
+
+pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    let id = telemetry::request_id(&headers);
+    let bytes = match read_body(body, state.options.limits.body_bytes).await {
+        Ok(bytes) => bytes,
+        Err(reply) => return reply(&id),
+    };
+    match serde_json::from_slice::<BatchRequest>(&bytes) {
+        Ok(batch) => run(&state, &headers, batch, id).await,
+        Err(e) => reply::refusal(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidInput,
+            format!("the body is not a GraphQL request (JSON with \"query\"): {e}"),
+            &id,
+        ),
+    }
+}
+
+/// A websocket upgrade (subscriptions), a query in the URL, or GraphiQL.
+pub async fn get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let id = telemetry::request_id(&headers);
+    if let Ok(upgrade) = upgrade {
+        return websocket(state, &headers, upgrade, &id);
+    }
+    let Some(query) = uri.query().filter(|q| !q.is_empty()) else {
+        return match state.options.introspection {
+            true => Html(GraphiQLSource::build().endpoint("/graphql").finish()).into_response(),
+            false => (StatusCode::NOT_FOUND, "GraphiQL is off (--introspection false)").into_response(),
+        };
+    };
+    let mut request = match async_graphql::http::parse_query_string(query) {
+        Ok(request) => request,
+        Err(e) => {
+            let message = format!("the URL is not a GraphQL request: {e}");
+            return reply::refusal(StatusCode::BAD_REQUEST, ErrorCode::InvalidInput, message, &id);
+        }
+    };
+    match operation_type(&mut request) {
+        Some(OperationType::Mutation) => reply::refusal(
+            StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::MethodNotAllowed,
+            "mutations must be sent with POST; GET may only read",
+            &id,
+        ),
+        Some(OperationType::Subscription) => reply::refusal(
+            StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::MethodNotAllowed,
+            "subscriptions need a websocket (graphql-transport-ws) on this path",
+            &id,
+        ),
+        _ => run(&state, &headers, BatchRequest::Single(request), id).await,
+    }
+}
+
+fn websocket(state: AppState, headers: &HeaderMap, upgrade: WebSocketUpgrade, id: &str) -> Response {
+    let Some(protocol) = crate::ws::protocol(headers) else {
+        return reply::refusal(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidInput,
+            "the websocket subprotocol must be graphql-transport-ws or graphql-ws",
+            id,
+        );
+    };
+    let header_credential = authorization(headers).map(str::to_owned);
+    upgrade
+        .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |socket| serve_socket(socket, state, protocol, header_credential))
+        .into_response()
+}
+
+async fn serve_socket(
+    socket: axum::extract::ws::WebSocket,
+    state: AppState,
+    protocol: WebSocketProtocols,
+    header_credential: Option<String>,
+) {
+    let door = crate::ws::Door {
+        auth: state.auth.clone(),
+        limits: state.options.limits,
+        header_credential,
+    };
+    crate::ws::serve(socket, state.schema, protocol, state.options.ws_buffer, door).await;
+}
+
+/// Reads at most `limit` bytes of body: PAYLOAD_TOO_LARGE past it.
+async fn read_body(body: Body, limit: usize) -> Result<Bytes, fn(&str) -> Response> {
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let too_large = std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
+            || e.to_string().contains("length limit");
+        match too_large {
+            true => |id: &str| {
+                reply::refusal(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    ErrorCode::PayloadTooLarge,
+                    "the request body is larger than the server accepts",
+                    id,
+                )
+            },
+            false => |id: &str| {
+                reply::refusal(
+                    StatusCode::BAD_REQUEST,
+                    ErrorCode::InvalidInput,
+                    "the request body could not be read",
+                    id,
+                )
+            },
+        }
+    })
+}
+
+async fn run(state: &AppState, headers: &HeaderMap, batch: BatchRequest, id: String) -> Response {
+    let started = Instant::now();
+    let principal = match state.auth.authenticate(authorization(headers)).await {
+        Ok(principal) => principal,
+        Err(e) => return unauthenticated(&e, &id),
+    };
+    if let Err(wait) = state.limiter.check(&principal) {
+        telemetry::record("any", ErrorCode::RateLimited.as_str(), started.elapsed());
+        return reply::rate_limited(wait, &id);
+    }
+    let (mut requests, single) = match batch {
+        BatchRequest::Single(r) => (vec![r], true),
+        BatchRequest::Batch(v) => (v, false),
+    };
+    let limits = state.options.limits;
+    if requests.is_empty() || requests.len() > limits.batch {
+        let message = format!("a batch holds 1 to {} operations, not {}", limits.batch, requests.len());
+        return reply::refusal(StatusCode::BAD_REQUEST, ErrorCode::QueryTooComplex, message, &id);
+    }
+    let mut labels = Vec::with_capacity(requests.len());
+    for request in &mut requests {
+        state.documents.prepare(request);
+        if let Err(e) = limits.check_aliases(request) {
+            return reply::refusal(StatusCode::BAD_REQUEST, ErrorCode::QueryTooComplex, e.message, &id);
+        }
+        if let Err(e) = auth::authorize(&principal, request) {
+            return reply::refusal(StatusCode::FORBIDDEN, ErrorCode::Forbidden, e.message, &id);
+        }
+        labels.push(state.operations.label(request));
+    }
+    let mut requests: Vec<Request> = requests.into_iter().map(|r| r.data(principal.clone())).collect();
+    let batch = match (single, requests.len()) {
+        (true, 1) => BatchRequest::Single(requests.remove(0)),
+        _ => BatchRequest::Batch(requests),
+    };
+    let mut response = match execute(state, batch, &id, &principal).await {
+        Ok(response) => response,
+        Err(reply) => return reply,
+    };
+    let responses: Vec<&mut async_graphql::Response> = match &mut response {
+        BatchResponse::Single(r) => vec![r],
+        BatchResponse::Batch(rs) => rs.iter_mut().collect(),
+    };
+    for (r, label) in responses.into_iter().zip(&labels) {
+        reply::finish(r, &id);
+        telemetry::record(label, &reply::outcome(r), started.elapsed());
+    }
+    reply::executed(&response, &id)
+}
+
+/// Runs the batch in its own task under the deadline. Past the deadline
+/// the client is told UNAVAILABLE, and the task still runs to its end, so a
+/// transaction it began commits or rolls back as a whole, never half-way.
+async fn execute(
+    state: &AppState,
+    batch: BatchRequest,
+    id: &str,
+    principal: &auth::Principal,
+) -> Result<BatchResponse, Response> {
+    let schema = state.schema.clone();
+    let span = tracing::info_span!("request", request_id = %id, caller = %principal.label());
+    let task = state
+        .tasks
+        .spawn(async move { schema.execute_batch(batch).await }.instrument(span));
+    let deadline = state.options.request_timeout;
+    match tokio::time::timeout(deadline, task).await {
+        Ok(Ok(response)) => Ok(response),
+        Ok(Err(e)) => {
+            tracing::error!(request_id = %id, error = %e, "request task failed");
+            Err(reply::refusal(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                ErrorCode::Internal,
+                "internal error",
+                id,
+            ))
+        }
+        Err(_) => {
+            tracing::warn!(request_id = %id, ?deadline, "request passed its deadline");
+            telemetry::record("any", ErrorCode::Unavailable.as_str(), deadline);
+            let mut reply = reply::refusal(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::Unavailable,
+                format!(
+                    "the request did not finish within its deadline of {} ms; the outcome is unknown: retry with the same idempotency key",
+                    deadline.as_millis()
+                ),
+                id,
+            );
+            reply
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            Err(reply)
+        }
+    }
+}
+
+fn unauthenticated(e: &AuthError, id: &str) -> Response {
+    telemetry::record("any", ErrorCode::Unauthenticated.as_str(), std::time::Duration::ZERO);
+    if let AuthError::Unavailable = e {
+        return reply::refusal(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Unavailable,
+            e.to_string(),
+            id,
+        );
+    }
+    let mut reply = reply::refusal(StatusCode::UNAUTHORIZED, ErrorCode::Unauthenticated, e.to_string(), id);
+    reply
+        .headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    reply
+}
+
+pub fn authorization(headers: &HeaderMap) -> Option<&str> {
+    headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())
+}
+
+/// The type of the operation `request` would run, when it parses.
+fn operation_type(request: &mut Request) -> Option<OperationType> {
+    let name = request.operation_name.clone();
+    let doc = request.parsed_query().ok()?;
+    match (&doc.operations, name) {
+        (DocumentOperations::Single(op), _) => Some(op.node.ty),
+        (DocumentOperations::Multiple(ops), Some(n)) => {
+            ops.iter().find(|(k, _)| k.as_str() == n).map(|(_, op)| op.node.ty)
+        }
+        // Without a name the executor refuses a multi-operation document;
+        // if any of them writes, refuse it here already.
+        (DocumentOperations::Multiple(ops), None) => ops
+            .values()
+            .map(|op| op.node.ty)
+            .find(|ty| *ty != OperationType::Query)
+            .or(Some(OperationType::Query)),
+    }
+}

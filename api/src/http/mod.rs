@@ -1,0 +1,200 @@
+//! The HTTP surface.
+//!
+//! - `POST /graphql`: GraphQL (one request or a JSON array batch).
+//! - `GET /graphql`: a websocket upgrade (subscriptions), a query sent in
+//!   the URL (mutations are refused: GET may only read), or GraphiQL.
+//! - `GET /healthz` (the process is up), `GET /readyz` and `/health` (the
+//!   database answers and its migrations are current), `GET /metrics`
+//!   (Prometheus).
+//!
+//! Owns: request limits, authentication and rate limiting at the door,
+//! deadlines, request ids, HTTP status codes. Uses: the schema, `auth`,
+//! `limits`; it never reaches into the service beyond health checks.
+
+mod graphql;
+mod ops;
+mod reply;
+pub mod telemetry;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::get;
+use axum::serve::ListenerExt;
+use service::Ledger;
+use service::seal::digest::Signer;
+use tokio::net::TcpListener;
+use tokio_util::task::TaskTracker;
+
+use crate::TallySchema;
+use crate::auth::{Auth, JwtVerifier, RateLimit, RateLimiter};
+use crate::documents::Documents;
+use crate::limits::Limits;
+
+/// How the server is set up beyond its ledger and signer.
+#[derive(Clone)]
+pub struct ServerOptions {
+    /// Outgoing websocket messages a connection may have queued before it
+    /// is cut off as a slow consumer.
+    pub ws_buffer: usize,
+    /// How long the batch loader gathers keys before one query loads them
+    /// (async-graphql's dataloader delay, counted from the first key).
+    pub loader_delay: Duration,
+    pub limits: Limits,
+    /// Introspection and GraphiQL (off together).
+    pub introspection: bool,
+    /// Longest a request may take before it is answered UNAVAILABLE (its
+    /// work is not abandoned half-way: a transaction commits or not).
+    pub request_timeout: Duration,
+    /// Requests per second per API key or token subject.
+    pub rate_limit: RateLimit,
+    /// End-user tokens, when configured.
+    pub jwt: Option<Arc<JwtVerifier>>,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        Self {
+            ws_buffer: crate::ws::DEFAULT_BUFFER,
+            loader_delay: Duration::from_millis(2),
+            limits: Limits::default(),
+            introspection: true,
+            request_timeout: Duration::from_secs(10),
+            rate_limit: RateLimit {
+                per_second: 1000,
+                burst: 2000,
+            },
+            jwt: None,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub(crate) schema: TallySchema,
+    pub(crate) documents: Documents,
+    pub(crate) options: ServerOptions,
+    pub(crate) auth: Auth,
+    pub(crate) limiter: RateLimiter,
+    pub(crate) ledger: Ledger,
+    pub(crate) operations: Arc<telemetry::Operations>,
+    /// Every request's execution task, so shutdown can wait for them all
+    /// (also those whose client was already told UNAVAILABLE).
+    pub(crate) tasks: TaskTracker,
+}
+
+/// The router, with the key cache loaded (hence async), and the tracker of
+/// the request tasks it spawns.
+pub async fn app(
+    ledger: Ledger,
+    signer: Signer,
+    options: ServerOptions,
+) -> service::error::Result<(Router, TaskTracker)> {
+    let tasks = TaskTracker::new();
+    let auth = Auth::start(ledger.clone(), options.jwt.as_ref().map(Arc::clone)).await?;
+    let schema = crate::schema(ledger.clone(), signer, &options);
+    let state = AppState {
+        operations: Arc::new(telemetry::Operations::of(&schema)),
+        schema,
+        documents: Documents::default(),
+        limiter: RateLimiter::new(options.rate_limit),
+        options,
+        auth,
+        ledger,
+        tasks: tasks.clone(),
+    };
+    telemetry::install_recorder();
+    let router = Router::new()
+        .route("/graphql", get(graphql::get).post(graphql::post))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/health", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .with_state(state);
+    Ok((router, tasks))
+}
+
+/// After the listener stopped: waits (at most `DRAIN`) for request tasks
+/// still running, so each commits or rolls back before the process exits.
+async fn drain(tasks: TaskTracker) {
+    tasks.close();
+    if tokio::time::timeout(DRAIN, tasks.wait()).await.is_err() {
+        tracing::warn!(
+            running = tasks.len(),
+            "request tasks still running after {DRAIN:?}; exiting anyway"
+        );
+    }
+}
+
+/// The longest shutdown waits for request tasks after the last response.
+const DRAIN: Duration = Duration::from_secs(30);
+
+/// Serves until SIGTERM or ctrl-c, then stops accepting connections and
+/// lets in-flight requests finish (and with them whatever they queued in
+/// the write combiner) before returning.
+pub async fn serve(
+    listener: TcpListener,
+    ledger: Ledger,
+    signer: Signer,
+    options: ServerOptions,
+) -> std::io::Result<()> {
+    let (router, tasks) = app(ledger, signer, options).await.map_err(std::io::Error::other)?;
+    // Small responses go out at once instead of waiting on Nagle's algorithm.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY");
+        }
+    });
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    drain(tasks).await;
+    Ok(())
+}
+
+/// Serves HTTPS with the PEM certificate chain and key at the given paths,
+/// with the same graceful shutdown as [`serve`].
+pub async fn serve_tls(
+    listener: std::net::TcpListener,
+    ledger: Ledger,
+    signer: Signer,
+    options: ServerOptions,
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> std::io::Result<()> {
+    let (router, tasks) = app(ledger, signer, options).await.map_err(std::io::Error::other)?;
+    let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key).await?;
+    let handle = axum_server::Handle::new();
+    let stopper = handle.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        stopper.graceful_shutdown(None);
+    });
+    listener.set_nonblocking(true)?;
+    axum_server::from_tcp_rustls(listener, config)?
+        .handle(handle)
+        .serve(router.into_make_service())
+        .await?;
+    drain(tasks).await;
+    Ok(())
+}
+
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down: no new connections; finishing in-flight requests");
+}
