@@ -21,11 +21,13 @@ const DEFAULT_PAGE: u64 = 50;
 #[Object]
 impl Query {
     async fn account(&self, ctx: &Context<'_>, id: Id) -> GqlResult<Option<Account>> {
-        found(service::account::get(ctx.data::<Ledger>()?, id.0).await).map(|a| a.map(Account))
+        let found = found(service::account::get(ctx.data::<Ledger>()?, id.0).await)?;
+        visible_account(ctx, found)
     }
 
     async fn account_by_code(&self, ctx: &Context<'_>, code: String) -> GqlResult<Option<Account>> {
-        found(service::account::by_code(ctx.data::<Ledger>()?, &code).await).map(|a| a.map(Account))
+        let found = found(service::account::by_code(ctx.data::<Ledger>()?, &code).await)?;
+        visible_account(ctx, found)
     }
 
     /// All accounts (world accounts included) in creation order. Each page is
@@ -46,12 +48,14 @@ impl Query {
     }
 
     async fn transfer(&self, ctx: &Context<'_>, id: Id) -> GqlResult<Option<Transfer>> {
-        found(service::transfer::get(ctx.data::<Ledger>()?, id.0).await).map(|t| t.map(Transfer))
+        let found = found(service::transfer::get(ctx.data::<Ledger>()?, id.0).await)?;
+        visible_transfer(ctx, found).await
     }
 
     async fn transfer_by_idempotency_key(&self, ctx: &Context<'_>, key: String) -> GqlResult<Option<Transfer>> {
         let ledger = ctx.data::<Ledger>()?;
-        found(service::transfer::by_idempotency_key(ledger, &key).await).map(|t| t.map(Transfer))
+        let found = found(service::transfer::by_idempotency_key(ledger, &key).await)?;
+        visible_transfer(ctx, found).await
     }
 
     #[allow(clippy::too_many_arguments)] // one per GraphQL argument
@@ -68,6 +72,14 @@ impl Query {
         first: Option<i32>,
         after: Option<String>,
     ) -> GqlResult<Connection<String, Transfer>> {
+        if matches!(crate::auth::principal(ctx)?, crate::auth::Principal::User { .. }) {
+            let Some(account) = account_id else {
+                return Err(crate::auth::forbidden(
+                    "an end user must name one of their accounts (accountId)",
+                ));
+            };
+            crate::auth::ensure_owns(ctx, &[account.0]).await?;
+        }
         let after = after.map(|c| id_cursor("transfer", &c)).transpose()?;
         let first = service::page::size(first.map(i64::from), DEFAULT_PAGE).gql()?;
         let filter = TransferFilter {
@@ -84,7 +96,10 @@ impl Query {
 
     async fn hold(&self, ctx: &Context<'_>, id: Id) -> GqlResult<Option<Hold>> {
         match service::hold::get(ctx.data::<Ledger>()?, id.0).await {
-            Ok(h) => Ok(Some(Hold(h))),
+            Ok(h) => {
+                crate::auth::ensure_owns_one(ctx, [h.debit_account_id, h.credit_account_id]).await?;
+                Ok(Some(Hold(h)))
+            }
             Err(e) if e.code() == ErrorCode::HoldNotFound => Ok(None),
             Err(e) => Err(gql(e)),
         }
@@ -131,6 +146,25 @@ impl Query {
 }
 
 /// Not-found refusals become `null`; anything else stays an error.
+/// An end user sees only their own accounts.
+fn visible_account(ctx: &Context<'_>, account: Option<service::entity::account::Model>) -> GqlResult<Option<Account>> {
+    if let Some(a) = &account {
+        crate::auth::ensure_sees(ctx, a)?;
+    }
+    Ok(account.map(Account))
+}
+
+/// An end user sees only transfers that touch one of their accounts.
+async fn visible_transfer(
+    ctx: &Context<'_>,
+    transfer: Option<service::entity::transfer::Model>,
+) -> GqlResult<Option<Transfer>> {
+    if let Some(t) = &transfer {
+        crate::auth::ensure_owns_one(ctx, [t.debit_account_id, t.credit_account_id]).await?;
+    }
+    Ok(transfer.map(Transfer))
+}
+
 fn found<T>(result: Result<T, LedgerError>) -> GqlResult<Option<T>> {
     match result {
         Ok(v) => Ok(Some(v)),

@@ -31,6 +31,7 @@ impl Subscription {
         after: Option<String>,
     ) -> Result<BoxStream<'static, Entry>> {
         let after = after.as_deref().map(entry_sequence).transpose()?;
+        crate::auth::ensure_owns(ctx, &[account_id.0]).await?;
         let stream = service::feed::entries_after(ctx.data::<Ledger>()?, account_id.0, after)
             .await
             .gql()?;
@@ -44,6 +45,7 @@ impl Subscription {
     /// 1 to 100 accounts.
     async fn balance_changed(&self, ctx: &Context<'_>, account_ids: Vec<Id>) -> Result<BoxStream<'static, Account>> {
         let ids: Vec<uuid::Uuid> = account_ids.into_iter().map(|id| id.0).collect();
+        crate::auth::ensure_owns(ctx, &ids).await?;
         let stream = service::feed::account_changes(ctx.data::<Ledger>()?, &ids)
             .await
             .gql()?;

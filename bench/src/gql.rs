@@ -13,6 +13,8 @@ const REFUSALS: &[&str] = &["INSUFFICIENT_FUNDS", "IDEMPOTENCY_KEY_REUSED", "ACC
 pub struct Tally {
     client: reqwest::Client,
     endpoint: String,
+    /// Sent as `Authorization: Bearer …` when set (an API key or a token).
+    bearer: Option<String>,
 }
 
 impl Tally {
@@ -24,13 +26,23 @@ impl Tally {
         Tally {
             client,
             endpoint: format!("{}/graphql", base.trim_end_matches('/')),
+            bearer: None,
         }
+    }
+
+    /// The same client, sending `credential` with every request.
+    pub fn with_bearer(mut self, credential: Option<String>) -> Self {
+        self.bearer = credential;
+        self
     }
 
     pub async fn post(&self, query: &str, variables: Value) -> Result<Value> {
         let body = json!({ "query": query, "variables": variables });
-        let res = self.client.post(&self.endpoint).json(&body).send().await?;
-        Ok(res.json().await?)
+        let mut req = self.client.post(&self.endpoint).json(&body);
+        if let Some(bearer) = &self.bearer {
+            req = req.bearer_auth(bearer);
+        }
+        Ok(req.send().await?.json().await?)
     }
 
     /// A request that must succeed; returns `data`.

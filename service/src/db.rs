@@ -67,8 +67,11 @@ pub struct Stats {
 }
 
 impl Stats {
-    pub(crate) fn record(&self, _info: &sea_orm::metric::Info<'_>) {
+    pub(crate) fn record(&self, info: &sea_orm::metric::Info<'_>) {
         self.statements.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("tally_db_statements_total", "failed" => if info.failed { "true" } else { "false" })
+            .increment(1);
+        metrics::histogram!("tally_db_statement_duration_seconds").record(info.elapsed.as_secs_f64());
     }
 
     pub fn statements(&self) -> u64 {

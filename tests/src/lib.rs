@@ -338,6 +338,32 @@ impl TestApp {
         Ok(base)
     }
 
+    /// POSTs a GraphQL request with `credential` as the bearer token (none:
+    /// no Authorization header); returns the status and the body.
+    pub async fn post_as(&self, credential: Option<&str>, query: &str, variables: Value) -> Result<(u16, Value)> {
+        let mut req = self
+            .client
+            .post(&self.endpoint)
+            .json(&serde_json::json!({ "query": query, "variables": variables }));
+        if let Some(c) = credential {
+            req = req.bearer_auth(c);
+        }
+        let res = req.send().await?;
+        Ok((res.status().as_u16(), res.json().await?))
+    }
+
+    /// Creates API keys on this app's ledger (one per `(name, scope)`) and
+    /// waits until the server's key copy, reloaded every second, has them:
+    /// from then on every request needs a credential.
+    pub async fn keys(&self, specs: &[(&str, service::api_key::Scope)]) -> Result<Vec<String>> {
+        let mut secrets = Vec::new();
+        for (name, scope) in specs {
+            secrets.push(service::api_key::create(&self.ledger, name, *scope).await?.1);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(1300)).await;
+        Ok(secrets)
+    }
+
     pub async fn hold(&self, from: Uuid, to: Uuid, amount: &str, key: &str, expires_in_ms: i64) -> Result<Value> {
         let expires = chrono::Utc::now() + chrono::Duration::milliseconds(expires_in_ms);
         let input = json!({ "fromAccountId": from, "toAccountId": to, "amount": amount, "idempotencyKey": key, "expiresAt": expires.to_rfc3339() });

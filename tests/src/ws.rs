@@ -32,9 +32,56 @@ impl WsClient {
         Self::connect_with(base, None).await
     }
 
+    /// Connects with `payload` in `connection_init` (where browsers put
+    /// credentials); a refused init is an error naming the close code.
+    pub async fn connect_with_payload(base: &str, payload: Value) -> Result<Self> {
+        let mut client = Self::open(base, None).await?;
+        client.init(payload).await?;
+        Ok(client)
+    }
+
     /// With `recv_buffer`, the socket's receive buffer is set that small, so
     /// that a client that stops reading fills the server's side quickly.
     pub async fn connect_with(base: &str, recv_buffer: Option<u32>) -> Result<Self> {
+        let mut client = Self::open(base, recv_buffer).await?;
+        client.init(json!({})).await?;
+        Ok(client)
+    }
+
+    async fn init(&mut self, payload: Value) -> Result<()> {
+        self.send(json!({ "type": "connection_init", "payload": payload }))
+            .await?;
+        match self.event_or_ack(Duration::from_secs(5)).await? {
+            None => Ok(()),
+            Some(Event::Closed { code, reason }) => bail!("init refused: closed {code} {reason}"),
+            Some(other) => bail!("no connection_ack: {other:?}"),
+        }
+    }
+
+    /// `None` for connection_ack, else the event that came instead.
+    async fn event_or_ack(&mut self, wait: Duration) -> Result<Option<Event>> {
+        let frame = tokio::time::timeout(wait, self.ws.next())
+            .await
+            .map_err(|_| anyhow!("no answer to connection_init within {wait:?}"))?;
+        match frame {
+            Some(Ok(Message::Text(text))) => {
+                let m: Value = serde_json::from_str(&text)?;
+                match m["type"].as_str() {
+                    Some("connection_ack") => Ok(None),
+                    _ => Ok(Some(Event::Next(m))),
+                }
+            }
+            Some(Ok(Message::Close(frame))) => {
+                let (code, reason) = frame
+                    .map(|f| (u16::from(f.code), f.reason.to_string()))
+                    .unwrap_or_default();
+                Ok(Some(Event::Closed { code, reason }))
+            }
+            other => bail!("unexpected answer to connection_init: {other:?}"),
+        }
+    }
+
+    async fn open(base: &str, recv_buffer: Option<u32>) -> Result<Self> {
         let addr = base.trim_start_matches("http://");
         let socket = TcpSocket::new_v4()?;
         if let Some(size) = recv_buffer {
@@ -47,12 +94,7 @@ impl WsClient {
             HeaderValue::from_static("graphql-transport-ws"),
         );
         let (ws, _) = tokio_tungstenite::client_async(request, stream).await?;
-        let mut client = Self { ws };
-        client.send(json!({ "type": "connection_init", "payload": {} })).await?;
-        match client.recv(Duration::from_secs(5)).await? {
-            Some(m) if m["type"] == "connection_ack" => Ok(client),
-            other => bail!("no connection_ack: {other:?}"),
-        }
+        Ok(Self { ws })
     }
 
     pub async fn subscribe(&mut self, id: &str, query: &str, variables: Value) -> Result<()> {
@@ -122,13 +164,5 @@ impl WsClient {
     async fn send(&mut self, message: Value) -> Result<()> {
         self.ws.send(Message::Text(message.to_string().into())).await?;
         Ok(())
-    }
-
-    async fn recv(&mut self, wait: Duration) -> Result<Option<Value>> {
-        match tokio::time::timeout(wait, self.ws.next()).await {
-            Err(_) => Ok(None),
-            Ok(Some(Ok(Message::Text(text)))) => Ok(Some(serde_json::from_str(&text)?)),
-            Ok(other) => bail!("unexpected frame: {other:?}"),
-        }
     }
 }

@@ -14,6 +14,7 @@
 mod jwt;
 mod keys;
 mod limiter;
+mod owner;
 mod policy;
 
 use std::sync::Arc;
@@ -25,6 +26,7 @@ use uuid::Uuid;
 
 pub use jwt::{JwtConfig, JwtVerifier};
 pub use limiter::{RateLimit, RateLimiter};
+pub use owner::{ensure_owns, ensure_owns_one, ensure_sees};
 pub use policy::authorize;
 
 /// The caller of one request (or websocket connection).

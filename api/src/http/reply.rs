@@ -89,6 +89,7 @@ fn status_of(response: &GqlResponse) -> StatusCode {
         Some("UNAVAILABLE") => StatusCode::SERVICE_UNAVAILABLE,
         Some("QUERY_TOO_COMPLEX") => StatusCode::BAD_REQUEST,
         Some("UNAUTHENTICATED") => StatusCode::UNAUTHORIZED,
+        Some("FORBIDDEN") => StatusCode::FORBIDDEN,
         _ => StatusCode::OK,
     }
 }

@@ -104,6 +104,7 @@ impl CoreMutation {
     }
 
     async fn transfer(&self, ctx: &Context<'_>, input: TransferInput) -> GqlResult<Transfer> {
+        crate::auth::ensure_owns(ctx, &[input.from_account_id.0]).await?;
         service::transfer::transfer(ctx.data::<Ledger>()?, input.into())
             .await
             .map(Transfer)

@@ -53,6 +53,8 @@ pub struct MovementMutation;
 impl MovementMutation {
     /// Up to 1,000 transfers in one database transaction (accounts locked once each, in id order).
     async fn post_transfers(&self, ctx: &Context<'_>, input: PostTransfersInput) -> GqlResult<PostTransfersPayload> {
+        let from: Vec<uuid::Uuid> = input.transfers.iter().map(|t| t.from_account_id.0).collect();
+        crate::auth::ensure_owns(ctx, &from).await?;
         let items = input.transfers.into_iter().map(Into::into).collect();
         let outcomes = service::transfer::post_batch(ctx.data::<Ledger>()?, items, input.atomic)
             .await
@@ -63,6 +65,7 @@ impl MovementMutation {
     /// Divides `amount` over `parts` at the currency's scale (largest remainder;
     /// ties go to the earlier part): the parts always sum exactly to the amount.
     async fn split_transfer(&self, ctx: &Context<'_>, input: SplitTransferInput) -> GqlResult<SplitTransferPayload> {
+        crate::auth::ensure_owns(ctx, &[input.from_account_id.0]).await?;
         let request = SplitRequest {
             from_account_id: input.from_account_id.0,
             amount: input.amount.0,

@@ -42,8 +42,16 @@ impl Entry {
     async fn amount(&self) -> Money {
         Money(self.0.amount.0)
     }
-    async fn balance_after(&self) -> Money {
-        Money(self.0.balance_after.0)
+    /// The account's balance right after this entry (private to its owner
+    /// for an end user).
+    async fn balance_after(&self, ctx: &Context<'_>) -> GqlResult<Money> {
+        if matches!(crate::auth::principal(ctx)?, crate::auth::Principal::User { .. }) {
+            let loader = ctx.data::<DataLoader<LedgerLoader>>()?;
+            let account = loader.load_one(AccountKey(self.0.account_id)).await?;
+            let account = account.ok_or_else(|| integrity(format!("account of entry {} is missing", self.0.id)))?;
+            crate::auth::ensure_sees(ctx, &account)?;
+        }
+        Ok(Money(self.0.balance_after.0))
     }
     /// 1, 2, 3… per account, no gaps.
     async fn sequence(&self) -> i64 {

@@ -98,6 +98,7 @@ async fn work(ledger: Ledger, mut rx: mpsc::UnboundedReceiver<Job>) {
 /// Runs the jobs together; if the combined run fails for a reason retries
 /// could not fix, each job is run alone so one request cannot fail the others.
 async fn run(ledger: &Ledger, jobs: Vec<Job>) {
+    metrics::histogram!("tally_combined_run_requests").record(jobs.len() as f64);
     let requests: Vec<Request> = jobs.iter().map(|j| j.request.clone()).collect();
     match super::run(ledger, &requests, Mode::Independent).await {
         Ok(outcomes) => {

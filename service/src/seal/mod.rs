@@ -87,8 +87,16 @@ async fn seal_attempt(ledger: &Ledger) -> Result<Option<block::Model>> {
         frontier: frontier.to_bytes(),
     };
     b.block_hash = block_hash(&b).to_vec();
+    let oldest = queued.first().and_then(|id| id.get_timestamp()).map(|t| t.to_unix());
     write_block(txn, leaves, &b, queued).await?;
     w.txn.commit().await?;
+    if let Some((secs, nanos)) = oldest {
+        // Ids are UUID v7: the oldest queued transfer's id carries its time.
+        let waited = b.sealed_at.timestamp() as f64 - secs as f64
+            + (f64::from(b.sealed_at.timestamp_subsec_nanos()) - f64::from(nanos)) / 1e9;
+        metrics::histogram!("tally_seal_lag_seconds").record(waited.max(0.0));
+    }
+    metrics::counter!("tally_sealed_transfers_total").increment(b.transfer_count.max(0) as u64);
     Ok(Some(b))
 }
 

@@ -18,6 +18,7 @@ mod replays;
 mod reversals;
 mod schema;
 mod sealing;
+mod security;
 mod splits;
 mod subscriptions;
 mod tamper;
