@@ -9,6 +9,7 @@ mod http;
 mod idempotency;
 mod instances;
 mod lifecycle;
+mod limits;
 mod loaders;
 mod movements;
 mod property;
