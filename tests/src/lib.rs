@@ -63,6 +63,16 @@ pub async fn spawn_app_with(backend: Backend, combining: bool) -> Result<TestApp
 
 /// A test app whose server runs with `options`.
 pub async fn spawn_app_configured(backend: Backend, combining: bool, options: api::ServerOptions) -> Result<TestApp> {
+    spawn_app_full(backend, combining, options, None).await
+}
+
+/// A test app whose PostgreSQL pool cancels statements after `statement_timeout`.
+pub async fn spawn_app_full(
+    backend: Backend,
+    combining: bool,
+    options: api::ServerOptions,
+    statement_timeout: Option<std::time::Duration>,
+) -> Result<TestApp> {
     let (url, dir): (String, Option<tempfile::TempDir>) = match backend {
         Backend::Sqlite => {
             let dir = tempfile::tempdir()?;
@@ -70,7 +80,9 @@ pub async fn spawn_app_configured(backend: Backend, combining: bool, options: ap
         }
         Backend::Postgres => (fresh_postgres_database().await?, None),
     };
-    let ledger = Ledger::connect(&url).await.map_err(|e| anyhow!("connect {url}: {e}"))?;
+    let ledger = Ledger::open_with(&url, true, statement_timeout)
+        .await
+        .map_err(|e| anyhow!("connect {url}: {e}"))?;
     let ledger = if combining { ledger } else { ledger.without_combining() };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);

@@ -7,7 +7,10 @@ use anyhow::{Result, ensure};
 use serde_json::{Value, json};
 use tests::{Backend, DEPOSIT, TestApp, both};
 
-both!(abusive_requests_are_refused_before_they_run, get_may_read_but_never_write);
+both!(
+    abusive_requests_are_refused_before_they_run,
+    get_may_read_but_never_write
+);
 
 mod introspection_off {
     use super::*;
@@ -43,7 +46,9 @@ async fn refused_body(app: &TestApp, body: Vec<u8>, status: u16, code: &str) -> 
 }
 
 fn request(query: &str, variables: Value) -> Vec<u8> {
-    json!({ "query": query, "variables": variables }).to_string().into_bytes()
+    json!({ "query": query, "variables": variables })
+        .to_string()
+        .into_bytes()
 }
 
 async fn abusive_requests_are_refused_before_they_run(app: TestApp) -> Result<()> {
@@ -60,7 +65,8 @@ async fn abusive_requests_are_refused_before_they_run(app: TestApp) -> Result<()
     refused_body(&app, request(&deep, json!({ "id": a })), 400, "QUERY_TOO_COMPLEX").await?;
 
     // Complexity: a page of 1,000 accounts, each with a page of 1,000 entries.
-    let wide = "{ accounts(first: 1000) { edges { node { entries(first: 1000) { edges { node { sequence amount } } } } } } }";
+    let wide =
+        "{ accounts(first: 1000) { edges { node { entries(first: 1000) { edges { node { sequence amount } } } } } } }";
     refused_body(&app, request(wide, json!({})), 400, "QUERY_TOO_COMPLEX").await?;
 
     // Aliases: 31 copies of one field (each alias is a separate resolution).
@@ -69,7 +75,9 @@ async fn abusive_requests_are_refused_before_they_run(app: TestApp) -> Result<()
     refused_body(&app, request(&flood, json!({})), 400, "QUERY_TOO_COMPLEX").await?;
     // The same flood hidden in a mutation still writes nothing.
     let moves: Vec<String> = (0..31)
-        .map(|i| format!("m{i}: deposit(input: {{accountId: \"{a}\", amount: \"1.00\", idempotencyKey: \"f{i}\"}}) {{ id }}"))
+        .map(|i| {
+            format!("m{i}: deposit(input: {{accountId: \"{a}\", amount: \"1.00\", idempotencyKey: \"f{i}\"}}) {{ id }}")
+        })
         .collect();
     let flood = format!("mutation {{ {} }}", moves.join(" "));
     refused_body(&app, request(&flood, json!({})), 400, "QUERY_TOO_COMPLEX").await?;
@@ -86,10 +94,17 @@ async fn abusive_requests_are_refused_before_they_run(app: TestApp) -> Result<()
         Value::Array(items).to_string().into_bytes()
     };
     refused_body(&app, batch(11), 400, "QUERY_TOO_COMPLEX").await?;
-    let res = app.client.post(&app.endpoint).body(batch(2)).header("content-type", "application/json").send().await?;
+    let res = app
+        .client
+        .post(&app.endpoint)
+        .body(batch(2))
+        .header("content-type", "application/json")
+        .send()
+        .await?;
     let body: Value = res.json().await?;
     ensure!(
-        body.as_array().is_some_and(|r| r.len() == 2 && r.iter().all(|x| x["data"]["deposit"]["id"].is_string())),
+        body.as_array()
+            .is_some_and(|r| r.len() == 2 && r.iter().all(|x| x["data"]["deposit"]["id"].is_string())),
         "{body}"
     );
 
@@ -108,11 +123,21 @@ async fn abusive_requests_are_refused_before_they_run(app: TestApp) -> Result<()
 async fn get_may_read_but_never_write(app: TestApp) -> Result<()> {
     let a = app.open("a", "USD", None).await?;
     let before = app.snapshot().await?;
-    let write = format!("mutation {{ deposit(input: {{accountId: \"{a}\", amount: \"1.00\", idempotencyKey: \"g\"}}) {{ id }} }}");
-    let res = app.client.get(&app.endpoint).query(&[("query", write.as_str())]).send().await?;
+    let write = format!(
+        "mutation {{ deposit(input: {{accountId: \"{a}\", amount: \"1.00\", idempotencyKey: \"g\"}}) {{ id }} }}"
+    );
+    let res = app
+        .client
+        .get(&app.endpoint)
+        .query(&[("query", write.as_str())])
+        .send()
+        .await?;
     ensure!(res.status().as_u16() == 405, "{}", res.status());
     let body: Value = res.json().await?;
-    ensure!(body["errors"][0]["extensions"]["code"] == json!("METHOD_NOT_ALLOWED"), "{body}");
+    ensure!(
+        body["errors"][0]["extensions"]["code"] == json!("METHOD_NOT_ALLOWED"),
+        "{body}"
+    );
     // Hidden behind an operation name among queries: still refused.
     let mixed = format!("query Q {{ currencies {{ code }} }} {write}");
     let mixed = mixed.replacen("mutation {", "mutation W {", 1);
@@ -131,7 +156,10 @@ async fn get_may_read_but_never_write(app: TestApp) -> Result<()> {
         .send()
         .await?;
     let body: Value = read.json().await?;
-    ensure!(body["data"]["currencies"].as_array().is_some_and(|c| !c.is_empty()), "{body}");
+    ensure!(
+        body["data"]["currencies"].as_array().is_some_and(|c| !c.is_empty()),
+        "{body}"
+    );
     Ok(())
 }
 
@@ -141,14 +169,28 @@ async fn introspection_and_graphiql_can_be_turned_off(backend: Backend) -> Resul
         ..Default::default()
     };
     let app = tests::spawn_app_configured(backend, true, options).await?;
-    let body = app.post("{ __schema { types { name } } __type(name: \"Account\") { name } }", json!({})).await?;
+    let body = app
+        .post(
+            "{ __schema { types { name } } __type(name: \"Account\") { name } }",
+            json!({}),
+        )
+        .await?;
     ensure!(
         body["data"]["__schema"].is_null() && body["data"]["__type"].is_null(),
         "the schema was disclosed: {body}"
     );
     ensure!(!body.to_string().contains("Account"), "{body}");
-    let page = app.client.get(&app.endpoint).header("accept", "text/html").send().await?;
-    ensure!(page.status().as_u16() == 404, "GraphiQL still served: {}", page.status());
+    let page = app
+        .client
+        .get(&app.endpoint)
+        .header("accept", "text/html")
+        .send()
+        .await?;
+    ensure!(
+        page.status().as_u16() == 404,
+        "GraphiQL still served: {}",
+        page.status()
+    );
     let data = app.data("{ currencies { code } }", json!({})).await?;
     ensure!(data["currencies"].is_array(), "{data}");
     Ok(())

@@ -12,6 +12,7 @@ mod lifecycle;
 mod limits;
 mod loaders;
 mod movements;
+mod operations;
 mod property;
 mod queries;
 mod races;
