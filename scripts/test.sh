@@ -10,6 +10,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/pg.sh
 export TALLY_TEST_PG_URL="$TALLY_PG_URL"
+# Process-level tests (SIGTERM, TLS, the keys commands) run the real binary.
+echo "==> cargo build -p api (the tally binary for process tests)"
+cargo build -p api --locked
+export TALLY_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/tally"
 echo "==> cargo test (SQLite and PostgreSQL)"
 cargo test --workspace --locked "$@"
 if [ "$#" -eq 0 ]; then

@@ -4,6 +4,7 @@
 //! A PostgreSQL test without that server fails; it is never skipped.
 
 pub mod invariants;
+pub mod process;
 pub mod ws;
 
 use std::collections::BTreeMap;

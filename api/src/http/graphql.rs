@@ -179,7 +179,16 @@ async fn run(state: &AppState, headers: &HeaderMap, batch: BatchRequest, id: Str
     };
     for (r, label) in responses.into_iter().zip(&labels) {
         reply::finish(r, &id);
-        telemetry::record(label, &reply::outcome(r), started.elapsed());
+        let outcome = reply::outcome(r);
+        telemetry::record(label, &outcome, started.elapsed());
+        tracing::debug!(
+            request_id = %id,
+            caller = %principal.label(),
+            operation = %label,
+            outcome = %outcome,
+            ms = started.elapsed().as_secs_f64() * 1e3,
+            "request"
+        );
     }
     reply::executed(&response, &id)
 }

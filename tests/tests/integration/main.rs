@@ -13,6 +13,7 @@ mod limits;
 mod loaders;
 mod movements;
 mod operations;
+mod process;
 mod property;
 mod queries;
 mod races;
