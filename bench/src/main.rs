@@ -35,6 +35,10 @@ struct Args {
     /// Benchmark an already running Tally instead of starting one (no ceiling, no SQLite).
     #[arg(long)]
     url: Option<String>,
+    /// With `--url`: the API key to send (a server with keys needs an admin key
+    /// to prepare accounts).
+    #[arg(long, env = "TALLY_API_KEY")]
+    api_key: Option<String>,
     /// With `--url`: the scenario to drive at each client count.
     #[arg(long, value_enum, default_value = "uncontended")]
     scenario: Scenario,
@@ -82,7 +86,7 @@ async fn main() -> Result<()> {
     };
     report.conditions = conditions(&args);
     if let Some(url) = &args.url {
-        let tally = Tally::new(url);
+        let tally = Tally::new(url).with_bearer(args.api_key.clone());
         let accounts = scenarios::prepare(&tally, args.accounts, &run_id()).await?;
         for &c in &args.clients {
             let s = scenarios::run(&tally, &accounts, args.scenario, c, &run, &run_id()).await;
@@ -130,8 +134,10 @@ async fn postgres(args: &Args, admin: &str, run: &Run, report: &mut Report) -> R
     let prefix = admin.rsplit_once('/').map_or(admin, |(p, _)| p);
     let (tally_url, ceiling_url) = (format!("{prefix}/{tally_db}"), format!("{prefix}/{ceiling_db}"));
     let data = tempdir()?;
+    // Every figure is taken with authentication on: one admin API key.
+    let key = server::create_key(&server::tally_binary()?, &tally_url)?;
     let srv = Server::start(&server::tally_binary()?, &tally_url, PG_PORT, true, &data).await?;
-    let tally = Tally::new(&srv.base);
+    let tally = Tally::new(&srv.base).with_bearer(Some(key.clone()));
     eprintln!("preparing {} accounts on PostgreSQL…", args.accounts);
     let accounts = scenarios::prepare(&tally, args.accounts, "pg").await?;
     if args.verify_only {
@@ -199,8 +205,9 @@ async fn postgres(args: &Args, admin: &str, run: &Run, report: &mut Report) -> R
             batch_ceiling,
             "≥ 0.8×",
         ));
-    let srv = sealing_ab(srv, &tally_url, &data, &accounts, run, report).await?;
-    let tally = Tally::new(&srv.base);
+    let srv = sealing_ab(srv, &tally_url, &data, &accounts, &key, run, report).await?;
+    let srv = auth_ab(srv, &tally_url, &key, &accounts, args, run, report).await?;
+    let tally = Tally::new(&srv.base).with_bearer(Some(key));
     reads(&tally, &accounts, run, report).await?;
     if args.big_ledger > 0 {
         big_ledger(args, &tally, &accounts, &tally_url, run, &sweep, report).await?;
@@ -219,6 +226,7 @@ async fn sealing_ab(
     url: &str,
     data: &std::path::Path,
     accounts: &Accounts,
+    key: &str,
     run: &Run,
     report: &mut Report,
 ) -> Result<Server> {
@@ -233,7 +241,7 @@ async fn sealing_ab(
                 wait_sealed(url).await?; // the backlog the run without a sealer left
             }
             let since = ceiling::psql_value(url, "SELECT now()")?;
-            let tally = Tally::new(&srv.base);
+            let tally = Tally::new(&srv.base).with_bearer(Some(key.to_owned()));
             let s = scenarios::run(&tally, accounts, Scenario::Uncontended, 32, run, &run_id()).await;
             if sealing {
                 on.push(s.transfers_per_sec());
@@ -262,6 +270,64 @@ async fn sealing_ab(
         lags.join("; "),
     ));
     Server::start(&binary, url, PG_PORT, true, data).await
+}
+
+/// Authentication's cost: uncontended transfers at 32 clients with an API
+/// key on every request (the ledger every other figure uses) against a
+/// ledger that has no key (the open loopback default), alternating, twice
+/// each. Keys are never deleted, so the open side is a second database with
+/// the same number of accounts. Returns a server on the keyed ledger.
+async fn auth_ab(
+    srv: Server,
+    keyed_url: &str,
+    key: &str,
+    accounts: &Accounts,
+    args: &Args,
+    run: &Run,
+    report: &mut Report,
+) -> Result<Server> {
+    let binary = server::tally_binary()?;
+    srv.stop();
+    let open_db = format!("tally_bench_open_{}", run_id());
+    let prefix = keyed_url.rsplit_once('/').map_or(keyed_url, |(p, _)| p);
+    ceiling::psql_value(keyed_url, &format!("CREATE DATABASE {open_db}"))?;
+    let open_url = format!("{prefix}/{open_db}");
+    let data = tempdir()?;
+    let srv = Server::start(&binary, &open_url, PG_PORT, true, &data).await?;
+    eprintln!("preparing {} accounts on a ledger without keys…", args.accounts);
+    let open_accounts = scenarios::prepare(&Tally::new(&srv.base), args.accounts, "open").await?;
+    srv.stop();
+    let (mut with, mut without) = (Vec::new(), Vec::new());
+    for _round in 0..2 {
+        for keyed in [true, false] {
+            let url = if keyed { keyed_url } else { open_url.as_str() };
+            let srv = Server::start(&binary, url, PG_PORT, true, &data).await?;
+            let (tally, acc) = match keyed {
+                true => (Tally::new(&srv.base).with_bearer(Some(key.to_owned())), accounts),
+                false => (Tally::new(&srv.base), &open_accounts),
+            };
+            let s = scenarios::run(&tally, acc, Scenario::Uncontended, 32, run, &run_id()).await;
+            anyhow::ensure!(s.errors == 0, "auth A/B run had errors: {s:?}");
+            match keyed {
+                true => with.push(s.transfers_per_sec()),
+                false => without.push(s.transfers_per_sec()),
+            }
+            srv.stop();
+        }
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    report.figures.push((
+        "uncontended, 32 clients: with an API key on every request ÷ without authentication".into(),
+        format!(
+            "{:.2} ({:.0} vs {:.0} transfers/s; runs with: {:?}, without: {:?})",
+            mean(&with) / mean(&without).max(1e-9),
+            mean(&with),
+            mean(&without),
+            with.iter().map(|r| r.round()).collect::<Vec<_>>(),
+            without.iter().map(|r| r.round()).collect::<Vec<_>>()
+        ),
+    ));
+    Server::start(&binary, keyed_url, PG_PORT, true, &data).await
 }
 
 /// Waits until the sealer's queue is empty.
@@ -379,10 +445,11 @@ fn time_verify(url: &str) -> Result<String> {
 async fn sqlite(args: &Args, run: &Run, report: &mut Report) -> Result<()> {
     let dir = tempdir()?;
     let url = format!("sqlite:{}", dir.join("bench.db").display());
+    let key = server::create_key(&server::tally_binary()?, &url)?;
     let mut combined = 0.0;
     for combining in [true, false] {
         let srv = Server::start(&server::tally_binary()?, &url, SQLITE_PORT, combining, &dir).await?;
-        let tally = Tally::new(&srv.base);
+        let tally = Tally::new(&srv.base).with_bearer(Some(key.clone()));
         let accounts = match combining {
             true => {
                 eprintln!("preparing {} accounts on SQLite…", args.accounts);

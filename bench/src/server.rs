@@ -42,6 +42,9 @@ impl Server {
                 database_url,
             ])
             .args(["--write-combining", if combining { "true" } else { "false" }])
+            // With an API key, every request still passes the rate limiter;
+            // its budget is set out of reach so that it measures, not throttles.
+            .args(["--rate-limit", "100000000", "--rate-limit-burst", "100000000"])
             .args(extra)
             .arg("--data-dir")
             .arg(data_dir)
@@ -77,6 +80,30 @@ impl Server {
         let _ = Command::new("kill").arg(self.child.id().to_string()).status();
         let _ = self.child.wait();
     }
+}
+
+/// Creates an admin API key on `database_url` with `tally keys create`; from
+/// then on every server on that database requires it.
+pub fn create_key(binary: &Path, database_url: &str) -> Result<String> {
+    let name = format!("bench-{}", uuid::Uuid::new_v4().simple());
+    let out = Command::new(binary)
+        .args([
+            "keys",
+            "--database-url",
+            database_url,
+            "create",
+            "--name",
+            &name,
+            "--scope",
+            "admin",
+        ])
+        .env("RUST_LOG", "warn")
+        .output()?;
+    let key = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    if !out.status.success() || !key.starts_with("tally_") {
+        bail!("tally keys create failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(key)
 }
 
 /// Resident memory of a process in MiB (Linux).
