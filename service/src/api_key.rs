@@ -82,7 +82,7 @@ pub async fn create(ledger: &Ledger, name: &str, scope: Scope) -> Result<(api_ke
         .await
     {
         Ok(_) => Ok((row, secret)),
-        Err(e) if crate::db::is_unique_violation(&e) => Err(LedgerError::client(
+        Err(e) if crate::error::is_unique_violation(&e) => Err(LedgerError::client(
             ErrorCode::InvalidInput,
             format!("a key named \"{name}\" already exists"),
         )),

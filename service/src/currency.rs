@@ -1,11 +1,13 @@
 //! Currencies: a code and its scale (ISO 4217 minor units). A currency's
 //! scale never changes once created, which is why it may be cached.
 
+use std::collections::HashMap;
+
 use sea_orm::{ConnectionTrait, EntityTrait, IntoActiveModel};
 
 use crate::error::{ErrorCode, LedgerError, Result};
 use crate::ledger::Ledger;
-use entity::currency;
+use entity::{account, currency};
 
 /// The scale of `code`, or UNKNOWN_CURRENCY.
 pub async fn scale_of(ledger: &Ledger, db: &impl ConnectionTrait, code: &str) -> Result<u32> {
@@ -49,7 +51,7 @@ pub async fn create(ledger: &Ledger, code: String, scale: i32) -> Result<currenc
         .await;
     match inserted {
         Ok(_) => Ok(row),
-        Err(e) if crate::db::is_unique_violation(&e) => Err(LedgerError::client(
+        Err(e) if crate::error::is_unique_violation(&e) => Err(LedgerError::client(
             ErrorCode::DuplicateCurrency,
             format!("currency {} already exists", row.code),
         )),
@@ -63,4 +65,20 @@ pub async fn list(ledger: &Ledger) -> Result<Vec<currency::Model>> {
         .order_by_asc(currency::Column::Code)
         .all(ledger.connection())
         .await?)
+}
+
+/// The scale of every currency among `accounts` (cached; a miss costs a read).
+pub(crate) async fn scales_of(
+    ledger: &Ledger,
+    db: &impl ConnectionTrait,
+    accounts: &[account::Model],
+) -> Result<HashMap<String, u32>> {
+    let mut scales = HashMap::new();
+    for a in accounts {
+        if !scales.contains_key(&a.currency) {
+            let scale = scale_of(ledger, db, &a.currency).await?;
+            scales.insert(a.currency.clone(), scale);
+        }
+    }
+    Ok(scales)
 }

@@ -11,11 +11,12 @@ use std::time::Duration;
 
 use sea_orm::sqlx;
 use sea_orm::{
-    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, RuntimeErr,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend, SqliteTransactionMode,
+    TransactionOptions, TransactionTrait,
 };
 
 use crate::error::Result;
+use sea_orm::{QueryResult, TryGetable};
 
 /// How many times a transient failure reruns an operation before giving up.
 const MAX_ATTEMPTS: u32 = 30;
@@ -114,73 +115,26 @@ fn backoff(attempt: u32) -> Duration {
     Duration::from_micros(fastrand::u64(ceiling_us / 2..=ceiling_us))
 }
 
-/// The driver's error code, when the database itself reported the error.
-pub(crate) fn db_code(err: &DbErr) -> Option<String> {
-    let runtime = match err {
-        DbErr::Conn(r) | DbErr::Exec(r) | DbErr::Query(r) => r,
-        _ => return None,
-    };
-    match runtime {
-        RuntimeErr::SqlxError(e) => match e.as_ref() {
-            sqlx::Error::Database(d) => d.code().map(|c| c.into_owned()),
-            _ => None,
-        },
-        _ => None,
-    }
+/// The columns of one row, taken left to right.
+pub(crate) struct Cols<'a> {
+    row: &'a QueryResult,
+    at: usize,
 }
 
-/// Failures that a rerun of the whole operation resolves.
-pub(crate) fn is_transient(err: &DbErr) -> bool {
-    matches!(
-        db_code(err).as_deref(),
-        // PostgreSQL: deadlock, serialization failure, unique violation (a
-        // concurrent twin took the idempotency key: the rerun replays it).
-        Some(
-            "40P01" | "40001" | "23505"
-        // SQLite: BUSY, LOCKED, BUSY_SNAPSHOT, unique and primary-key constraints.
-        | "5" | "6" | "517" | "2067" | "1555"
-        )
-    )
-}
-
-/// Failures that mean "try again later" rather than "this request is
-/// wrong": the database is unreachable, restarting, out of connections or
-/// cancelled the statement (statement timeout), a lock or serialization
-/// conflict outlasted the retry budget, SQLite stayed busy. The outcome of
-/// the request is unknown to the client, which retries under the same key.
-pub(crate) fn is_unavailable(err: &DbErr) -> bool {
-    if let Some(code) = db_code(err) {
-        // PostgreSQL: connection exceptions (08…), query cancelled (57014,
-        // statement_timeout), admin/crash shutdown (57P01–57P03), too many
-        // connections (53300), deadlock and serialization failure (after the
-        // retries). SQLite: BUSY, LOCKED, BUSY_SNAPSHOT.
-        return code.starts_with("08")
-            || matches!(
-                code.as_str(),
-                "57014" | "57P01" | "57P02" | "57P03" | "53300" | "40P01" | "40001" | "5" | "6" | "517"
-            );
+impl<'a> Cols<'a> {
+    pub(crate) fn new(row: &'a QueryResult) -> Self {
+        Cols { row, at: 0 }
     }
-    let runtime = match err {
-        DbErr::ConnectionAcquire(_) => return true,
-        DbErr::Conn(_) => return true,
-        DbErr::Exec(r) | DbErr::Query(r) => r,
-        _ => return false,
-    };
-    match runtime {
-        RuntimeErr::SqlxError(e) => matches!(
-            e.as_ref(),
-            sqlx::Error::Io(_)
-                | sqlx::Error::PoolTimedOut
-                | sqlx::Error::PoolClosed
-                | sqlx::Error::WorkerCrashed
-                | sqlx::Error::Tls(_)
-                | sqlx::Error::Protocol(_)
-        ),
-        _ => false,
-    }
-}
 
-/// True when the error is a unique-constraint violation on either backend.
-pub(crate) fn is_unique_violation(err: &DbErr) -> bool {
-    matches!(db_code(err).as_deref(), Some("23505" | "2067" | "1555"))
+    pub(crate) fn next<T: TryGetable>(&mut self) -> Result<T> {
+        let value = self.row.try_get_by_index(self.at)?;
+        self.at += 1;
+        Ok(value)
+    }
+
+    /// Jumps to column `at` (to skip columns a row does not need decoded).
+    pub(crate) fn seek(&mut self, at: usize) -> &mut Self {
+        self.at = at;
+        self
+    }
 }

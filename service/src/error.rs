@@ -9,7 +9,7 @@
 //! recorded flag are all generated from that line, and a test holds the
 //! README's table to the same set and text.
 
-use sea_orm::DbErr;
+use sea_orm::{DbErr, RuntimeErr, sqlx};
 
 /// Declares [`ErrorCode`] and everything derived from its table.
 macro_rules! error_codes {
@@ -166,7 +166,7 @@ impl LedgerError {
             Self::Item { source, .. } => source.code(),
             // Only reaches a client once the retries gave up: try again later.
             Self::Conflict | Self::Unavailable(_) => ErrorCode::Unavailable,
-            Self::Database(err) if crate::db::is_unavailable(err) => ErrorCode::Unavailable,
+            Self::Database(err) if is_unavailable(err) => ErrorCode::Unavailable,
             _ => ErrorCode::Internal,
         }
     }
@@ -176,8 +176,82 @@ impl LedgerError {
     pub(crate) fn is_retryable(&self) -> bool {
         match self {
             Self::Conflict => true,
-            Self::Database(err) => crate::db::is_transient(err),
+            Self::Database(err) => is_transient(err),
             _ => false,
         }
     }
+}
+
+// How database failures classify: the driver's codes, read here so that the
+// error table needs nothing above it.
+
+/// The driver's error code, when the database itself reported the error.
+pub(crate) fn db_code(err: &DbErr) -> Option<String> {
+    let runtime = match err {
+        DbErr::Conn(r) | DbErr::Exec(r) | DbErr::Query(r) => r,
+        _ => return None,
+    };
+    match runtime {
+        RuntimeErr::SqlxError(e) => match e.as_ref() {
+            sqlx::Error::Database(d) => d.code().map(|c| c.into_owned()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Failures that a rerun of the whole operation resolves.
+pub(crate) fn is_transient(err: &DbErr) -> bool {
+    matches!(
+        db_code(err).as_deref(),
+        // PostgreSQL: deadlock, serialization failure, unique violation (a
+        // concurrent twin took the idempotency key: the rerun replays it).
+        Some(
+            "40P01" | "40001" | "23505"
+        // SQLite: BUSY, LOCKED, BUSY_SNAPSHOT, unique and primary-key constraints.
+        | "5" | "6" | "517" | "2067" | "1555"
+        )
+    )
+}
+
+/// Failures that mean "try again later" rather than "this request is
+/// wrong": the database is unreachable, restarting, out of connections or
+/// cancelled the statement (statement timeout), a lock or serialization
+/// conflict outlasted the retry budget, SQLite stayed busy. The outcome of
+/// the request is unknown to the client, which retries under the same key.
+pub(crate) fn is_unavailable(err: &DbErr) -> bool {
+    if let Some(code) = db_code(err) {
+        // PostgreSQL: connection exceptions (08…), query cancelled (57014,
+        // statement_timeout), admin/crash shutdown (57P01–57P03), too many
+        // connections (53300), deadlock and serialization failure (after the
+        // retries). SQLite: BUSY, LOCKED, BUSY_SNAPSHOT.
+        return code.starts_with("08")
+            || matches!(
+                code.as_str(),
+                "57014" | "57P01" | "57P02" | "57P03" | "53300" | "40P01" | "40001" | "5" | "6" | "517"
+            );
+    }
+    let runtime = match err {
+        DbErr::ConnectionAcquire(_) => return true,
+        DbErr::Conn(_) => return true,
+        DbErr::Exec(r) | DbErr::Query(r) => r,
+        _ => return false,
+    };
+    match runtime {
+        RuntimeErr::SqlxError(e) => matches!(
+            e.as_ref(),
+            sqlx::Error::Io(_)
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::WorkerCrashed
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::Protocol(_)
+        ),
+        _ => false,
+    }
+}
+
+/// True when the error is a unique-constraint violation on either backend.
+pub(crate) fn is_unique_violation(err: &DbErr) -> bool {
+    matches!(db_code(err).as_deref(), Some("23505" | "2067" | "1555"))
 }

@@ -9,6 +9,7 @@
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -114,13 +115,7 @@ pub fn transfer_hash(t: &entity::transfer::Model, entry_hashes: &[&[u8]]) -> [u8
         .optional(t.reversal_of.as_ref().map(|u| &u.as_bytes()[..]))
         .optional(t.hold_id.as_ref().map(|u| &u.as_bytes()[..]))
         .optional(t.description.as_deref().map(str::as_bytes))
-        .optional(
-            t.metadata
-                .as_ref()
-                .map(crate::idempotency::canonical_json)
-                .as_deref()
-                .map(str::as_bytes),
-        );
+        .optional(t.metadata.as_ref().map(canonical_json).as_deref().map(str::as_bytes));
     for h in entry_hashes {
         c.bytes(h);
     }
@@ -141,6 +136,27 @@ pub fn block_hash(b: &entity::block::Model) -> [u8; HASH_LEN] {
         .int(b.transfer_count)
         .time(b.sealed_at);
     c.finish()
+}
+
+/// JSON text with object keys sorted at every level, whatever map type
+/// serde_json was built with.
+pub(crate) fn canonical_json(value: &Value) -> String {
+    match value {
+        Value::Object(map) => {
+            let mut pairs: Vec<(&String, &Value)> = map.iter().collect();
+            pairs.sort_by(|a, b| a.0.cmp(b.0));
+            let fields: Vec<String> = pairs
+                .into_iter()
+                .map(|(k, v)| format!("{}:{}", Value::String(k.clone()), canonical_json(v)))
+                .collect();
+            format!("{{{}}}", fields.join(","))
+        }
+        Value::Array(items) => {
+            let items: Vec<String> = items.iter().map(canonical_json).collect();
+            format!("[{}]", items.join(","))
+        }
+        other => other.to_string(),
+    }
 }
 
 #[cfg(test)]

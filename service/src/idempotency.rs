@@ -11,7 +11,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::error::{ErrorCode, LedgerError, Result};
-use crate::hash::{Canonical, HASH_LEN};
+use crate::hash::{Canonical, HASH_LEN, canonical_json};
 
 const MAX_KEY_LEN: usize = 255;
 
@@ -76,27 +76,6 @@ impl Fingerprint {
 
     pub(crate) fn finish(self) -> [u8; HASH_LEN] {
         self.0.finish()
-    }
-}
-
-/// JSON text with object keys sorted at every level, whatever map type
-/// serde_json was built with.
-pub(crate) fn canonical_json(value: &Value) -> String {
-    match value {
-        Value::Object(map) => {
-            let mut pairs: Vec<(&String, &Value)> = map.iter().collect();
-            pairs.sort_by(|a, b| a.0.cmp(b.0));
-            let fields: Vec<String> = pairs
-                .into_iter()
-                .map(|(k, v)| format!("{}:{}", Value::String(k.clone()), canonical_json(v)))
-                .collect();
-            format!("{{{}}}", fields.join(","))
-        }
-        Value::Array(items) => {
-            let items: Vec<String> = items.iter().map(canonical_json).collect();
-            format!("[{}]", items.join(","))
-        }
-        other => other.to_string(),
     }
 }
 

@@ -4,18 +4,16 @@
 //! without invalidation — and the optimistic path's recent account rows,
 //! which are checked on every use instead.
 
-use std::borrow::Borrow;
-use std::collections::HashMap;
-use std::hash::Hash;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock};
 
 use sea_orm::{DatabaseConnection, DatabaseTransaction, DbBackend};
 use sea_orm_migration::MigratorTrait;
-use tokio::sync::{Mutex, MutexGuard};
-use uuid::Uuid;
+use tokio::sync::{Mutex, MutexGuard, mpsc};
 
+use crate::cache::Cache;
 use crate::db;
 use crate::error::Result;
+use crate::request::Job;
 
 #[derive(Clone)]
 pub struct Ledger {
@@ -27,7 +25,8 @@ pub struct Ledger {
     /// beats spinning in SQLite's busy handler. Correctness still comes from
     /// `BEGIN IMMEDIATE`, so several processes on one file stay safe.
     write_gate: Option<Arc<Mutex<()>>>,
-    combiner: Option<crate::posting::combine::Combiner>,
+    /// Write combining's lanes (`None`: every request runs alone).
+    combining: Option<Arc<Lanes>>,
     /// Wakes this instance's subscribers after commits (see [`crate::feed`]).
     feed: Arc<crate::feed::Feed>,
     /// What this instance's pool has executed.
@@ -37,48 +36,12 @@ pub struct Ledger {
 /// Parallel combined runs per PostgreSQL instance.
 const COMBINING_WORKERS: usize = 4;
 
-#[derive(Default)]
-pub(crate) struct Cache {
-    pub(crate) scales: Memo<String, u32>,
-    pub(crate) worlds: Memo<String, Uuid>,
-    /// Account id → currency, for deposits and withdrawals.
-    pub(crate) currencies: Memo<Uuid, String, 200_000>,
-    /// Accounts as this instance last committed them: the one cache here
-    /// that can go stale, so only the optimistic path reads it, and its
-    /// compare-and-swap checks every row it takes from it.
-    pub(crate) recent: crate::posting::Recent,
-    /// The accounts this instance's runs are writing right now.
-    pub(crate) in_flight: crate::posting::InFlight,
-}
-
-/// Facts that never change once written, shared by this instance. At most
-/// `MAX` are kept: the map starts over when an insert would pass it (a miss
-/// only costs a read).
-pub(crate) struct Memo<K, V, const MAX: usize = { usize::MAX }>(RwLock<HashMap<K, V>>);
-
-impl<K, V, const MAX: usize> Default for Memo<K, V, MAX> {
-    fn default() -> Self {
-        Self(RwLock::new(HashMap::new()))
-    }
-}
-
-impl<K: Eq + Hash, V: Clone, const MAX: usize> Memo<K, V, MAX> {
-    pub(crate) fn get<Q: Eq + Hash + ?Sized>(&self, key: &Q) -> Option<V>
-    where
-        K: Borrow<Q>,
-    {
-        self.0.read().ok()?.get(key).cloned()
-    }
-
-    pub(crate) fn insert(&self, entries: impl IntoIterator<Item = (K, V)>) {
-        let entries: Vec<(K, V)> = entries.into_iter().collect();
-        if let Ok(mut map) = self.0.write() {
-            if map.len().saturating_add(entries.len()) > MAX {
-                map.clear();
-            }
-            map.extend(entries);
-        }
-    }
+/// Write combining's lanes, one per worker. The engine starts the workers
+/// on the first request it routes here (`posting::combine`), so opening a
+/// ledger needs nothing above storage.
+pub(crate) struct Lanes {
+    pub(crate) workers: usize,
+    pub(crate) senders: OnceLock<Vec<mpsc::UnboundedSender<Job>>>,
 }
 
 /// A write transaction; on SQLite it also holds this process's writer slot.
@@ -129,22 +92,26 @@ impl Ledger {
     /// Routes single requests through a write combiner (group commit).
     /// SQLite has one writer, so one worker; PostgreSQL commits in parallel.
     pub fn with_combining(mut self) -> Self {
+        self.combining = None;
         let workers = match self.write_gate {
             Some(_) => 1,
             None => COMBINING_WORKERS,
         };
-        self.combiner = Some(crate::posting::combine::Combiner::start(self.clone(), workers));
+        self.combining = Some(Arc::new(Lanes {
+            workers,
+            senders: OnceLock::new(),
+        }));
         self
     }
 
     /// The same ledger with every request run on its own (one commit each).
     pub fn without_combining(mut self) -> Self {
-        self.combiner = None;
+        self.combining = None;
         self
     }
 
-    pub(crate) fn combiner(&self) -> Option<&crate::posting::combine::Combiner> {
-        self.combiner.as_ref()
+    pub(crate) fn lanes(&self) -> Option<&Lanes> {
+        self.combining.as_deref()
     }
 
     pub fn from_connection(db: DatabaseConnection, url: &str) -> Self {
@@ -154,7 +121,7 @@ impl Ledger {
             url: Arc::from(url),
             cache: Arc::default(),
             write_gate: sqlite.then(|| Arc::new(Mutex::new(()))),
-            combiner: None,
+            combining: None,
             feed: Arc::new(crate::feed::Feed::new(crate::feed::DEFAULT_POLL)),
             stats: Arc::default(),
         }
@@ -217,21 +184,5 @@ impl Ledger {
         };
         let txn = db::begin_write(&self.db).await?;
         Ok(WriteTxn { txn, _gate: gate })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Memo;
-
-    #[test]
-    fn a_memo_starts_over_when_an_insert_would_pass_its_bound() {
-        let memo: Memo<u32, &str, 3> = Memo::default();
-        memo.insert([(1, "a"), (2, "b")]);
-        assert_eq!(memo.get(&1), Some("a"));
-        memo.insert([(3, "c")]);
-        assert_eq!((memo.get(&1), memo.get(&3)), (Some("a"), Some("c")));
-        memo.insert([(4, "d")]);
-        assert_eq!((memo.get(&1), memo.get(&4)), (None, Some("d")));
     }
 }

@@ -25,6 +25,7 @@
 
 pub mod account;
 pub mod api_key;
+mod cache;
 pub mod currency;
 pub mod db;
 pub mod entry;
@@ -37,8 +38,10 @@ pub mod ledger;
 pub mod money;
 pub mod page;
 mod posting;
+mod report;
+mod request;
 pub mod seal;
-pub use posting::Effect;
+pub use request::Effect;
 pub mod time;
 pub mod transfer;
 pub mod validate;

@@ -4,8 +4,10 @@
 
 use serde_json::Value;
 
-use crate::account::WORLD_PREFIX;
 use crate::error::{ErrorCode, LedgerError, Result};
+
+/// The reserved prefix of each currency's system account code (`world:USD`).
+pub const WORLD_PREFIX: &str = "world:";
 
 const MAX_CODE_LEN: usize = 255;
 const MAX_DESCRIPTION_LEN: usize = 1000;

@@ -1,21 +1,76 @@
-//! Account SQL: inserts, the ordered lock, and the compare-and-swap write-back.
+//! Account storage: the row's statuses and shape, lookups and pages,
+//! inserts, the ordered lock, and the compare-and-swap write-back.
 
+use rust_decimal::Decimal;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
     QuerySelect,
 };
+use serde_json::Value;
 use uuid::Uuid;
 
-use super::{NewAccount, STATUS_ACTIVE, WORLD_PREFIX};
-use crate::db::is_unique_violation;
+use crate::error::is_unique_violation;
 use crate::error::{ErrorCode, LedgerError, Result};
 use crate::hash::ZERO_HASH;
 use crate::ledger::Ledger;
 use crate::money;
+use crate::page::Page;
 use crate::time::now_micros;
+use crate::validate::WORLD_PREFIX;
 use entity::Money;
 use entity::account::{self, Column};
+
+pub const STATUS_ACTIVE: &str = "ACTIVE";
+pub const STATUS_ARCHIVED: &str = "ARCHIVED";
+
+/// What a client asks for when opening an account.
+pub struct NewAccount {
+    pub code: String,
+    pub currency: String,
+    /// The floor; `None` means the default of zero.
+    pub min_balance: Option<Decimal>,
+    pub metadata: Option<Value>,
+    /// The end user the account belongs to: a token whose `sub` equals it
+    /// may act on the account (1–255 characters).
+    pub owner: Option<String>,
+}
+
+pub async fn get(ledger: &Ledger, id: Uuid) -> Result<account::Model> {
+    let found = account::Entity::find_by_id(id).one(ledger.connection()).await?;
+    found.ok_or_else(|| not_found(&id.to_string()))
+}
+
+pub async fn by_code(ledger: &Ledger, code: &str) -> Result<account::Model> {
+    let found = account::Entity::find()
+        .filter(Column::Code.eq(code))
+        .one(ledger.connection())
+        .await?;
+    found.ok_or_else(|| not_found(code))
+}
+
+pub async fn by_ids(ledger: &Ledger, ids: &[Uuid]) -> Result<Vec<account::Model>> {
+    let rows = account::Entity::find()
+        .filter(Column::Id.is_in(ids.iter().copied()))
+        .all(ledger.connection())
+        .await?;
+    Ok(rows)
+}
+
+/// Accounts in id (= creation) order after `after`. One statement, so one
+/// snapshot: the balances of a page always sum consistently.
+pub async fn page(ledger: &Ledger, after: Option<Uuid>, first: u64) -> Result<Page<account::Model>> {
+    let mut query = account::Entity::find().order_by_asc(Column::Id);
+    if let Some(after) = after {
+        query = query.filter(Column::Id.gt(after));
+    }
+    let rows = query.limit(first + 1).all(ledger.connection()).await?;
+    Ok(Page::forward(rows, first, after.is_some()))
+}
+
+pub(crate) fn not_found(what: &str) -> LedgerError {
+    LedgerError::client(ErrorCode::AccountNotFound, format!("account {what} not found"))
+}
 
 pub(crate) fn new_row(new: &NewAccount, scale: u32, floor: Option<rust_decimal::Decimal>) -> account::Model {
     account::Model {

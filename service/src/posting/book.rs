@@ -9,30 +9,29 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait, IntoActiveModel};
 use uuid::Uuid;
 
 use super::replay::key_reused;
 use super::{Effect, Outcome, Request};
-use crate::account::{self as accounts, repo};
+use crate::account::repo;
 use crate::error::{ErrorCode, LedgerError, Result};
-use crate::hold as holds;
+use crate::hold::repo as holds;
 use crate::time::now_micros;
-use entity::{account, entry, hold, idempotency, transfer, unsealed};
+use entity::{account, entry, hold, idempotency, transfer};
 
 #[derive(Clone)]
 pub(super) struct Tracked {
     pub(super) row: account::Model,
-    read_version: i64,
-    changed: bool,
+    pub(super) read_version: i64,
+    pub(super) changed: bool,
 }
 
 #[derive(Clone)]
 pub(super) struct TrackedHold {
     pub(super) row: hold::Model,
     /// `None` for a hold created in this run.
-    read_version: Option<i64>,
-    changed: bool,
+    pub(super) read_version: Option<i64>,
+    pub(super) changed: bool,
 }
 
 /// What a key led to earlier in this run, to answer a repeat of it.
@@ -58,7 +57,7 @@ pub(super) struct Book {
     pub(super) reversed: HashMap<Uuid, Decimal>,
     pub(super) transfers: Vec<transfer::Model>,
     pub(super) entries: Vec<entry::Model>,
-    records: Vec<idempotency::Model>,
+    pub(super) records: Vec<idempotency::Model>,
     seen: HashMap<String, ([u8; 32], Seen)>,
     undo: Undo,
     pub(super) now: DateTime<Utc>,
@@ -169,8 +168,8 @@ impl Book {
     pub(super) fn account(&self, id: Option<Uuid>) -> Result<account::Model> {
         match (id.and_then(|id| self.accounts.get(&id)), id) {
             (Some(t), _) => Ok(t.row.clone()),
-            (None, Some(id)) => Err(accounts::not_found(&id.to_string())),
-            (None, None) => Err(accounts::not_found("(no world account for this currency)")),
+            (None, Some(id)) => Err(repo::not_found(&id.to_string())),
+            (None, None) => Err(repo::not_found("(no world account for this currency)")),
         }
     }
 
@@ -179,7 +178,7 @@ impl Book {
         let tracked = self
             .accounts
             .get_mut(&id)
-            .ok_or_else(|| accounts::not_found(&id.to_string()))?;
+            .ok_or_else(|| repo::not_found(&id.to_string()))?;
         self.undo.accounts.entry(id).or_insert_with(|| tracked.clone());
         tracked.changed = true;
         Ok(&mut tracked.row)
@@ -247,83 +246,6 @@ impl Book {
         self.records.push(record);
         self.seen.insert(key, (req.fingerprint, seen));
     }
-
-    /// True when every account in the book is changed and no hold is
-    /// touched: the shape the optimistic path can write in one statement
-    /// whose compare-and-swap covers every row the run read.
-    pub(super) fn changes_only_accounts_it_read(&self) -> bool {
-        self.holds.is_empty() && self.accounts.values().all(|t| t.changed)
-    }
-
-    /// The optimistic path's step 4 (PostgreSQL): the whole write-back as
-    /// one statement outside any transaction, so it is its own transaction.
-    /// Returns every account as it now stands.
-    pub(super) async fn write_alone(self, db: &DatabaseConnection) -> Result<Vec<account::Model>> {
-        if db.get_database_backend() != DbBackend::Postgres || !self.changes_only_accounts_it_read() {
-            return Err(LedgerError::Internal(
-                "a run only PostgreSQL's write-back can take alone".into(),
-            ));
-        }
-        let (changed, unchanged) = split_changed(self.accounts);
-        super::pg_write::write(db, &changed, &self.transfers, &self.entries, &self.records).await?;
-        Ok(all_rows(changed, unchanged))
-    }
-
-    /// Step 4: compare-and-swap every changed account and hold, then the
-    /// inserts (on PostgreSQL, accounts and inserts in one statement).
-    /// Returns every account in the book as it stands once committed.
-    pub(super) async fn write(self, txn: &DatabaseTransaction) -> Result<Vec<account::Model>> {
-        let (changed, unchanged) = split_changed(self.accounts);
-        let pg = txn.get_database_backend() == DbBackend::Postgres;
-        if !pg {
-            repo::compare_and_swap_many(txn, &changed).await?;
-        }
-        let mut new_holds = Vec::new();
-        for h in self.holds.into_values().filter(|h| h.changed) {
-            match h.read_version {
-                Some(read) => holds::compare_and_swap(txn, &h.row, read).await?,
-                None => new_holds.push(h.row),
-            }
-        }
-        insert_all::<hold::Entity, _>(txn, new_holds).await?;
-        if pg {
-            super::pg_write::write(txn, &changed, &self.transfers, &self.entries, &self.records).await?;
-            return Ok(all_rows(changed, unchanged));
-        }
-        // Queued for the sealer in the same transaction: sealed exactly once.
-        let queue: Vec<unsealed::Model> = self
-            .transfers
-            .iter()
-            .map(|t| unsealed::Model {
-                transfer_id: t.id,
-                created_at: t.created_at,
-            })
-            .collect();
-        insert_all::<transfer::Entity, _>(txn, self.transfers).await?;
-        insert_all::<unsealed::Entity, _>(txn, queue).await?;
-        insert_all::<entry::Entity, _>(txn, self.entries).await?;
-        insert_all::<idempotency::Entity, _>(txn, self.records).await?;
-        Ok(all_rows(changed, unchanged))
-    }
-}
-
-/// The changed accounts, in id order with the version each was read at, and
-/// the unchanged ones.
-fn split_changed(accounts: HashMap<Uuid, Tracked>) -> (Vec<(account::Model, i64)>, Vec<account::Model>) {
-    let (mut changed, mut unchanged) = (Vec::new(), Vec::new());
-    for t in accounts.into_values() {
-        match t.changed {
-            true => changed.push((t.row, t.read_version)),
-            false => unchanged.push(t.row),
-        }
-    }
-    changed.sort_by_key(|(row, _)| row.id);
-    (changed, unchanged)
-}
-
-/// Every account again, changed and unchanged, as it stands after the write.
-fn all_rows(changed: Vec<(account::Model, i64)>, unchanged: Vec<account::Model>) -> Vec<account::Model> {
-    changed.into_iter().map(|(row, _)| row).chain(unchanged).collect()
 }
 
 fn blank_record(key: &str, req: &Request, now: DateTime<Utc>) -> idempotency::Model {
@@ -337,24 +259,6 @@ fn blank_record(key: &str, req: &Request, now: DateTime<Utc>) -> idempotency::Mo
         error_message: None,
         created_at: now,
     }
-}
-
-/// Inserts rows in chunks that stay under every backend's bind-parameter limit.
-async fn insert_all<E, M>(txn: &DatabaseTransaction, rows: Vec<M>) -> Result<()>
-where
-    E: EntityTrait,
-    M: IntoActiveModel<E::ActiveModel>,
-{
-    let mut rows = rows.into_iter().peekable();
-    while rows.peek().is_some() {
-        let chunk: Vec<E::ActiveModel> = rows
-            .by_ref()
-            .take(500)
-            .map(IntoActiveModel::into_active_model)
-            .collect();
-        E::insert_many(chunk).exec_without_returning(txn).await?;
-    }
-    Ok(())
 }
 
 fn repeat(req: &Request, fingerprint: &[u8; 32], seen: &Seen) -> Outcome {

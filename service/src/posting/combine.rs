@@ -23,46 +23,52 @@ use uuid::Uuid;
 use super::{Mode, Op, Outcome, Request, Side};
 use crate::error::LedgerError;
 use crate::ledger::Ledger;
+use crate::request::Job;
 
 /// The most requests one combined run carries.
 const MAX_COMBINED: usize = 256;
 
-struct Job {
-    request: Request,
-    reply: oneshot::Sender<Outcome>,
+/// Runs one request through its lane (starting the lanes' workers on the
+/// first request), or alone when the ledger does not combine.
+pub(crate) async fn run_one(ledger: &Ledger, request: Request) -> Outcome {
+    if let Some(lanes) = ledger.lanes() {
+        let senders = lanes
+            .senders
+            .get_or_init(|| start(ledger.clone().without_combining(), lanes.workers));
+        return submit(senders, request).await;
+    }
+    let outcomes = super::run::run(ledger, std::slice::from_ref(&request), Mode::Independent).await?;
+    outcomes
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| Err(LedgerError::Internal("engine returned no outcome".into())))
 }
 
-#[derive(Clone)]
-pub(crate) struct Combiner {
-    lanes: Vec<mpsc::UnboundedSender<Job>>,
+/// Starts `workers` combining workers, one lane each, over `ledger` (a
+/// ledger without lanes, so the workers run their batches directly).
+fn start(ledger: Ledger, workers: usize) -> Vec<mpsc::UnboundedSender<Job>> {
+    (0..workers.max(1))
+        .map(|_| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            tokio::spawn(work(ledger.clone(), rx));
+            tx
+        })
+        .collect()
 }
 
-impl Combiner {
-    /// Starts `workers` combining workers, one lane each, over `ledger` (a
-    /// ledger without a combiner).
-    pub(crate) fn start(ledger: Ledger, workers: usize) -> Self {
-        let lanes = (0..workers.max(1))
-            .map(|_| {
-                let (tx, rx) = mpsc::unbounded_channel();
-                tokio::spawn(work(ledger.clone(), rx));
-                tx
-            })
-            .collect();
-        Combiner { lanes }
-    }
-
-    pub(crate) async fn submit(&self, request: Request) -> Outcome {
-        let (reply, answer) = oneshot::channel();
-        let mut h = DefaultHasher::new();
-        lane_key(&request.op).hash(&mut h);
-        let lane = (h.finish() % self.lanes.len() as u64) as usize;
-        self.lanes[lane]
-            .send(Job { request, reply })
-            .map_err(|_| LedgerError::Internal("write combiner stopped".into()))?;
-        answer
-            .await
-            .map_err(|_| LedgerError::Internal("write combiner dropped a request".into()))?
-    }
+async fn submit(lanes: &[mpsc::UnboundedSender<Job>], request: Request) -> Outcome {
+    let (reply, answer) = oneshot::channel();
+    let mut h = DefaultHasher::new();
+    lane_key(&request.op).hash(&mut h);
+    let lane = (h.finish() % lanes.len().max(1) as u64) as usize;
+    lanes
+        .get(lane)
+        .ok_or_else(|| LedgerError::Internal("no write-combining lane".into()))?
+        .send(Job { request, reply })
+        .map_err(|_| LedgerError::Internal("write combiner stopped".into()))?;
+    answer
+        .await
+        .map_err(|_| LedgerError::Internal("write combiner dropped a request".into()))?
 }
 
 /// What decides a request's lane: the account it debits (`None`: a
@@ -100,7 +106,7 @@ async fn work(ledger: Ledger, mut rx: mpsc::UnboundedReceiver<Job>) {
 async fn run(ledger: &Ledger, jobs: Vec<Job>) {
     metrics::histogram!("tally_combined_run_requests").record(jobs.len() as f64);
     let requests: Vec<Request> = jobs.iter().map(|j| j.request.clone()).collect();
-    match super::run(ledger, &requests, Mode::Independent).await {
+    match super::run::run(ledger, &requests, Mode::Independent).await {
         Ok(outcomes) => {
             for (job, outcome) in jobs.into_iter().zip(outcomes) {
                 let _ = job.reply.send(outcome);
@@ -116,7 +122,7 @@ async fn run(ledger: &Ledger, jobs: Vec<Job>) {
         Err(e) => {
             tracing::warn!(error = %e, requests = jobs.len(), "combined run failed; running its requests one by one");
             for job in jobs {
-                let outcome = super::run(ledger, std::slice::from_ref(&job.request), Mode::Independent).await;
+                let outcome = super::run::run(ledger, std::slice::from_ref(&job.request), Mode::Independent).await;
                 let outcome = outcome.and_then(|o| {
                     o.into_iter()
                         .next()

@@ -14,10 +14,10 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::digest::Digest;
+use crate::db::Cols;
 use crate::error::Result;
 use crate::hash::{ZERO_HASH, block_hash};
-use crate::verify::read::Cols;
-use crate::verify::{Problem, Verification};
+use crate::report::{Problem, Verification};
 use entity::{block, journal};
 
 const PAGE: u64 = 20_000;

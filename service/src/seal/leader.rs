@@ -16,7 +16,7 @@ use crate::ledger::Ledger;
 /// The advisory lock key: "tally" in ASCII.
 const LOCK_KEY: i64 = 0x74_61_6c_6c_79;
 
-pub(super) async fn run(ledger: Ledger, every: Duration, is_leader: Arc<AtomicBool>) {
+async fn run(ledger: Ledger, every: Duration, is_leader: Arc<AtomicBool>) {
     if ledger.connection().get_database_backend() != DbBackend::Postgres {
         is_leader.store(true, Ordering::SeqCst);
         return seal_forever(&ledger, every, None).await;
@@ -62,4 +62,26 @@ async fn seal_forever(ledger: &Ledger, every: Duration, mut leader: Option<PgCon
             Err(e) => tracing::warn!(error = %e, "sealing failed; will retry"),
         }
     }
+}
+
+/// A running sealer; `is_leader` tells whether this instance seals now.
+pub struct Sealer {
+    pub is_leader: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Sealer {
+    /// Stops sealing (and, on PostgreSQL, gives up leadership).
+    pub fn stop(self) {
+        self.task.abort();
+        self.is_leader.store(false, Ordering::SeqCst);
+    }
+}
+
+/// Starts the background sealer: it seals within `every` of a commit.
+pub fn spawn(ledger: Ledger, every: Duration) -> Sealer {
+    let is_leader = Arc::new(AtomicBool::new(false));
+    let flag = is_leader.clone();
+    let task = tokio::spawn(async move { run(ledger, every, flag).await });
+    Sealer { is_leader, task }
 }

@@ -9,16 +9,18 @@
 //! locks a row writers touch. With PostgreSQL one instance at a time seals,
 //! elected through a session advisory lock: when the leader dies its
 //! connection closes, the lock is released, and another instance takes over.
+//!
+//! Owns: sealing, digests, proofs and the journal's audit. Uses: rules,
+//! storage and `report` (the problem list it shares with verify); never verify.
 
 pub mod audit;
 pub mod digest;
 mod leader;
 pub mod proofs;
 
+pub use leader::{Sealer, spawn};
+
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
@@ -140,26 +142,4 @@ pub async fn latest_block(db: &impl sea_orm::ConnectionTrait) -> Result<Option<b
         .order_by_desc(block::Column::Height)
         .one(db)
         .await?)
-}
-
-/// A running sealer; `is_leader` tells whether this instance seals now.
-pub struct Sealer {
-    pub is_leader: Arc<AtomicBool>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Sealer {
-    /// Stops sealing (and, on PostgreSQL, gives up leadership).
-    pub fn stop(self) {
-        self.task.abort();
-        self.is_leader.store(false, Ordering::SeqCst);
-    }
-}
-
-/// Starts the background sealer: it seals within `every` of a commit.
-pub fn spawn(ledger: Ledger, every: Duration) -> Sealer {
-    let is_leader = Arc::new(AtomicBool::new(false));
-    let flag = is_leader.clone();
-    let task = tokio::spawn(async move { leader::run(ledger, every, flag).await });
-    Sealer { is_leader, task }
 }

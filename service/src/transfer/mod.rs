@@ -5,11 +5,15 @@
 //! Invariants: a transfer is written once with its two entries and never
 //! changed; each idempotency key has at most one outcome; the reversals of
 //! a transfer never add up to more than it.
+//!
+//! Owns: money requests shaped for the engine. Uses: rules (`kind.rs`, the
+//! kinds), storage (`repo.rs` and `list.rs`, the reads), the posting engine.
 
+mod kind;
 mod list;
+pub(crate) mod repo;
 
 use rust_decimal::Decimal;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -21,48 +25,14 @@ use crate::posting::{self, Effect, Mode, Op, Request, Side};
 use crate::validate;
 use entity::transfer;
 
+pub use kind::TransferKind;
 pub use list::{TransferFilter, page};
+pub use repo::{by_idempotency_key, by_ids, get, reversals_of};
 
 /// The most items one `postTransfers` call may carry.
 pub const MAX_BATCH: usize = 1000;
 /// The most parts one split may have.
 pub const MAX_PARTS: usize = 1000;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TransferKind {
-    Deposit,
-    Withdrawal,
-    Transfer,
-    Reversal,
-    Capture,
-    Sweep,
-}
-
-impl TransferKind {
-    pub const ALL: [TransferKind; 6] = [
-        Self::Deposit,
-        Self::Withdrawal,
-        Self::Transfer,
-        Self::Reversal,
-        Self::Capture,
-        Self::Sweep,
-    ];
-
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Deposit => "DEPOSIT",
-            Self::Withdrawal => "WITHDRAWAL",
-            Self::Transfer => "TRANSFER",
-            Self::Reversal => "REVERSAL",
-            Self::Capture => "CAPTURE",
-            Self::Sweep => "SWEEP",
-        }
-    }
-
-    pub fn parse(kind: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.as_str() == kind)
-    }
-}
 
 /// Free-form details every money request may carry.
 #[derive(Clone, Debug, Default)]
@@ -261,41 +231,4 @@ fn request(op: Op, fp: Fingerprint, d: Details) -> Result<Request> {
         description: d.description,
         metadata: d.metadata,
     })
-}
-
-pub async fn get(ledger: &Ledger, id: Uuid) -> Result<transfer::Model> {
-    let found = transfer::Entity::find_by_id(id).one(ledger.connection()).await?;
-    found.ok_or_else(|| not_found(&id.to_string()))
-}
-
-/// The (first) transfer recorded under `key`.
-pub async fn by_idempotency_key(ledger: &Ledger, key: &str) -> Result<transfer::Model> {
-    let found = transfer::Entity::find()
-        .filter(transfer::Column::IdempotencyKey.eq(key))
-        .order_by_asc(transfer::Column::Id)
-        .one(ledger.connection())
-        .await?;
-    found.ok_or_else(|| not_found(&format!("with idempotency key \"{key}\"")))
-}
-
-pub async fn by_ids(ledger: &Ledger, ids: &[Uuid]) -> Result<Vec<transfer::Model>> {
-    let rows = transfer::Entity::find()
-        .filter(transfer::Column::Id.is_in(ids.iter().copied()))
-        .all(ledger.connection())
-        .await?;
-    Ok(rows)
-}
-
-/// The reversals of each of `ids`, oldest first.
-pub async fn reversals_of(ledger: &Ledger, ids: &[Uuid]) -> Result<Vec<transfer::Model>> {
-    let rows = transfer::Entity::find()
-        .filter(transfer::Column::ReversalOf.is_in(ids.iter().copied()))
-        .order_by_asc(transfer::Column::Id)
-        .all(ledger.connection())
-        .await?;
-    Ok(rows)
-}
-
-pub(crate) fn not_found(what: &str) -> LedgerError {
-    LedgerError::client(ErrorCode::TransferNotFound, format!("transfer {what} not found"))
 }

@@ -9,37 +9,29 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
-};
 use uuid::Uuid;
 
-use super::read::Cols;
-use super::{Verification, problem};
+use crate::db::Cols;
 use crate::error::{LedgerError, Result};
 use crate::hash::{EntryFields, ZERO_HASH, entry_hash};
-use entity::{Money, account, entry, hold};
+use crate::report::{Verification, problem};
 
-const ACCOUNT_PAGE: u64 = 2000;
 /// The most entries one account's chain holds back waiting for a
 /// predecessor (writers on several instances can commit an account's
 /// entries out of transfer-id order, but not by this many).
 const MAX_WAITING: usize = 100_000;
-const ENTRY_PAGE: u64 = 20_000;
 
 /// The columns of an account the walk needs.
 pub(super) struct Account {
     pub id: Uuid,
-    currency: String,
-    balance: Decimal,
-    held_balance: Decimal,
-    entry_count: i64,
-    head_hash: Vec<u8>,
+    pub(super) currency: String,
+    pub(super) balance: Decimal,
+    pub(super) held_balance: Decimal,
+    pub(super) entry_count: i64,
+    pub(super) head_hash: Vec<u8>,
 }
 
 /// The columns of an entry the walk needs.
@@ -153,144 +145,6 @@ impl Chains {
         }
         gaps
     }
-}
-
-/// Loads the first `limit` accounts in id order.
-pub(super) async fn accounts(txn: &DatabaseTransaction, limit: u64) -> Result<Vec<Account>> {
-    let mut out = Vec::new();
-    let mut cursor = None;
-    while (out.len() as u64) < limit {
-        let page = account_page(txn, cursor, Ord::min(ACCOUNT_PAGE, limit - out.len() as u64)).await?;
-        let Some(last) = page.last() else { break };
-        cursor = Some(last.id);
-        out.extend(page);
-    }
-    Ok(out)
-}
-
-/// Walks the chains of every account (id order), a page at a time;
-/// `entries_seen` counts entries as they are checked (the progress line
-/// reads it). Returns whether some chain had a gap.
-pub(super) async fn walk(
-    txn: &DatabaseTransaction,
-    entries_seen: &AtomicU64,
-    sums: &mut BTreeMap<String, Decimal>,
-    v: &mut Verification,
-) -> Result<bool> {
-    let mut cursor = None;
-    let mut gaps = false;
-    loop {
-        let page = account_page(txn, cursor, ACCOUNT_PAGE).await?;
-        let Some(last) = page.last() else { break };
-        cursor = Some(last.id);
-        check_held(txn, &page, v).await?;
-        v.accounts_checked += page.len() as u64;
-        let range = (page[0].id, last.id);
-        let mut chains = Chains::new(page);
-        let mut from: Option<(Uuid, i64)> = None;
-        loop {
-            let rows = entry_page(txn, range, from).await?;
-            let Some(tail) = rows.last() else { break };
-            from = Some((tail.account_id, tail.sequence));
-            entries_seen.fetch_add(rows.len() as u64, Ordering::Relaxed);
-            for e in rows {
-                chains.offer(e, v);
-            }
-        }
-        gaps |= chains.finish(sums, v);
-    }
-    Ok(gaps)
-}
-
-async fn account_page(txn: &DatabaseTransaction, after: Option<Uuid>, limit: u64) -> Result<Vec<Account>> {
-    use account::Column as C;
-    let mut q = account::Entity::find()
-        .select_only()
-        .columns([
-            C::Id,
-            C::Currency,
-            C::Balance,
-            C::HeldBalance,
-            C::EntryCount,
-            C::HeadHash,
-        ])
-        .order_by_asc(C::Id)
-        .limit(limit);
-    if let Some(after) = after {
-        q = q.filter(C::Id.gt(after));
-    }
-    let rows = txn.query_all(&q.into_query()).await?;
-    rows.iter()
-        .map(|row| {
-            let mut c = Cols::new(row);
-            Ok(Account {
-                id: c.next()?,
-                currency: c.next()?,
-                balance: c.next::<Money>()?.0,
-                held_balance: c.next::<Money>()?.0,
-                entry_count: c.next()?,
-                head_hash: c.next()?,
-            })
-        })
-        .collect()
-}
-
-/// The next entries of the accounts in [first, last], by keyset on the
-/// (account_id, sequence) index: one index range scan per page.
-async fn entry_page(txn: &DatabaseTransaction, ids: (Uuid, Uuid), cursor: Option<(Uuid, i64)>) -> Result<Vec<Entry>> {
-    use entry::Column as C;
-    let mut q = entry::Entity::find()
-        .select_only()
-        .columns([
-            C::AccountId,
-            C::Sequence,
-            C::TransferId,
-            C::Amount,
-            C::BalanceAfter,
-            C::CreatedAt,
-            C::PreviousHash,
-            C::Hash,
-        ])
-        .filter(C::AccountId.gte(ids.0))
-        .filter(C::AccountId.lte(ids.1));
-    if let Some((account, seq)) = cursor {
-        let key = Expr::tuple([Expr::col(C::AccountId), Expr::col(C::Sequence)]);
-        q = q.filter(key.gt(Expr::tuple([Expr::value(account), Expr::value(seq)])));
-    }
-    let q = q.order_by_asc(C::AccountId).order_by_asc(C::Sequence).limit(ENTRY_PAGE);
-    let rows = txn.query_all(&q.into_query()).await?;
-    rows.iter().map(|row| Entry::decode(&mut Cols::new(row))).collect()
-}
-
-/// An account's `held_balance` must be the sum of its pending holds
-/// (`accounts` in id order).
-pub(super) async fn check_held(txn: &DatabaseTransaction, accounts: &[Account], v: &mut Verification) -> Result<()> {
-    let (Some(first), Some(last)) = (accounts.first(), accounts.last()) else {
-        return Ok(());
-    };
-    let pending = hold::Entity::find()
-        .select_only()
-        .columns([hold::Column::DebitAccountId, hold::Column::Amount])
-        .filter(hold::Column::DebitAccountId.between(first.id, last.id))
-        .filter(hold::Column::Status.eq(crate::hold::STATUS_PENDING))
-        .into_tuple::<(Uuid, Money)>()
-        .all(txn)
-        .await?;
-    let mut held: BTreeMap<Uuid, Decimal> = BTreeMap::new();
-    for (account, amount) in pending {
-        *held.entry(account).or_default() += amount.0;
-    }
-    for a in accounts {
-        let expected = held.get(&a.id).copied().unwrap_or_default();
-        if a.held_balance != expected {
-            let message = format!(
-                "held balance {} differs from its pending holds, {expected}",
-                a.held_balance
-            );
-            v.report(problem(Some(a.id), None, message));
-        }
-    }
-    Ok(())
 }
 
 /// The state of one account's walk.
@@ -442,107 +296,4 @@ impl Chain {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn account(entries: i64, balance: i64, head: Vec<u8>) -> Account {
-        Account {
-            id: Uuid::from_u128(7),
-            currency: "USD".into(),
-            balance: Decimal::from(balance),
-            held_balance: Decimal::ZERO,
-            entry_count: entries,
-            head_hash: head,
-        }
-    }
-
-    /// A valid chain of `n` deposits of 1 into one account.
-    fn chain(n: i64) -> Vec<Entry> {
-        let mut previous = ZERO_HASH.to_vec();
-        (1..=n)
-            .map(|seq| {
-                let (amount, after) = ("1".to_owned(), seq.to_string());
-                let created_at = DateTime::<Utc>::from_timestamp(1_700_000_000 + seq, 0).unwrap_or_default();
-                let hash = entry_hash(&EntryFields {
-                    previous_hash: &previous,
-                    account_id: Uuid::from_u128(7),
-                    sequence: seq,
-                    transfer_id: Uuid::from_u128(seq as u128),
-                    amount: &amount,
-                    balance_after: &after,
-                    created_at,
-                })
-                .to_vec();
-                Entry {
-                    account_id: Uuid::from_u128(7),
-                    sequence: seq,
-                    transfer_id: Uuid::from_u128(seq as u128),
-                    amount: Decimal::ONE,
-                    balance_after: Decimal::from(seq),
-                    amount_text: amount,
-                    balance_text: after,
-                    created_at,
-                    previous_hash: std::mem::replace(&mut previous, hash.clone()),
-                    hash,
-                }
-            })
-            .collect()
-    }
-
-    fn run(entries: Vec<Entry>, account_row: Account) -> (Verification, bool) {
-        let mut v = Verification::default();
-        let mut chains = Chains::new(vec![account_row]);
-        for e in entries {
-            chains.offer(e, &mut v);
-        }
-        let gaps = chains.finish(&mut BTreeMap::new(), &mut v);
-        (v, gaps)
-    }
-
-    #[test]
-    fn entries_out_of_order_still_make_a_valid_chain() {
-        let mut entries = chain(4);
-        let head = entries[3].hash.clone();
-        entries.swap(0, 2);
-        entries.swap(1, 3);
-        let (v, gaps) = run(entries, account(4, 4, head));
-        assert!(v.ok() && !gaps, "{:?}", v.problems);
-        assert_eq!(v.entries_checked, 4);
-    }
-
-    #[test]
-    fn a_missing_entry_is_named_by_its_sequence() {
-        let mut entries = chain(4);
-        let head = entries[3].hash.clone();
-        entries.remove(1);
-        let (v, gaps) = run(entries, account(4, 4, head));
-        assert!(gaps);
-        assert_eq!(v.problems.len(), 1, "{:?}", v.problems);
-        assert_eq!(v.problems[0].sequence, Some(2));
-        assert_eq!(v.problems[0].message, "entry 2 is missing (found entry 3 next)");
-    }
-
-    #[test]
-    fn the_waiting_buffer_is_bounded() {
-        let mut entries = chain(3);
-        let template = entries.pop().unwrap_or_else(|| unreachable!());
-        // Entry 1 never comes; far more later entries than any reordering explains.
-        let later = (2..=(MAX_WAITING as i64 + 2)).map(|seq| Entry {
-            sequence: seq,
-            previous_hash: template.previous_hash.clone(),
-            hash: template.hash.clone(),
-            amount_text: template.amount_text.clone(),
-            balance_text: template.balance_text.clone(),
-            ..template
-        });
-        let mut v = Verification::default();
-        let mut chains = Chains::new(vec![account(0, 0, ZERO_HASH.to_vec())]);
-        for e in later {
-            chains.offer(e, &mut v);
-        }
-        let chain = chains.by_account.values().next().unwrap_or_else(|| unreachable!());
-        assert!(chain.waiting.is_empty() && chain.broken && chain.gapped);
-        assert_eq!(v.problems.len(), 1, "{:?}", v.problems);
-        assert_eq!(v.problems[0].message, "entry 1 is missing (found entry 2 next)");
-    }
-}
+mod tests;

@@ -18,10 +18,17 @@
 //! connection; on PostgreSQL they share one exported snapshot. Rows are
 //! decoded by position and streamed; each entry is read once when the
 //! accounts' chain states fit in memory (see [`ACCOUNTS_IN_MEMORY`]).
+//!
+//! Owns: the full audit. Uses: everything below it (seal's journal audit
+//! included); nothing uses it.
 
+mod accounts;
 mod chains;
-pub(crate) mod read;
+mod legs;
+mod read;
 mod transfers;
+
+pub use crate::report::{Problem, Verification};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -30,57 +37,13 @@ use std::time::Duration;
 
 use rust_decimal::Decimal;
 use sea_orm::{DatabaseTransaction, DbBackend, EntityTrait, PaginatorTrait};
-use uuid::Uuid;
 
 use crate::error::{LedgerError, Result};
 use crate::ledger::Ledger;
+use crate::report::problem;
 use crate::seal::digest::Digest;
 use chains::Chains;
 use entity::entry;
-
-pub(super) const MAX_PROBLEMS: usize = 10_000;
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Problem {
-    pub account_id: Option<Uuid>,
-    pub transfer_id: Option<Uuid>,
-    pub sequence: Option<i64>,
-    pub message: String,
-}
-
-#[derive(Clone, Debug, Default)]
-pub struct Verification {
-    pub accounts_checked: u64,
-    pub entries_checked: u64,
-    pub transfers_checked: u64,
-    pub leaves_checked: u64,
-    pub blocks_checked: u64,
-    pub problems: Vec<Problem>,
-}
-
-impl Verification {
-    pub fn ok(&self) -> bool {
-        self.problems.is_empty()
-    }
-
-    pub(crate) fn report(&mut self, problem: Problem) {
-        if self.problems.len() < MAX_PROBLEMS {
-            self.problems.push(problem);
-        }
-    }
-
-    /// Adds another walk's counts and problems to this one.
-    fn absorb(&mut self, other: Verification) {
-        self.accounts_checked += other.accounts_checked;
-        self.entries_checked += other.entries_checked;
-        self.transfers_checked += other.transfers_checked;
-        self.leaves_checked += other.leaves_checked;
-        self.blocks_checked += other.blocks_checked;
-        for p in other.problems {
-            self.report(p);
-        }
-    }
-}
 
 pub async fn verify(ledger: &Ledger) -> Result<Verification> {
     verify_with(ledger, None, None).await
@@ -132,10 +95,10 @@ pub async fn verify_within(
         None => 0,
     };
     let mut v = Verification::default();
-    let loaded = chains::accounts(&accounts_view, accounts_in_memory.saturating_add(1)).await?;
+    let loaded = accounts::accounts(&accounts_view, accounts_in_memory.saturating_add(1)).await?;
     let single_pass = loaded.len() as u64 <= accounts_in_memory;
     let ledger_chains = if single_pass {
-        chains::check_held(&accounts_view, &loaded, &mut v).await?;
+        accounts::check_held(&accounts_view, &loaded, &mut v).await?;
         v.accounts_checked = loaded.len() as u64;
         Some(Chains::new(loaded))
     } else {
@@ -149,7 +112,7 @@ pub async fn verify_within(
             let mut sums = BTreeMap::new();
             let gaps = match single_pass {
                 true => false,
-                false => chains::walk(&accounts_view, &seen, &mut sums, &mut v).await?,
+                false => accounts::walk(&accounts_view, &seen, &mut sums, &mut v).await?,
             };
             Ok::<_, LedgerError>((v, sums, gaps))
         }))
@@ -247,13 +210,4 @@ async fn close(views: Vec<Arc<DatabaseTransaction>>) -> Result<()> {
         }
     }
     Ok(())
-}
-
-pub(crate) fn problem(account_id: Option<Uuid>, sequence: Option<i64>, message: String) -> Problem {
-    Problem {
-        account_id,
-        transfer_id: None,
-        sequence,
-        message,
-    }
 }

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use sea_orm::{
-    AccessMode, ConnectionTrait, DatabaseTransaction, DbBackend, IsolationLevel, QueryResult, Statement,
-    TransactionOptions, TransactionTrait, TryGetable,
+    AccessMode, ConnectionTrait, DatabaseTransaction, DbBackend, IsolationLevel, Statement, TransactionOptions,
+    TransactionTrait,
 };
 
 use crate::error::{LedgerError, Result};
@@ -47,28 +47,4 @@ pub(super) async fn views(ledger: &Ledger, n: usize) -> Result<Vec<Arc<DatabaseT
         views.push(Arc::new(txn));
     }
     Ok(views)
-}
-
-/// The columns of one row, taken left to right.
-pub(crate) struct Cols<'a> {
-    row: &'a QueryResult,
-    at: usize,
-}
-
-impl<'a> Cols<'a> {
-    pub(crate) fn new(row: &'a QueryResult) -> Self {
-        Cols { row, at: 0 }
-    }
-
-    pub(crate) fn next<T: TryGetable>(&mut self) -> Result<T> {
-        let value = self.row.try_get_by_index(self.at)?;
-        self.at += 1;
-        Ok(value)
-    }
-
-    /// Jumps to column `at` (to skip columns a row does not need decoded).
-    pub(crate) fn seek(&mut self, at: usize) -> &mut Self {
-        self.at = at;
-        self
-    }
 }

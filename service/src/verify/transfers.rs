@@ -15,16 +15,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures::StreamExt;
-use rust_decimal::Decimal;
 use sea_orm::{ConnectionTrait, DatabaseTransaction, Statement, StreamTrait};
 use tokio::sync::mpsc::Sender;
 use uuid::Uuid;
 
 use super::chains::{Chains, ENTRY_COLUMNS, Entry};
-use super::read::Cols;
-use super::{MAX_PROBLEMS, Problem, Verification};
+pub(super) use super::legs::Walked;
+use super::legs::{Current, finish};
+use crate::db::Cols;
 use crate::error::{LedgerError, Result};
-use crate::hash::transfer_hash;
+use crate::report::{MAX_PROBLEMS, Problem, Verification};
 use entity::transfer;
 
 /// A transfer with its leaf and queue slot: the columns [`decode`] reads.
@@ -55,25 +55,6 @@ fn joined_sql() -> String {
 /// Where the entry's columns start in a row of [`joined_sql`]: after the
 /// [`TRANSFER_COLUMNS`].
 const LEG_COLUMNS: usize = 16;
-
-/// What the walk found; `sealed` counts transfers that have a journal leaf,
-/// `entries` the entries that belong to some transfer.
-pub(super) struct Walked {
-    pub verification: Verification,
-    pub sealed: u64,
-    pub entries: u64,
-    /// The chains it fed, if it was given them.
-    pub chains: Option<Chains>,
-}
-
-/// One transfer and everything joined to it.
-struct Current {
-    transfer: transfer::Model,
-    /// (leaf index, hash sealed into the journal).
-    leaf: Option<(i64, Vec<u8>)>,
-    queued: bool,
-    legs: Vec<Entry>,
-}
 
 /// Transfers (or entries) per hand-over from one task to the next.
 const BATCH: usize = 512;
@@ -260,72 +241,6 @@ fn leg(c: &mut Cols<'_>) -> Result<Option<Entry>> {
         return Ok(None);
     }
     Entry::decode(c.seek(LEG_COLUMNS)).map(Some)
-}
-
-fn finish(mut t: Current, out: &mut Walked) {
-    let v = &mut out.verification;
-    v.transfers_checked += 1;
-    out.entries += t.legs.len() as u64;
-    check_legs(&t, v);
-    // The hash covers the debit entry first.
-    t.legs.sort_by_key(|l| l.amount);
-    let hashes: Vec<&[u8]> = t.legs.iter().map(|l| l.hash.as_slice()).collect();
-    let stored = t.transfer.hash.as_deref();
-    let report = |v: &mut Verification, message: String| {
-        v.report(Problem {
-            account_id: None,
-            transfer_id: Some(t.transfer.id),
-            sequence: None,
-            message,
-        })
-    };
-    if stored != Some(&transfer_hash(&t.transfer, &hashes)[..]) {
-        report(
-            v,
-            "transfer hash does not match its content and entries (the transfer was altered)".to_owned(),
-        );
-    }
-    match &t.leaf {
-        Some((index, sealed)) => {
-            out.sealed += 1;
-            if stored != Some(&sealed[..]) {
-                report(v, format!("transfer sealed at leaf {index} was changed after sealing"));
-            }
-        }
-        None if !t.queued => report(
-            v,
-            "transfer is neither sealed nor queued for sealing (inserted outside the ledger)".to_owned(),
-        ),
-        None => {}
-    }
-    if let Some(chains) = out.chains.as_mut() {
-        for leg in t.legs {
-            chains.offer(leg, &mut out.verification);
-        }
-    }
-}
-
-fn check_legs(t: &Current, v: &mut Verification) {
-    let (legs, transfer) = (&t.legs, &t.transfer);
-    let sum: Decimal = legs.iter().map(|l| l.amount).sum();
-    let leg = |account: Uuid, amount: Decimal| legs.iter().any(|l| l.account_id == account && l.amount == amount);
-    let message = if legs.len() != 2 {
-        format!("transfer has {} entries, not 2", legs.len())
-    } else if !sum.is_zero() {
-        format!("entries of the transfer sum to {sum}, not zero")
-    } else if !leg(transfer.debit_account_id, -transfer.amount.0) || !leg(transfer.credit_account_id, transfer.amount.0)
-    {
-        "entries do not match the transfer's accounts and amount".to_owned()
-    } else {
-        return;
-    };
-    let first = legs.first();
-    v.report(Problem {
-        account_id: first.map(|l| l.account_id),
-        transfer_id: Some(transfer.id),
-        sequence: first.map(|l| l.sequence),
-        message,
-    });
 }
 
 /// Names (at most a problem list's worth of) entries whose transfer does

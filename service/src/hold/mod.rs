@@ -6,13 +6,19 @@
 //! exactly once. Expired holds are released by a worker in every instance,
 //! which claims due holds with `FOR UPDATE SKIP LOCKED`, so instances share
 //! the work and never process one hold twice.
+//!
+//! Owns: hold requests and the expiry worker. Uses: rules, storage
+//! (`repo.rs` holds every hold statement), the posting engine.
+
+pub(crate) mod repo;
+
+pub use repo::{STATUS_CAPTURED, STATUS_EXPIRED, STATUS_PENDING, STATUS_VOIDED, by_ids, get};
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -23,11 +29,6 @@ use crate::posting::{self, Effect, Mode, Op, Request};
 use crate::time::now_micros;
 use crate::validate;
 use entity::hold::{self, Column};
-
-pub const STATUS_PENDING: &str = "PENDING";
-pub const STATUS_CAPTURED: &str = "CAPTURED";
-pub const STATUS_VOIDED: &str = "VOIDED";
-pub const STATUS_EXPIRED: &str = "EXPIRED";
 
 /// How many due holds one worker pass releases.
 const EXPIRY_BATCH: u64 = 100;
@@ -116,18 +117,6 @@ pub async fn void(ledger: &Ledger, hold_id: Uuid, key: String) -> Result<Effect>
     posting::run_one(ledger, request).await
 }
 
-pub async fn get(ledger: &Ledger, id: Uuid) -> Result<hold::Model> {
-    let found = hold::Entity::find_by_id(id).one(ledger.connection()).await?;
-    found.ok_or_else(|| not_found(id))
-}
-
-pub async fn by_ids(ledger: &Ledger, ids: &[Uuid]) -> Result<Vec<hold::Model>> {
-    Ok(hold::Entity::find()
-        .filter(Column::Id.is_in(ids.iter().copied()))
-        .all(ledger.connection())
-        .await?)
-}
-
 /// One worker pass: releases up to a batch of due holds; returns how many.
 pub async fn expire_due(ledger: &Ledger) -> Result<usize> {
     let due: Vec<Uuid> = hold::Entity::find()
@@ -173,25 +162,4 @@ pub fn spawn_expiry_worker(ledger: Ledger, every: Duration) -> tokio::task::Join
             }
         }
     })
-}
-
-pub(crate) fn not_found(id: Uuid) -> LedgerError {
-    LedgerError::client(ErrorCode::HoldNotFound, format!("hold {id} not found"))
-}
-
-/// Writes a hold's settlement only if nobody changed it since `read_version`.
-pub(crate) async fn compare_and_swap(txn: &DatabaseTransaction, row: &hold::Model, read_version: i64) -> Result<()> {
-    let result = hold::Entity::update_many()
-        .col_expr(Column::Status, Expr::value(row.status.clone()))
-        .col_expr(Column::CapturedAmount, Expr::value(row.captured_amount))
-        .col_expr(Column::Version, Expr::value(row.version))
-        .col_expr(Column::UpdatedAt, Expr::value(row.updated_at))
-        .filter(Column::Id.eq(row.id))
-        .filter(Column::Version.eq(read_version))
-        .exec(txn)
-        .await?;
-    match result.rows_affected {
-        1 => Ok(()),
-        _ => Err(LedgerError::Conflict),
-    }
 }

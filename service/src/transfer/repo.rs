@@ -1,0 +1,45 @@
+//! Transfer reads: by id, by idempotency key, by ids, reversals.
+
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use uuid::Uuid;
+
+use crate::error::{ErrorCode, LedgerError, Result};
+use crate::ledger::Ledger;
+use entity::transfer;
+
+pub async fn get(ledger: &Ledger, id: Uuid) -> Result<transfer::Model> {
+    let found = transfer::Entity::find_by_id(id).one(ledger.connection()).await?;
+    found.ok_or_else(|| not_found(&id.to_string()))
+}
+
+/// The (first) transfer recorded under `key`.
+pub async fn by_idempotency_key(ledger: &Ledger, key: &str) -> Result<transfer::Model> {
+    let found = transfer::Entity::find()
+        .filter(transfer::Column::IdempotencyKey.eq(key))
+        .order_by_asc(transfer::Column::Id)
+        .one(ledger.connection())
+        .await?;
+    found.ok_or_else(|| not_found(&format!("with idempotency key \"{key}\"")))
+}
+
+pub async fn by_ids(ledger: &Ledger, ids: &[Uuid]) -> Result<Vec<transfer::Model>> {
+    let rows = transfer::Entity::find()
+        .filter(transfer::Column::Id.is_in(ids.iter().copied()))
+        .all(ledger.connection())
+        .await?;
+    Ok(rows)
+}
+
+/// The reversals of each of `ids`, oldest first.
+pub async fn reversals_of(ledger: &Ledger, ids: &[Uuid]) -> Result<Vec<transfer::Model>> {
+    let rows = transfer::Entity::find()
+        .filter(transfer::Column::ReversalOf.is_in(ids.iter().copied()))
+        .order_by_asc(transfer::Column::Id)
+        .all(ledger.connection())
+        .await?;
+    Ok(rows)
+}
+
+pub(crate) fn not_found(what: &str) -> LedgerError {
+    LedgerError::client(ErrorCode::TransferNotFound, format!("transfer {what} not found"))
+}
