@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the benchmark harness against a throwaway PostgreSQL server (same
 # provisioning as the tests) and SQLite; writes bench-results.json,
-# BENCHMARKS.md and docs/bench.png. Extra arguments go to the harness
+# BENCHMARKS.md and docs/bench.svg. Extra arguments go to the harness
 # (e.g. `bash scripts/bench.sh --duration 5 --clients 1,32`).
 set -euo pipefail
 cd "$(dirname "$0")/.."

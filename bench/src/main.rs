@@ -4,7 +4,7 @@
 //! prepares accounts, drives each scenario with N keep-alive clients after a
 //! warm-up, runs the raw-SQL ceiling scripts with pgbench at the same
 //! concurrency against the same server, and writes a table (stdout), a JSON
-//! file, BENCHMARKS.md and a PNG plot. `bash scripts/bench.sh` provides a
+//! file, BENCHMARKS.md and an SVG plot. `bash scripts/bench.sh` provides a
 //! throwaway PostgreSQL server and runs this.
 
 use std::path::PathBuf;
@@ -69,7 +69,7 @@ struct Args {
     json: PathBuf,
     #[arg(long, default_value = "BENCHMARKS.md")]
     markdown: PathBuf,
-    #[arg(long, default_value = "docs/bench.png")]
+    #[arg(long, default_value = "docs/bench.svg")]
     plot: PathBuf,
 }
 
@@ -547,23 +547,27 @@ fn write_plot(path: &std::path::Path, sweep: &[(usize, f64, f64, f64, f64)]) -> 
         std::fs::create_dir_all(dir)?;
     }
     let xs: Vec<usize> = sweep.iter().map(|r| r.0).collect();
-    let series = |label: &str, color: [u8; 3], f: fn(&(usize, f64, f64, f64, f64)) -> f64| Series {
+    let series = |label: &str, color: (u8, u8, u8), f: fn(&(usize, f64, f64, f64, f64)) -> f64| Series {
         label: label.to_owned(),
         color,
         values: sweep.iter().map(f).collect(),
     };
     let panels = [
         Panel {
-            title: "TRANSFERS/S - POSTGRESQL UNCONTENDED".into(),
+            title: "Uncontended transfers on PostgreSQL".into(),
+            y_label: "transfers per second".into(),
             series: vec![
-                series("TALLY (GRAPHQL)", [200, 40, 40], |r| r.1),
-                series("CEILING TRANSFER.SQL", [40, 90, 200], |r| r.2),
-                series("CEILING TRANSFER_FN.SQL", [40, 160, 60], |r| r.3),
+                series("Tally (GraphQL over HTTP)", (200, 40, 40), |r| r.1),
+                series("ceiling: transfer.sql (raw SQL, 5 statements)", (40, 90, 200), |r| r.2),
+                series("ceiling: transfer_fn.sql (raw SQL, 1 round trip)", (40, 160, 60), |r| {
+                    r.3
+                }),
             ],
         },
         Panel {
-            title: "TALLY P99 LATENCY (MS)".into(),
-            series: vec![series("TALLY P99 MS", [200, 40, 40], |r| r.4)],
+            title: "Tally's p99 latency, same runs".into(),
+            y_label: "p99 latency (ms)".into(),
+            series: vec![series("Tally p99", (200, 40, 40), |r| r.4)],
         },
     ];
     plot::write(path, &xs, &panels)
