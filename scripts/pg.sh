@@ -41,6 +41,8 @@ trap pg_cleanup EXIT
 
 echo "==> starting a throwaway PostgreSQL on 127.0.0.1:$PG_PORT (durable commits: fsync on, synchronous_commit on)"
 "${RUN_AS[@]}" "$PG_BIN/initdb" -D "$PG_DIR/data" -U postgres -A trust --no-sync >/dev/null
-"${RUN_AS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/log" -w start \
-  -o "-h 127.0.0.1 -p $PG_PORT -k $PG_DIR -c max_connections=400 -c shared_buffers=256MB" >/dev/null
+export PG_START_OPTIONS="-h 127.0.0.1 -p $PG_PORT -k $PG_DIR -c max_connections=400 -c shared_buffers=256MB"
+"${RUN_AS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/log" -w start -o "$PG_START_OPTIONS" >/dev/null
 export TALLY_PG_URL="postgres://postgres@127.0.0.1:$PG_PORT/postgres"
+# For scripts that restart or crash the server (chaos.sh).
+export PG_DATA="$PG_DIR/data" PG_LOG="$PG_DIR/log" PG_RUN_AS="${RUN_AS[2]:-}"

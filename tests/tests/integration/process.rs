@@ -116,6 +116,75 @@ async fn sigterm_under_load_loses_no_acknowledged_request(backend: Backend) -> R
     Ok(())
 }
 
+/// SQLite, one process: `kill -9` in the middle of a write burst, then a
+/// restart on the same file. Every transfer acknowledged before the kill is
+/// there (synchronous=FULL: an acknowledged commit is on disk), and the
+/// ledger verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_survives_kill_9_in_a_write_burst_with_every_acknowledged_transfer() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let url = format!("sqlite:{}", dir.path().join("tally.db").display());
+    let listen = format!("127.0.0.1:{}", free_port()?);
+    let base = format!("http://{listen}");
+    let args = serve_args(&listen, &url, &dir, &[]);
+    let mut server = Server::start(&args, &[], dir.path().join("first.log"), &base)?;
+    let client = reqwest::Client::new();
+    server.wait_ready(&client).await?;
+    let gql = bench::gql::Tally::new(&base);
+    let (a, b) = (gql.open("a", "USD").await?, gql.open("b", "USD").await?);
+    gql.data(
+        tests::DEPOSIT,
+        json!({ "i": { "accountId": a, "amount": "100000.00", "idempotencyKey": "seed" } }),
+    )
+    .await?;
+    let writers: Vec<_> = (0..8)
+        .map(|w| {
+            let gql = gql.clone();
+            tokio::spawn(async move {
+                let mut acknowledged = Vec::new();
+                for i in 0.. {
+                    let key = format!("w{w}-{i}");
+                    let vars = json!({ "i": { "fromAccountId": a, "toAccountId": b, "amount": "0.01", "idempotencyKey": key } });
+                    match gql.post(tests::TRANSFER, vars).await {
+                        Ok(body) if body["data"]["transfer"]["id"].is_string() => acknowledged.push(key),
+                        _ => break, // the process is gone
+                    }
+                }
+                acknowledged
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    server.child.kill()?; // SIGKILL, mid-burst
+    server.child.wait()?;
+    let mut acknowledged = Vec::new();
+    for w in writers {
+        acknowledged.extend(w.await?);
+    }
+    ensure!(acknowledged.len() > 50, "too little load: {}", acknowledged.len());
+    let mut again = Server::start(&args, &[], dir.path().join("second.log"), &base)?;
+    again.wait_ready(&client).await?;
+    for key in &acknowledged {
+        let body = gql
+            .data(
+                "query($k: String!) { transferByIdempotencyKey(key: $k) { id } }",
+                json!({ "k": key }),
+            )
+            .await?;
+        ensure!(
+            body["transferByIdempotencyKey"]["id"].is_string(),
+            "acknowledged transfer {key} was lost by the crash"
+        );
+    }
+    let verified = gql.data("{ verifyLedger { ok } }", json!({})).await?;
+    ensure!(verified["verifyLedger"]["ok"] == json!(true), "{verified}");
+    let db = sea_orm::Database::connect(url.as_str()).await?;
+    tests::invariants::check(&db).await?;
+    again.terminate()?;
+    ensure!(again.wait_exit(Duration::from_secs(30)).await?.success());
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_public_address_needs_credentials_which_the_keys_commands_make() -> Result<()> {
     let dir = tempfile::tempdir()?;

@@ -1,0 +1,308 @@
+//! `chaos`: Tally under faults (see README, "Reliability under faults").
+//! Three `tally serve` instances share one PostgreSQL database; 32 clients
+//! move money between five hot accounts through random instances and read
+//! the whole ledger, retrying every unknown outcome under its idempotency
+//! key; faults are injected in a repeating cycle. Afterwards every
+//! acknowledged transfer must be in the ledger exactly once and nothing
+//! else, balances must add up, every read must have summed to zero, the
+//! sealer must catch up and both verifiers must pass. Exit status 0 only then.
+
+mod check;
+mod cluster;
+mod faults;
+mod workload;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail, ensure};
+use clap::Parser;
+use rust_decimal::Decimal;
+use serde_json::json;
+use uuid::Uuid;
+
+use cluster::{Cluster, InstanceSpec, Postgres};
+use faults::{Fault, Injected, Injector};
+use workload::{Log, Shared};
+
+#[derive(Parser, Debug)]
+#[command(about = "Tally's fault suite")]
+struct Args {
+    /// Admin URL of the PostgreSQL server (a database is created there).
+    #[arg(long, env = "TALLY_PG_URL")]
+    pg_url: String,
+    /// PostgreSQL's bin directory (pg_ctl).
+    #[arg(long, env = "PG_BIN")]
+    pg_bin: PathBuf,
+    /// PostgreSQL's data directory.
+    #[arg(long, env = "PG_DATA")]
+    pg_data: PathBuf,
+    /// Options for `pg_ctl start -o` (listen address, port, socket dir…).
+    #[arg(long, env = "PG_START_OPTIONS")]
+    pg_start_options: String,
+    /// PostgreSQL's log file.
+    #[arg(long, env = "PG_LOG")]
+    pg_log: PathBuf,
+    /// Run pg_ctl as this user (PostgreSQL refuses to run as root).
+    #[arg(long, env = "PG_RUN_AS")]
+    pg_run_as: Option<String>,
+    /// The `tally` binary.
+    #[arg(long)]
+    binary: PathBuf,
+    /// Seconds of load (faults are spread over it, a cycle a minute).
+    #[arg(long, default_value_t = 60)]
+    duration: u64,
+    #[arg(long, default_value_t = 3)]
+    instances: usize,
+    #[arg(long, default_value_t = 32)]
+    clients: usize,
+    #[arg(long, default_value_t = 5)]
+    hot_accounts: usize,
+    /// Where instance logs go.
+    #[arg(long, default_value = "target/chaos")]
+    dir: PathBuf,
+}
+
+#[tokio::main]
+async fn main() {
+    match run(Args::parse()).await {
+        Ok(()) => println!("chaos: PASS"),
+        Err(e) => {
+            eprintln!("chaos: FAIL: {e:#}");
+            std::process::exit(1);
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<()> {
+    ensure!(args.hot_accounts >= 2, "need at least two hot accounts");
+    let id = &Uuid::new_v4().simple().to_string()[..10];
+    let db = format!("chaos_{id}");
+    bench::ceiling::psql_value(&args.pg_url, &format!("CREATE DATABASE {db}"))?;
+    let prefix = args.pg_url.rsplit_once('/').map_or(args.pg_url.as_str(), |(p, _)| p);
+    let url = format!("{prefix}/{db}");
+    let dir = args.dir.join(&db);
+    std::fs::create_dir_all(&dir)?;
+    let key = create_key(&args.binary, &url)?;
+    let ports = (0..args.instances).map(|_| free_port()).collect::<Result<Vec<u16>>>()?;
+    let spec = InstanceSpec {
+        binary: args.binary.clone(),
+        database_url: url.clone(),
+        dir: dir.clone(),
+        ports,
+    };
+    let mut cluster = Cluster::start(spec).await?;
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(15)).build()?;
+    let accounts = open_accounts(&http, &cluster.bases()[0], &key, args.hot_accounts).await?;
+    let start = check::balances(&url, &accounts)?;
+    let shared = Arc::new(Shared {
+        http,
+        bases: cluster.bases(),
+        key: key.clone(),
+        accounts: accounts.clone(),
+        stop: Default::default(),
+        started: Instant::now(),
+    });
+    eprintln!(
+        "chaos: {} instances, {} clients, {} s, database {db}, logs in {}",
+        args.instances,
+        args.clients,
+        args.duration,
+        dir.display()
+    );
+    let clients: Vec<_> = (0..args.clients)
+        .map(|c| tokio::spawn(workload::client(Arc::clone(&shared), c)))
+        .collect();
+    let pg = Postgres {
+        admin_url: args.pg_url.clone(),
+        bin: args.pg_bin.clone(),
+        data: args.pg_data.clone(),
+        start_options: args.pg_start_options.clone(),
+        log: args.pg_log.clone(),
+        run_as: args.pg_run_as.clone(),
+    };
+    let injected = inject_faults(&mut cluster, &pg, &url, accounts[0], &shared, args.duration).await?;
+    shared.stop.store(true, Ordering::Relaxed);
+    let mut log = Log::default();
+    for c in clients {
+        merge(&mut log, c.await?);
+    }
+    let drained = check::sealer_caught_up(&url, Duration::from_secs(60)).await?;
+    let verify_ledger = workload::post(
+        &shared,
+        &shared.bases[0],
+        "{ verifyLedger { ok problems { message } } }",
+        json!({}),
+    )
+    .await?;
+    ensure!(
+        verify_ledger["data"]["verifyLedger"]["ok"] == json!(true),
+        "verifyLedger: {verify_ledger}"
+    );
+    cluster.stop(Duration::from_secs(60)).await?;
+    let verify = check::tally_verify(&args.binary, &url)?;
+    report(&log, &injected, drained, &verify);
+    ensure!(
+        log.problems.is_empty(),
+        "{} problems, first: {}",
+        log.problems.len(),
+        log.problems[0]
+    );
+    let reconciled = check::transfers_match(&url, &log.acknowledged)?;
+    check::balances_add_up(&url, &start, &log.acknowledged)?;
+    ensure!(log.reads_checked > 0, "no read was checked");
+    ensure!(!injected.is_empty(), "no fault was injected");
+    for (fault, first_write) in recoveries(&injected, &log) {
+        let Some(after) = first_write else {
+            bail!("no write succeeded after {}", fault.name())
+        };
+        ensure!(
+            after < Duration::from_secs(20),
+            "the first write after {} took {after:?}: retries must settle in seconds",
+            fault.name()
+        );
+    }
+    println!("reconciled {reconciled} acknowledged transfers; balances add up; no negative balance");
+    Ok(())
+}
+
+/// The fault cycle, repeated until `duration` has passed (one fault about
+/// every tenth of a minute, so a 60 s run injects each fault once).
+async fn inject_faults(
+    cluster: &mut Cluster,
+    pg: &Postgres,
+    url: &str,
+    hot: Uuid,
+    shared: &Shared,
+    duration: u64,
+) -> Result<Vec<Injected>> {
+    let end = shared.started + Duration::from_secs(duration);
+    let spacing = Duration::from_secs(duration.min(60)) / (Fault::CYCLE.len() as u32 + 1);
+    let mut injector = Injector {
+        cluster,
+        pg,
+        database_url: url.to_owned(),
+        hot_account: hot,
+        started: shared.started,
+    };
+    let mut injected = Vec::new();
+    for fault in Fault::CYCLE.iter().cycle() {
+        tokio::time::sleep(spacing).await;
+        if Instant::now() + spacing > end {
+            break;
+        }
+        injected.push(injector.inject(*fault).await?);
+    }
+    let rest = end.saturating_duration_since(Instant::now());
+    tokio::time::sleep(rest).await;
+    Ok(injected)
+}
+
+/// For each database fault: how long after the database was back the first
+/// transfer was acknowledged.
+fn recoveries(injected: &[Injected], log: &Log) -> Vec<(Fault, Option<Duration>)> {
+    injected
+        .iter()
+        .filter_map(|i| i.recovered.map(|r| (i.fault, r)))
+        .map(|(fault, back)| {
+            let first = log.acknowledged.iter().map(|a| a.at).filter(|at| *at >= back).min();
+            (fault, first.map(|at| at - back))
+        })
+        .collect()
+}
+
+fn report(log: &Log, injected: &[Injected], drained: Duration, verify: &str) {
+    let mut faults: BTreeMap<String, usize> = BTreeMap::new();
+    for i in injected {
+        *faults.entry(i.fault.name()).or_default() += 1;
+    }
+    println!("requests sent:                 {}", log.requests);
+    println!("transfers acknowledged:        {}", log.acknowledged.len());
+    println!(
+        "unknown, then resolved:        {} (longest {:.1} s)",
+        log.unknown_then_resolved,
+        log.longest_unknown.as_secs_f64()
+    );
+    println!("refused (business):            {}", log.refused);
+    println!("INTERNAL answers (retried):    {}", log.internal_answers);
+    println!(
+        "reads checked (sum = 0):       {} ({} failed to answer)",
+        log.reads_checked, log.reads_failed
+    );
+    println!("faults injected:               {}", injected.len());
+    for (name, n) in &faults {
+        println!("  {n} × {name}");
+    }
+    for i in injected {
+        println!("  at {:>6.1} s: {}", i.at.as_secs_f64(), i.fault.name());
+    }
+    for (fault, first) in recoveries(injected, log) {
+        match first {
+            Some(d) => println!(
+                "database back → first acknowledged write: {:.2} s ({})",
+                d.as_secs_f64(),
+                fault.name()
+            ),
+            None => println!("database back → no write acknowledged afterwards ({})", fault.name()),
+        }
+    }
+    println!("sealer queue drained {:.1} s after the load", drained.as_secs_f64());
+    println!("tally verify: {verify}");
+}
+
+fn merge(into: &mut Log, from: Log) {
+    into.requests += from.requests;
+    into.acknowledged.extend(from.acknowledged);
+    into.refused += from.refused;
+    into.unknown_then_resolved += from.unknown_then_resolved;
+    into.longest_unknown = into.longest_unknown.max(from.longest_unknown);
+    into.internal_answers += from.internal_answers;
+    into.reads_checked += from.reads_checked;
+    into.reads_failed += from.reads_failed;
+    into.problems.extend(from.problems);
+}
+
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn create_key(binary: &std::path::Path, url: &str) -> Result<String> {
+    bench::server::create_key(binary, url).context("creating the chaos run's API key")
+}
+
+/// The hot accounts, each funded with 10,000.00.
+async fn open_accounts(http: &reqwest::Client, base: &str, key: &str, n: usize) -> Result<Vec<Uuid>> {
+    let shared = Shared {
+        http: http.clone(),
+        bases: vec![base.to_owned()],
+        key: key.to_owned(),
+        accounts: Vec::new(),
+        stop: Default::default(),
+        started: Instant::now(),
+    };
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let body = workload::post(
+            &shared,
+            base,
+            "mutation($i: CreateAccountInput!) { createAccount(input: $i) { id } }",
+            json!({ "i": { "code": format!("hot-{i}"), "currency": "USD" } }),
+        )
+        .await?;
+        let id = Uuid::parse_str(body["data"]["createAccount"]["id"].as_str().context("no account id")?)?;
+        let deposit = json!({ "i": { "accountId": id, "amount": Decimal::new(1_000_000, 2).to_string(), "idempotencyKey": format!("fund-{i}") } });
+        let body = workload::post(
+            &shared,
+            base,
+            "mutation($i: DepositInput!) { deposit(input: $i) { id } }",
+            deposit,
+        )
+        .await?;
+        ensure!(body["data"]["deposit"]["id"].is_string(), "{body}");
+        ids.push(id);
+    }
+    Ok(ids)
+}
