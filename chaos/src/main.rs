@@ -180,7 +180,10 @@ async fn inject_faults(
     duration: u64,
 ) -> Result<Vec<Injected>> {
     let end = shared.started + Duration::from_secs(duration);
-    let spacing = Duration::from_secs(duration.min(60)) / (Fault::CYCLE.len() as u32 + 1);
+    // A cycle a minute: fault k of each cycle at its slot, while at least a
+    // few seconds of load remain after it to show the recovery.
+    let cycle = Duration::from_secs(duration.min(60));
+    let slot = cycle / (Fault::CYCLE.len() as u32 + 1);
     let mut injector = Injector {
         cluster,
         pg,
@@ -189,11 +192,13 @@ async fn inject_faults(
         started: shared.started,
     };
     let mut injected = Vec::new();
-    for fault in Fault::CYCLE.iter().cycle() {
-        tokio::time::sleep(spacing).await;
-        if Instant::now() + spacing > end {
+    for (k, fault) in (0u32..).zip(Fault::CYCLE.iter().cycle()) {
+        let round = k / Fault::CYCLE.len() as u32;
+        let at = shared.started + cycle * round + slot * (k % Fault::CYCLE.len() as u32 + 1);
+        if at + Duration::from_secs(4) > end {
             break;
         }
+        tokio::time::sleep_until(at.into()).await;
         injected.push(injector.inject(*fault).await?);
     }
     let rest = end.saturating_duration_since(Instant::now());

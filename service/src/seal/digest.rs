@@ -33,19 +33,33 @@ impl Signer {
     /// Returns the signer and whether it was generated.
     pub fn load_or_create(path: &Path) -> Result<(Self, bool)> {
         if path.exists() {
-            let text = std::fs::read_to_string(path).map_err(|e| io(path, e))?;
-            let seed: [u8; 32] = hex::decode(text.trim())
-                .ok()
-                .and_then(|b| b.try_into().ok())
-                .ok_or_else(|| LedgerError::Internal(format!("{} does not hold a 64-hex-digit key", path.display())))?;
-            return Ok((Signer(SigningKey::from_bytes(&seed)), false));
+            return Ok((Self::load(path)?, false));
         }
         let signer = Self::generate()?;
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
         }
-        write_secret(path, &format!("{}\n", hex::encode(signer.0.to_bytes())))?;
-        Ok((signer, true))
+        // Written whole under a private name, then linked into place: the
+        // link fails if the file exists, so instances starting together on
+        // one key file agree on the first key and never read a half-written one.
+        let staged = path.with_extension(format!("new-{}", uuid::Uuid::new_v4().simple()));
+        write_secret(&staged, &format!("{}\n", hex::encode(signer.0.to_bytes())))?;
+        let linked = std::fs::hard_link(&staged, path);
+        let _ = std::fs::remove_file(&staged);
+        match linked {
+            Ok(()) => Ok((signer, true)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok((Self::load(path)?, false)),
+            Err(e) => Err(io(path, e)),
+        }
+    }
+
+    fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| io(path, e))?;
+        let seed: [u8; 32] = hex::decode(text.trim())
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| LedgerError::Internal(format!("{} does not hold a 64-hex-digit key", path.display())))?;
+        Ok(Signer(SigningKey::from_bytes(&seed)))
     }
 
     pub fn public_key_hex(&self) -> String {
@@ -166,4 +180,34 @@ fn fixed(bytes: &[u8]) -> Result<[u8; HASH_LEN]> {
     bytes
         .try_into()
         .map_err(|_| LedgerError::Internal("stored hash is not 32 bytes".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Instances started together on one key file must all come up, with one
+    /// key (the fault suite found the second one failing with "File exists").
+    #[test]
+    fn instances_creating_the_key_file_at_once_agree_on_one_key() -> std::result::Result<(), String> {
+        let dir = std::env::temp_dir().join(format!("tally-key-{}", uuid::Uuid::new_v4().simple()));
+        let path = dir.join("signing.key");
+        let keys: Vec<String> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| s.spawn(|| Signer::load_or_create(&path).map(|(k, _)| k.public_key_hex())))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .map_err(|_| "a thread died".to_owned())?
+                        .map_err(|e| e.to_string())
+                })
+                .collect::<std::result::Result<_, _>>()
+        })?;
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(keys.len(), 8);
+        assert!(keys.iter().all(|k| *k == keys[0]), "{keys:?}");
+        Ok(())
+    }
 }
