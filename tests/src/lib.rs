@@ -3,13 +3,17 @@
 //! server that `scripts/test.sh` starts; `TALLY_TEST_PG_URL` points at it).
 //! A PostgreSQL test without that server fails; it is never skipped.
 
+mod documents;
+mod helpers;
 pub mod invariants;
 pub mod process;
 pub mod ws;
 
+pub use documents::*;
+
 use std::collections::BTreeMap;
 
-use anyhow::{Context, Result, anyhow, bail, ensure};
+use anyhow::{Context, Result, anyhow, ensure};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, EntityTrait, PaginatorTrait, Statement};
 use serde_json::{Value, json};
 use service::Ledger;
@@ -281,118 +285,5 @@ impl TestApp {
             counts(&paged)
         );
         Ok(single)
-    }
-}
-
-pub const TRANSFER_FIELDS: &str = "id idempotencyKey kind amount currency description metadata createdAt \
-    fromAccount { id code balance } toAccount { id code balance } \
-    entries { id amount balanceAfter sequence hash previousHash createdAt account { id } transfer { id } }";
-
-pub const DEPOSIT: &str = "mutation($i: DepositInput!) { deposit(input: $i) { id idempotencyKey kind amount currency description metadata createdAt fromAccount { id code balance } toAccount { id code balance } entries { id amount balanceAfter sequence hash previousHash account { id } transfer { id } } } }";
-pub const WITHDRAW: &str = "mutation($i: WithdrawInput!) { withdraw(input: $i) { id idempotencyKey kind amount currency fromAccount { id code balance } toAccount { id code balance } entries { amount balanceAfter sequence } } }";
-pub const TRANSFER: &str = "mutation($i: TransferInput!) { transfer(input: $i) { id idempotencyKey kind amount currency fromAccount { id balance } toAccount { id balance } entries { amount balanceAfter sequence account { id } } } }";
-
-/// The first error's code of a response that must have failed.
-pub fn code_of(body: &Value) -> Result<String> {
-    let Some(code) = body["errors"][0]["extensions"]["code"].as_str() else {
-        bail!("expected a coded error, got {body}");
-    };
-    Ok(code.to_owned())
-}
-
-pub fn uuid_at(value: &Value) -> Result<Uuid> {
-    let text = value.as_str().with_context(|| format!("not a string: {value}"))?;
-    Ok(Uuid::parse_str(text)?)
-}
-
-pub const POST_TRANSFERS: &str = "mutation($i: PostTransfersInput!) { postTransfers(input: $i) { results { index ok code message transfer { id amount } } transfers { id } accounts { id code balance availableBalance } } }";
-pub const SPLIT: &str = "mutation($i: SplitTransferInput!) { splitTransfer(input: $i) { transfers { id amount toAccount { id } } accounts { id balance } } }";
-pub const REVERSE: &str = "mutation($i: ReverseTransferInput!) { reverseTransfer(input: $i) { id kind amount reversalOf { id reversals { id amount } } fromAccount { balance } toAccount { balance } } }";
-pub const CREATE_HOLD: &str = "mutation($i: CreateHoldInput!) { createHold(input: $i) { id status amount capturedAmount expiresAt fromAccount { balance heldBalance availableBalance } } }";
-pub const CAPTURE_HOLD: &str = "mutation($i: CaptureHoldInput!) { captureHold(input: $i) { id status amount capturedAmount fromAccount { balance heldBalance availableBalance } toAccount { balance } } }";
-pub const VOID_HOLD: &str = "mutation($i: VoidHoldInput!) { voidHold(input: $i) { id status fromAccount { balance heldBalance availableBalance } } }";
-
-/// Each item's error code (`None`: posted) from a non-atomic `postTransfers` answer's `data`.
-pub fn result_codes(data: &Value) -> Vec<Option<&str>> {
-    data["postTransfers"]["results"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|r| r["code"].as_str())
-        .collect()
-}
-
-/// One item of a `postTransfers` input.
-pub fn item(from: Uuid, to: Uuid, amount: &str, key: &str) -> Value {
-    json!({ "fromAccountId": from, "toAccountId": to, "amount": amount, "idempotencyKey": key })
-}
-
-impl TestApp {
-    /// The database this app runs on.
-    pub fn database_url(&self) -> String {
-        self.ledger.url().to_owned()
-    }
-
-    /// A second `Ledger` on the same database: another "instance".
-    pub async fn second_instance(&self) -> Result<Ledger> {
-        Ledger::connect(&self.database_url())
-            .await
-            .map_err(|e| anyhow!("connect: {e}"))
-    }
-
-    /// A second server ("instance B") on this app's database, with its own
-    /// ledger, pool and caches; returns its base URL.
-    pub async fn serve_second_instance(&self) -> Result<String> {
-        let ledger = self.second_instance().await?;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let base = format!("http://{}", listener.local_addr()?);
-        let signer = service::seal::digest::Signer::generate().map_err(|e| anyhow!("{e}"))?;
-        tokio::spawn(api::serve(listener, ledger, signer, api::ServerOptions::default()));
-        Ok(base)
-    }
-
-    /// POSTs a GraphQL request with `credential` as the bearer token (none:
-    /// no Authorization header); returns the status and the body.
-    pub async fn post_as(&self, credential: Option<&str>, query: &str, variables: Value) -> Result<(u16, Value)> {
-        let mut req = self
-            .client
-            .post(&self.endpoint)
-            .json(&serde_json::json!({ "query": query, "variables": variables }));
-        if let Some(c) = credential {
-            req = req.bearer_auth(c);
-        }
-        let res = req.send().await?;
-        Ok((res.status().as_u16(), res.json().await?))
-    }
-
-    /// Creates API keys on this app's ledger (one per `(name, scope)`) and
-    /// waits until the server's key copy, reloaded every second, has them:
-    /// from then on every request needs a credential.
-    pub async fn keys(&self, specs: &[(&str, service::api_key::Scope)]) -> Result<Vec<String>> {
-        let mut secrets = Vec::new();
-        for (name, scope) in specs {
-            secrets.push(service::api_key::create(&self.ledger, name, *scope).await?.1);
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(1300)).await;
-        Ok(secrets)
-    }
-
-    pub async fn hold(&self, from: Uuid, to: Uuid, amount: &str, key: &str, expires_in_ms: i64) -> Result<Value> {
-        let expires = chrono::Utc::now() + chrono::Duration::milliseconds(expires_in_ms);
-        let input = json!({ "fromAccountId": from, "toAccountId": to, "amount": amount, "idempotencyKey": key, "expiresAt": expires.to_rfc3339() });
-        self.post(CREATE_HOLD, json!({ "i": input })).await
-    }
-
-    pub async fn available(&self, account: Uuid) -> Result<String> {
-        let data = self
-            .data(
-                "query($id: UUID!) { account(id: $id) { availableBalance } }",
-                json!({ "id": account }),
-            )
-            .await?;
-        data["account"]["availableBalance"]
-            .as_str()
-            .map(str::to_owned)
-            .context("no availableBalance")
     }
 }

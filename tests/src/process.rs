@@ -110,3 +110,14 @@ pub fn run(args: &[&str]) -> Result<(ExitStatus, String, String)> {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     ))
 }
+
+/// `serve` arguments for `listen` on `url`, files in `dir`, then `extra`.
+pub fn serve_args(listen: &str, url: &str, dir: &tempfile::TempDir, extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = ["serve", "--listen", listen, "--database-url", url, "--data-dir"]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+    args.push(dir.path().display().to_string());
+    args.extend(extra.iter().map(|s| (*s).to_owned()));
+    args
+}

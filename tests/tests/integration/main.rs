@@ -3,6 +3,7 @@
 mod accounts;
 mod batches;
 mod bench_smoke;
+mod cli;
 mod errors;
 mod holds;
 mod http;

@@ -2,6 +2,9 @@
 //! and to a tiny in-memory reference model, agree on every outcome and every
 //! balance, and the invariants hold throughout. Deterministic seeds, so a
 //! failure reproduces.
+//!
+//! Over 300 lines on purpose: the reference model, the generator and the
+//! comparison belong together; split, none of them reads on its own.
 
 use std::collections::HashMap;
 
