@@ -203,6 +203,68 @@ impl Cluster {
     }
 }
 
+/// One more instance, for the audit after the load: no statement timeout,
+/// a request deadline long enough for a whole-ledger `verifyLedger`, no sealer.
+pub struct Auditor(Child);
+
+impl Auditor {
+    pub async fn start(binary: &std::path::Path, url: &str, dir: &std::path::Path, port: u16) -> Result<Self> {
+        let log = std::fs::File::create(dir.join("auditor.log"))?;
+        let child = Command::new(binary)
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--database-url", url])
+            .arg("--signing-key-file")
+            .arg(dir.join("signing.key"))
+            .arg("--data-dir")
+            .arg(dir)
+            .args([
+                "--statement-timeout-ms",
+                "0",
+                "--request-timeout-ms",
+                "900000",
+                "--seal-interval-ms",
+                "0",
+            ])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()?;
+        let auditor = Self(child);
+        let client = reqwest::Client::new();
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(60) {
+            if let Ok(r) = client.get(format!("http://127.0.0.1:{port}/readyz")).send().await
+                && r.status().is_success()
+            {
+                return Ok(auditor);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        bail!("the auditor instance was not ready within 60 s")
+    }
+
+    pub async fn stop(&mut self) -> Result<()> {
+        Command::new("kill")
+            .arg("-TERM")
+            .arg(self.0.id().to_string())
+            .status()?;
+        let started = Instant::now();
+        while self.0.try_wait()?.is_none() {
+            if started.elapsed() > Duration::from_secs(60) {
+                bail!("the auditor did not stop within 60 s");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Auditor {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 impl Drop for Cluster {
     fn drop(&mut self) {
         for child in self.children.iter_mut().flatten() {

@@ -47,6 +47,9 @@ pub struct Injected {
     pub at: Duration,
     /// When the database answered again (database faults only).
     pub recovered: Option<Duration>,
+    /// After a crash: whether every instance's /readyz said 503 while the
+    /// database was down, and how long after its return all said 200.
+    pub readiness: Option<(bool, Duration)>,
 }
 
 pub struct Injector<'a> {
@@ -62,6 +65,7 @@ impl Injector<'_> {
         let at = self.started.elapsed();
         eprintln!("[{:>6.1}s] fault: {}", at.as_secs_f64(), fault.name());
         let mut recovered = None;
+        let mut readiness = None;
         match fault {
             Fault::KillInstance(i) => self.cluster.kill_and_restart(i, Duration::from_secs(1)).await?,
             Fault::TerminateConnections => {
@@ -84,14 +88,19 @@ impl Injector<'_> {
             }
             Fault::CrashDatabase => {
                 let pg = self.pg.clone();
-                tokio::task::spawn_blocking(move || -> Result<()> {
-                    pg.crash()?;
-                    std::thread::sleep(Duration::from_secs(2));
-                    pg.start()?;
-                    pg.wait_up(Duration::from_secs(60))
-                })
-                .await??;
+                tokio::task::spawn_blocking(move || pg.crash()).await??;
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+                let down = self.all_ready(503).await;
+                let pg = self.pg.clone();
+                tokio::task::spawn_blocking(move || pg.start().and_then(|()| pg.wait_up(Duration::from_secs(60))))
+                    .await??;
+                let back = Instant::now();
                 recovered = Some(self.started.elapsed());
+                let limit = Instant::now() + Duration::from_secs(30);
+                while !self.all_ready(200).await && Instant::now() < limit {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                readiness = Some((down, back.elapsed()));
             }
             Fault::LockPastStatementTimeout => {
                 let (url, id) = (self.database_url.clone(), self.hot_account);
@@ -106,6 +115,26 @@ impl Injector<'_> {
                 });
             }
         }
-        Ok(Injected { fault, at, recovered })
+        Ok(Injected {
+            fault,
+            at,
+            recovered,
+            readiness,
+        })
+    }
+
+    /// Whether every instance's `/readyz` answers `status`.
+    async fn all_ready(&self, status: u16) -> bool {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(3))
+            .build()
+            .unwrap_or_default();
+        for base in self.cluster.bases() {
+            match http.get(format!("{base}/readyz")).send().await {
+                Ok(r) if r.status().as_u16() == status => {}
+                _ => return false,
+            }
+        }
+        true
     }
 }

@@ -57,6 +57,24 @@ macro_rules! both {
     )*};
 }
 
+/// Runs `async fn name(backend: Backend) -> Result<()>` on both backends,
+/// for tests that build their own app (other options, the real binary).
+#[macro_export]
+macro_rules! each_backend {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn sqlite() -> anyhow::Result<()> {
+                super::$name(tests::Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn postgres() -> anyhow::Result<()> {
+                super::$name(tests::Backend::Postgres).await
+            }
+        }
+    )*};
+}
+
 pub async fn spawn_app(backend: Backend) -> Result<TestApp> {
     spawn_app_with(backend, true).await
 }

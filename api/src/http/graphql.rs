@@ -148,22 +148,10 @@ async fn run(state: &AppState, headers: &HeaderMap, batch: BatchRequest, id: Str
         BatchRequest::Single(r) => (vec![r], true),
         BatchRequest::Batch(v) => (v, false),
     };
-    let limits = state.options.limits;
-    if requests.is_empty() || requests.len() > limits.batch {
-        let message = format!("a batch holds 1 to {} operations, not {}", limits.batch, requests.len());
-        return reply::refusal(StatusCode::BAD_REQUEST, ErrorCode::QueryTooComplex, message, &id);
-    }
-    let mut labels = Vec::with_capacity(requests.len());
-    for request in &mut requests {
-        state.documents.prepare(request);
-        if let Err(e) = limits.check_aliases(request) {
-            return reply::refusal(StatusCode::BAD_REQUEST, ErrorCode::QueryTooComplex, e.message, &id);
-        }
-        if let Err(e) = auth::authorize(&principal, request) {
-            return reply::refusal(StatusCode::FORBIDDEN, ErrorCode::Forbidden, e.message, &id);
-        }
-        labels.push(state.operations.label(request));
-    }
+    let labels = match admit(state, &principal, &mut requests, &id) {
+        Ok(labels) => labels,
+        Err(reply) => return *reply,
+    };
     let mut requests: Vec<Request> = requests.into_iter().map(|r| r.data(principal.clone())).collect();
     let batch = match (single, requests.len()) {
         (true, 1) => BatchRequest::Single(requests.remove(0)),
@@ -191,6 +179,34 @@ async fn run(state: &AppState, headers: &HeaderMap, batch: BatchRequest, id: Str
         );
     }
     reply::executed(&response, &id)
+}
+
+/// The checks on what the operations ask for: batch size, aliases, the
+/// caller's rights. Returns each operation's metrics label.
+fn admit(
+    state: &AppState,
+    principal: &auth::Principal,
+    requests: &mut [Request],
+    id: &str,
+) -> Result<Vec<String>, Box<Response>> {
+    let refuse = |status, code, message: String| Box::new(reply::refusal(status, code, message, id));
+    let limits = state.options.limits;
+    if requests.is_empty() || requests.len() > limits.batch {
+        let message = format!("a batch holds 1 to {} operations, not {}", limits.batch, requests.len());
+        return Err(refuse(StatusCode::BAD_REQUEST, ErrorCode::QueryTooComplex, message));
+    }
+    let mut labels = Vec::with_capacity(requests.len());
+    for request in requests.iter_mut() {
+        state.documents.prepare(request);
+        if let Err(e) = limits.check_aliases(request) {
+            return Err(refuse(StatusCode::BAD_REQUEST, ErrorCode::QueryTooComplex, e.message));
+        }
+        if let Err(e) = auth::authorize(principal, request) {
+            return Err(refuse(StatusCode::FORBIDDEN, ErrorCode::Forbidden, e.message));
+        }
+        labels.push(state.operations.label(request));
+    }
+    Ok(labels)
 }
 
 /// Runs the batch in its own task under the deadline. Past the deadline

@@ -28,6 +28,7 @@ pub(super) async fn views(ledger: &Ledger, n: usize) -> Result<Vec<Arc<DatabaseT
         ..Default::default()
     };
     let first = db.begin_with_options(options).await?;
+    no_statement_timeout(&first).await?;
     let exported = first
         .query_one_raw(Statement::from_string(
             DbBackend::Postgres,
@@ -44,7 +45,17 @@ pub(super) async fn views(ledger: &Ledger, n: usize) -> Result<Vec<Arc<DatabaseT
         let txn = db.begin_with_options(options).await?;
         txn.execute_unprepared(&format!("SET TRANSACTION SNAPSHOT '{snapshot}'"))
             .await?;
+        no_statement_timeout(&txn).await?;
         views.push(Arc::new(txn));
     }
     Ok(views)
+}
+
+/// An audit reads the whole ledger, so its statements run as long as that
+/// takes: the pool's statement timeout (meant for the request path's lock
+/// waits) does not apply inside its read-only transactions. What bounds a
+/// `verifyLedger` request is its deadline; `tally verify` has none.
+async fn no_statement_timeout(txn: &DatabaseTransaction) -> Result<()> {
+    txn.execute_unprepared("SET LOCAL statement_timeout = 0").await?;
+    Ok(())
 }

@@ -11,19 +11,7 @@ both!(
     abusive_requests_are_refused_before_they_run,
     get_may_read_but_never_write
 );
-
-mod introspection_off {
-    use super::*;
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn sqlite() -> Result<()> {
-        introspection_and_graphiql_can_be_turned_off(Backend::Sqlite).await
-    }
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn postgres() -> Result<()> {
-        introspection_and_graphiql_can_be_turned_off(Backend::Postgres).await
-    }
-}
+tests::each_backend!(introspection_and_graphiql_can_be_turned_off);
 
 /// Sends a raw JSON body; expects `status` and `code`, and no write.
 async fn refused_body(app: &TestApp, body: Vec<u8>, status: u16, code: &str) -> Result<Value> {

@@ -11,18 +11,7 @@ use anyhow::{Result, ensure};
 use serde_json::{Value, json};
 use tests::{Backend, CAPTURE_HOLD, POST_TRANSFERS, TestApp, item, uuid_at};
 
-mod a_page_of_nested_entries_costs_the_same_statements_at_any_size {
-    use super::*;
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn sqlite() -> Result<()> {
-        super::a_page_of_nested_entries_costs_the_same_statements_at_any_size(app(Backend::Sqlite).await?).await
-    }
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn postgres() -> Result<()> {
-        super::a_page_of_nested_entries_costs_the_same_statements_at_any_size(app(Backend::Postgres).await?).await
-    }
-}
+tests::each_backend!(a_page_of_nested_entries_costs_the_same_statements_at_any_size);
 
 async fn app(backend: Backend) -> Result<TestApp> {
     let options = api::ServerOptions {
@@ -62,7 +51,8 @@ async fn statements_for(app: &TestApp, account: uuid::Uuid, n: usize) -> Result<
     Ok(used)
 }
 
-async fn a_page_of_nested_entries_costs_the_same_statements_at_any_size(app: TestApp) -> Result<()> {
+async fn a_page_of_nested_entries_costs_the_same_statements_at_any_size(backend: Backend) -> Result<()> {
+    let app = app(backend).await?;
     let a = app.open("a", "USD", None).await?;
     let b = app.open("b", "USD", None).await?;
     app.deposit(a, "1000.00", "seed").await?;

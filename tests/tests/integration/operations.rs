@@ -15,19 +15,7 @@ both!(
     readiness_reports_missing_migrations,
     failures_inside_the_server_never_reach_the_client_as_text,
 );
-
-mod deadline {
-    use super::*;
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn sqlite() -> Result<()> {
-        a_request_past_its_deadline_is_unavailable_and_never_half_written(Backend::Sqlite).await
-    }
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn postgres() -> Result<()> {
-        a_request_past_its_deadline_is_unavailable_and_never_half_written(Backend::Postgres).await
-    }
-}
+tests::each_backend!(a_request_past_its_deadline_is_unavailable_and_never_half_written);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_statement_past_the_timeout_is_cancelled_and_rolled_back() -> Result<()> {

@@ -10,18 +10,7 @@ use serde_json::json;
 use tests::Backend;
 use tests::process::{Server, free_port, serve_args};
 
-mod sigterm_under_load {
-    use super::*;
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn sqlite() -> Result<()> {
-        sigterm_under_load_loses_no_acknowledged_request(Backend::Sqlite).await
-    }
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn postgres() -> Result<()> {
-        sigterm_under_load_loses_no_acknowledged_request(Backend::Postgres).await
-    }
-}
+tests::each_backend!(sigterm_under_load_loses_no_acknowledged_request);
 
 async fn database(backend: Backend, dir: &tempfile::TempDir) -> Result<String> {
     Ok(match backend {

@@ -19,32 +19,10 @@ both!(
     requests_need_a_known_unrevoked_key_and_its_scope,
     a_websocket_needs_a_key_in_its_init_payload,
 );
-
-mod end_users {
-    use super::*;
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn sqlite() -> Result<()> {
-        end_users_act_only_on_their_own_accounts(Backend::Sqlite).await
-    }
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn postgres() -> Result<()> {
-        end_users_act_only_on_their_own_accounts(Backend::Postgres).await
-    }
-}
-
-mod rate_limit {
-    use super::*;
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn sqlite() -> Result<()> {
-        a_caller_over_its_budget_is_rate_limited(Backend::Sqlite).await
-    }
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn postgres() -> Result<()> {
-        a_caller_over_its_budget_is_rate_limited(Backend::Postgres).await
-    }
-}
+tests::each_backend!(
+    end_users_act_only_on_their_own_accounts,
+    a_caller_over_its_budget_is_rate_limited
+);
 
 const CREATE: &str = "mutation($i: CreateAccountInput!) { createAccount(input: $i) { id } }";
 const BALANCE: &str = "query($id: UUID!) { account(id: $id) { balance } }";

@@ -18,19 +18,7 @@ both!(
     balance_changed_sends_the_account_after_each_change,
     bad_subscription_arguments_get_coded_errors_and_write_nothing,
 );
-
-mod slow_consumer {
-    use super::*;
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn sqlite() -> Result<()> {
-        a_subscriber_that_stops_reading_is_cut_off_with_a_reason(Backend::Sqlite).await
-    }
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn postgres() -> Result<()> {
-        a_subscriber_that_stops_reading_is_cut_off_with_a_reason(Backend::Postgres).await
-    }
-}
+tests::each_backend!(a_subscriber_that_stops_reading_is_cut_off_with_a_reason);
 
 const WAIT: Duration = Duration::from_secs(10);
 
