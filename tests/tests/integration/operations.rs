@@ -51,6 +51,29 @@ async fn a_statement_past_the_timeout_is_cancelled_and_rolled_back() -> Result<(
     app.assert_invariants().await
 }
 
+/// The fault suite's 10-minute run found `verifyLedger` cancelled by the
+/// pool's statement timeout once the ledger had grown: an audit's
+/// statements stream the whole ledger. They must not be cut (a request
+/// deadline bounds `verifyLedger`; `tally verify` has none).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_audit_is_not_cut_by_the_statement_timeout() -> Result<()> {
+    let app = tests::spawn_app(Backend::Postgres).await?;
+    let (a, b) = funded(&app).await?;
+    app.deposit(a, "10000.00", "more").await?;
+    for batch in 0..2 {
+        let items: Vec<Value> = (0..1000)
+            .map(|i| tests::item(a, b, "0.01", &format!("t{batch}-{i}")))
+            .collect();
+        app.data(tests::POST_TRANSFERS, json!({ "i": { "transfers": items } }))
+            .await?;
+    }
+    // 4,000 entries streamed and hashed take far longer than 1 ms.
+    let strict = service::Ledger::open_with(&app.database_url(), false, Some(Duration::from_millis(1))).await?;
+    let v = service::verify::verify(&strict).await?;
+    ensure!(v.ok() && v.entries_checked >= 4000, "{:?}", v.problems);
+    Ok(())
+}
+
 async fn funded(app: &TestApp) -> Result<(uuid::Uuid, uuid::Uuid)> {
     let a = app.open("a", "USD", None).await?;
     let b = app.open("b", "USD", None).await?;
