@@ -220,6 +220,14 @@ pub(crate) fn is_transient(err: &DbErr) -> bool {
 /// conflict outlasted the retry budget, SQLite stayed busy. The outcome of
 /// the request is unknown to the client, which retries under the same key.
 pub(crate) fn is_unavailable(err: &DbErr) -> bool {
+    let runtime = match err {
+        // No connection could be had or kept (refused, reset, the database
+        // starting, shutting down or not accepting connections): whatever
+        // the driver says, a later attempt may succeed.
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => return true,
+        DbErr::Exec(r) | DbErr::Query(r) => r,
+        _ => return false,
+    };
     if let Some(code) = db_code(err) {
         // PostgreSQL: connection exceptions (08…), query cancelled (57014,
         // statement_timeout), admin/crash shutdown (57P01–57P03), too many
@@ -231,12 +239,6 @@ pub(crate) fn is_unavailable(err: &DbErr) -> bool {
                 "57014" | "57P01" | "57P02" | "57P03" | "53300" | "40P01" | "40001" | "5" | "6" | "517"
             );
     }
-    let runtime = match err {
-        DbErr::ConnectionAcquire(_) => return true,
-        DbErr::Conn(_) => return true,
-        DbErr::Exec(r) | DbErr::Query(r) => r,
-        _ => return false,
-    };
     match runtime {
         RuntimeErr::SqlxError(e) => matches!(
             e.as_ref(),

@@ -12,8 +12,23 @@ pub async fn healthz() -> impl IntoResponse {
 }
 
 /// The database answers and has every migration this binary expects.
-/// Load balancers should route to an instance only while this is 200.
+/// Load balancers should route to an instance only while this is 200. It
+/// answers within [`READY_WITHIN`] whatever the database does: while the
+/// database is down the pool would otherwise wait its whole acquire
+/// timeout for a connection.
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    match tokio::time::timeout(READY_WITHIN, ready(&state)).await {
+        Ok(answer) => answer,
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("database did not answer within {} ms", READY_WITHIN.as_millis()),
+        ),
+    }
+}
+
+const READY_WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
+
+async fn ready(state: &AppState) -> (StatusCode, String) {
     if let Err(e) = state.ledger.connection().ping().await {
         tracing::warn!(error = %e, "readiness: database unreachable");
         return (StatusCode::SERVICE_UNAVAILABLE, "database unreachable".to_owned());

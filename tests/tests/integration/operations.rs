@@ -74,6 +74,53 @@ async fn an_audit_is_not_cut_by_the_statement_timeout() -> Result<()> {
     Ok(())
 }
 
+/// While the database refuses connections, /readyz answers 503 at once
+/// (not after the pool's 30 s acquire timeout: the fault suite saw it hang
+/// during a crash), writes answer UNAVAILABLE, and once the database takes
+/// connections again the same process serves both again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn readiness_and_writes_follow_the_database_down_and_back() -> Result<()> {
+    let app = tests::spawn_app(Backend::Postgres).await?;
+    let (a, b) = funded(&app).await?;
+    let db = app.database_url().rsplit('/').next().unwrap_or_default().to_owned();
+    let admin = std::env::var("TALLY_TEST_PG_URL")?;
+    let admin = sea_orm::Database::connect(admin.as_str()).await?;
+    let cut = format!(
+        "ALTER DATABASE {db} ALLOW_CONNECTIONS false; \
+         SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{db}' AND pid <> pg_backend_pid()"
+    );
+    admin.execute_unprepared(&cut).await?;
+    let started = Instant::now();
+    let (status, _) = get(&app, "/readyz").await?;
+    ensure!(
+        status == 503,
+        "/readyz said {status} while the database refused connections"
+    );
+    ensure!(
+        started.elapsed() < Duration::from_secs(3),
+        "/readyz took {:?}",
+        started.elapsed()
+    );
+    ensure!(
+        get(&app, "/healthz").await?.0 == 200,
+        "liveness does not depend on the database"
+    );
+    let body = app.transfer(a, b, "1.00", "while-down").await?;
+    ensure!(code_of(&body)? == "UNAVAILABLE", "{body}");
+    ensure_generic(&body)?;
+    admin
+        .execute_unprepared(&format!("ALTER DATABASE {db} ALLOW_CONNECTIONS true"))
+        .await?;
+    let back = Instant::now();
+    while get(&app, "/readyz").await?.0 != 200 {
+        ensure!(back.elapsed() < Duration::from_secs(15), "/readyz did not recover");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let retried = app.transfer(a, b, "1.00", "while-down").await?;
+    ensure!(retried["data"]["transfer"]["id"].is_string(), "{retried}");
+    app.assert_invariants().await
+}
+
 async fn funded(app: &TestApp) -> Result<(uuid::Uuid, uuid::Uuid)> {
     let a = app.open("a", "USD", None).await?;
     let b = app.open("b", "USD", None).await?;
