@@ -11,22 +11,28 @@
 #   bash scripts/ab.sh /tmp/before-target/release/tally target/release/tally
 set -euo pipefail
 cd "$(dirname "$0")/.."
-A=$1 B=$2 ROUNDS=${3:-2}
+if [ "$#" -lt 2 ]; then
+  echo "usage: bash scripts/ab.sh BINARY_A BINARY_B [ROUNDS]" >&2
+  exit 2
+fi
+A=$(realpath "$1") B=$(realpath "$2") ROUNDS=${3:-2}
 BENCH="${CARGO_TARGET_DIR:-$PWD/target}/release/bench"
-[ -x "$BENCH" ] || cargo build --release --locked -p bench
+cargo build --release --locked -p bench
 source scripts/pg.sh
 PREFIX=${TALLY_PG_URL%/*}
-for side in a b; do psql "$TALLY_PG_URL" -qc "CREATE DATABASE ab_$side"; done
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 for round in $(seq "$ROUNDS"); do
   for side in a b; do
     BINARY=$A; [ "$side" = b ] && BINARY=$B
     DIR=$(mktemp -d); EXTRA=()
+    psql "$TALLY_PG_URL" -qc "CREATE DATABASE ab_${side}_$round"
     # Binaries with rate limiting get it out of the way (older ones lack the flag).
     "$BINARY" serve --help | grep -q -- --rate-limit && EXTRA=(--rate-limit 0)
-    RUST_LOG=warn "$BINARY" serve --listen "127.0.0.1:$PORT" --database-url "$PREFIX/ab_$side" --data-dir "$DIR" "${EXTRA[@]}" 2>"$DIR/log" &
+    RUST_LOG=warn "$BINARY" serve --listen "127.0.0.1:$PORT" --database-url "$PREFIX/ab_${side}_$round" --data-dir "$DIR" "${EXTRA[@]}" 2>"$DIR/log" &
     PID=$!
-    for _ in $(seq 150); do curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break; sleep 0.2; done
+    up=""
+    for _ in $(seq 150); do curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && { up=1; break; }; sleep 0.2; done
+    [ -n "$up" ] || { echo "$BINARY did not come up:" >&2; cat "$DIR/log" >&2; exit 1; }
     for scenario in "uncontended 32" "batch100 1"; do
       set -- $scenario
       "$BENCH" --url "http://127.0.0.1:$PORT" --scenario "$1" --clients "$2" --duration 10 --warmup 2 --accounts 2000 \

@@ -21,6 +21,11 @@ if [ ! -x /usr/bin/chromium ]; then
   $SUDO apt-get install -y -qq chromium >/dev/null
 fi
 
+if ! command -v node >/dev/null || ! node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=19)?0:1)'; then
+  echo "!! the browser test needs Node.js 20.19 or newer with npm (found: $(node --version 2>/dev/null || echo none))" >&2
+  exit 1
+fi
+
 cd "$WEB"
 # npm ci when node_modules is missing or was installed from another lockfile.
 LOCK_SUM=$(sha256sum package-lock.json | cut -d' ' -f1)

@@ -11,6 +11,7 @@ pub mod keys_cmd;
 mod limits;
 mod loaders;
 mod mutation;
+mod operation;
 mod query;
 mod scalars;
 mod subscription;
@@ -36,6 +37,7 @@ pub fn schema(ledger: Ledger, signer: Signer, options: &ServerOptions) -> TallyS
         .data(ledger)
         .data(signer)
         .data(loader)
+        .data(query::Audits(tokio::sync::Semaphore::new(1)))
         .limit_depth(options.limits.depth)
         .limit_complexity(options.limits.complexity)
         .limit_directives(options.limits.directives);

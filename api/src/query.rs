@@ -18,6 +18,9 @@ pub struct Query;
 
 const DEFAULT_PAGE: u64 = 50;
 
+/// Whole-ledger audits running on this instance (at most one).
+pub struct Audits(pub tokio::sync::Semaphore);
+
 #[Object]
 impl Query {
     async fn account(&self, ctx: &Context<'_>, id: Id) -> GqlResult<Option<Account>> {
@@ -139,7 +142,17 @@ impl Query {
     }
 
     /// Recomputes every hash chain, running balance and sum (see README).
+    /// Admin only (the policy says so before anything runs; checked here
+    /// again). One audit at a time per instance: each reads the whole ledger
+    /// on several connections; a second is answered UNAVAILABLE at once.
     async fn verify_ledger(&self, ctx: &Context<'_>) -> GqlResult<LedgerVerification> {
+        crate::auth::ensure_scope(ctx, service::api_key::Scope::Admin)?;
+        let Ok(_audit) = ctx.data::<Audits>()?.0.try_acquire() else {
+            return Err(gql(LedgerError::client(
+                ErrorCode::Unavailable,
+                "an audit is already running on this instance; retry later",
+            )));
+        };
         let v = service::verify::verify(ctx.data::<Ledger>()?).await.gql()?;
         Ok(v.into())
     }

@@ -4,7 +4,8 @@
 //!
 //! Each connection's outgoing messages pass through a queue of at most
 //! `buffer` messages. A subscriber that stops reading fills its socket, then
-//! the queue; at that point its subscriptions are dropped at once (they stop
+//! the queue; when the queue has stayed full for `QUEUE_GRACE` (a slow link
+//! drains it sooner), its subscriptions are dropped at once (they stop
 //! reading the database and free their memory) and the connection is closed
 //! with code 1013 ("try again later") and a reason naming the limit, so a
 //! client can resubscribe from its last cursor. The close frame waits up to
@@ -17,19 +18,25 @@ use std::time::Duration;
 
 use async_graphql::futures_util::stream::BoxStream;
 use async_graphql::http::{WebSocketProtocols, WsMessage};
-use async_graphql::{Data, Executor};
+use async_graphql::parser::types::OperationType;
+use async_graphql::{Data, ErrorExtensions, Executor, ServerError};
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use axum::http::{HeaderMap, header};
 use futures::{SinkExt, StreamExt, future};
+use service::ErrorCode;
 use tokio::sync::mpsc;
 
 use crate::TallySchema;
-use crate::auth::{Auth, Principal};
+use crate::auth::{Auth, AuthError, RateLimiter};
 use crate::error::tag_uncoded;
 use crate::limits::Limits;
 
 /// Close code for a subscriber cut off for not reading (RFC 6455: try again later).
 pub const SLOW_CONSUMER: u16 = 1013;
+
+/// How long a message may wait for room in a full queue before the
+/// subscriber is cut off.
+const QUEUE_GRACE: Duration = Duration::from_secs(2);
 
 /// How long a cut-off connection may take to read up to its close frame.
 const CLOSE_GRACE: Duration = Duration::from_secs(30);
@@ -49,11 +56,15 @@ pub fn protocol(headers: &HeaderMap) -> Option<WebSocketProtocols> {
 
 /// What a websocket connection must pass: a credential (in the upgrade's
 /// `Authorization` header, or in `connection_init`'s payload as
-/// `{"Authorization": "Bearer …"}`, which browsers can send), the alias
-/// limit, and the operation policy for every subscription.
+/// `{"Authorization": "Bearer …"}`, which browsers can send), then for every
+/// operation: the credential again (a revoked key or an expired token stops
+/// working on open sockets too), the caller's rate, the alias limit and the
+/// operation policy. Mutations are refused: they go over POST, where the
+/// request deadline and shutdown's wait for in-flight work apply.
 #[derive(Clone)]
 pub struct Door {
     pub auth: Auth,
+    pub limiter: RateLimiter,
     pub limits: Limits,
     pub header_credential: Option<String>,
 }
@@ -63,27 +74,48 @@ pub struct Door {
 #[derive(Clone)]
 struct Coded {
     schema: TallySchema,
-    limits: Limits,
-    caller: Arc<OnceLock<Principal>>,
+    door: Door,
+    /// The credential `connection_init` was accepted with.
+    credential: Arc<OnceLock<Option<String>>>,
 }
 
 impl Coded {
-    fn admit(&self, request: &mut async_graphql::Request) -> Result<Principal, async_graphql::ServerError> {
+    async fn admit(&self, mut request: async_graphql::Request) -> Result<async_graphql::Request, ServerError> {
         let pos = async_graphql::Pos::default();
-        let Some(principal) = self.caller.get() else {
-            let e = crate::auth::unauthenticated(&crate::auth::AuthError::Missing);
-            return Err(e.into_server_error(pos));
+        let Some(credential) = self.credential.get() else {
+            return Err(crate::auth::unauthenticated(&AuthError::Missing).into_server_error(pos));
         };
-        self.limits.check_aliases(request)?;
-        crate::auth::authorize(principal, request).map_err(|e| e.into_server_error(pos))?;
-        Ok(principal.clone())
+        let principal = match self.door.auth.authenticate(credential.as_deref()).await {
+            Ok(principal) => principal,
+            Err(e) => return Err(crate::auth::unauthenticated(&e).into_server_error(pos)),
+        };
+        if let Err(wait) = self.door.limiter.check(&principal) {
+            let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
+            let e =
+                async_graphql::Error::new(format!("rate limit reached; retry in {seconds} s")).extend_with(|_, e| {
+                    e.set("code", ErrorCode::RateLimited.as_str());
+                    e.set("retryAfter", seconds);
+                });
+            return Err(e.into_server_error(pos));
+        }
+        let name = request.operation_name.clone();
+        if let Ok(doc) = request.parsed_query()
+            && crate::operation::selected(doc, name.as_deref()).is_some_and(|op| op.node.ty == OperationType::Mutation)
+        {
+            let e = async_graphql::Error::new("mutations must be sent with POST")
+                .extend_with(|_, e| e.set("code", ErrorCode::MethodNotAllowed.as_str()));
+            return Err(e.into_server_error(pos));
+        }
+        self.door.limits.check_aliases(&mut request)?;
+        crate::auth::authorize(&principal, &mut request).map_err(|e| e.into_server_error(pos))?;
+        Ok(request.data(principal))
     }
 }
 
 impl Executor for Coded {
-    async fn execute(&self, mut request: async_graphql::Request) -> async_graphql::Response {
-        let mut response = match self.admit(&mut request) {
-            Ok(principal) => self.schema.execute(request.data(principal)).await,
+    async fn execute(&self, request: async_graphql::Request) -> async_graphql::Response {
+        let mut response = match self.admit(request).await {
+            Ok(request) => self.schema.execute(request).await,
             Err(e) => async_graphql::Response::from_errors(vec![e]),
         };
         tag_uncoded(&mut response.errors);
@@ -92,24 +124,25 @@ impl Executor for Coded {
 
     fn execute_stream(
         &self,
-        mut request: async_graphql::Request,
+        request: async_graphql::Request,
         session_data: Option<Arc<Data>>,
     ) -> BoxStream<'static, async_graphql::Response> {
-        let principal = match self.admit(&mut request) {
-            Ok(principal) => principal,
-            Err(e) => {
-                let mut response = async_graphql::Response::from_errors(vec![e]);
-                tag_uncoded(&mut response.errors);
-                return futures::stream::once(async move { response }).boxed();
+        let this = self.clone();
+        futures::stream::once(async move {
+            match this.admit(request).await {
+                Ok(request) => this
+                    .schema
+                    .execute_stream_with_session_data(request, session_data.unwrap_or_default())
+                    .boxed(),
+                Err(e) => futures::stream::once(future::ready(async_graphql::Response::from_errors(vec![e]))).boxed(),
             }
-        };
-        self.schema
-            .execute_stream_with_session_data(request.data(principal), session_data.unwrap_or_default())
-            .map(|mut response| {
-                tag_uncoded(&mut response.errors);
-                response
-            })
-            .boxed()
+        })
+        .flatten()
+        .map(|mut response| {
+            tag_uncoded(&mut response.errors);
+            response
+        })
+        .boxed()
     }
 }
 
@@ -125,21 +158,26 @@ pub async fn serve(socket: WebSocket, schema: TallySchema, protocol: WebSocketPr
             _ => None,
         })
     });
-    let caller: Arc<OnceLock<Principal>> = Arc::default();
+    let credential: Arc<OnceLock<Option<String>>> = Arc::default();
     let executor = Coded {
         schema,
-        limits: door.limits,
-        caller: Arc::clone(&caller),
+        door: door.clone(),
+        credential: Arc::clone(&credential),
     };
     let on_init = move |payload: serde_json::Value| {
-        let (auth, header, caller) = (door.auth.clone(), door.header_credential.clone(), Arc::clone(&caller));
+        let (auth, header, credential) = (
+            door.auth.clone(),
+            door.header_credential.clone(),
+            Arc::clone(&credential),
+        );
         async move {
             let from_payload = ["Authorization", "authorization"]
                 .iter()
                 .find_map(|k| payload.get(*k).and_then(|v| v.as_str()).map(str::to_owned));
-            match auth.authenticate(from_payload.or(header).as_deref()).await {
-                Ok(principal) => {
-                    let _ = caller.set(principal);
+            let presented = from_payload.or(header);
+            match auth.authenticate(presented.as_deref()).await {
+                Ok(_) => {
+                    let _ = credential.set(presented);
                     Ok(Data::default())
                 }
                 Err(e) => Err(async_graphql::Error::new(format!("UNAUTHENTICATED: {e}"))),
@@ -185,9 +223,12 @@ pub async fn serve(socket: WebSocket, schema: TallySchema, protocol: WebSocketPr
     };
     let producer = async move {
         while let Some(m) = outgoing.next().await {
-            match queue.try_send(m) {
-                Ok(()) => {}
-                Err(mpsc::error::TrySendError::Full(_)) => {
+            // A full queue is waited on a little (a client catching up over
+            // a slow link drains it), then the subscriber is cut off.
+            match tokio::time::timeout(QUEUE_GRACE, queue.send(m)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return, // the writer is gone: the connection closed
+                Err(_) => {
                     tracing::info!(buffer, "websocket subscriber is not reading; closing its connection");
                     drop(outgoing); // ends its subscriptions now, not after the grace period
                     let reason =
@@ -198,7 +239,6 @@ pub async fn serve(socket: WebSocket, schema: TallySchema, protocol: WebSocketPr
                     })));
                     return;
                 }
-                Err(mpsc::error::TrySendError::Closed(_)) => return,
             }
         }
     };

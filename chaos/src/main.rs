@@ -146,6 +146,11 @@ async fn run(args: Args) -> Result<()> {
     audit?;
     verify?;
     ensure!(log.reads_checked > 0, "no read was checked");
+    ensure!(
+        log.internal_answers == 0,
+        "{} INTERNAL answers: faults must give UNAVAILABLE, never INTERNAL",
+        log.internal_answers
+    );
     ensure!(!injected.is_empty(), "no fault was injected");
     for i in &injected {
         if let Some((said_down, ready_after)) = i.readiness {

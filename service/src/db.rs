@@ -52,7 +52,9 @@ pub async fn connect_with(url: &str, statement_timeout: Option<Duration>) -> Res
         options
             .max_connections(32)
             .min_connections(1)
-            .acquire_timeout(Duration::from_secs(30));
+            // Long enough for a busy pool, short enough that a request does
+            // not sit out its deadline waiting for a database that is down.
+            .acquire_timeout(Duration::from_secs(5));
         if let Some(timeout) = statement_timeout {
             let ms = timeout.as_millis().max(1).to_string();
             options.map_sqlx_postgres_opts(move |o| o.options([("statement_timeout", ms.clone())]));

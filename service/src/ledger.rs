@@ -92,7 +92,6 @@ impl Ledger {
     /// Routes single requests through a write combiner (group commit).
     /// SQLite has one writer, so one worker; PostgreSQL commits in parallel.
     pub fn with_combining(mut self) -> Self {
-        self.combining = None;
         let workers = match self.write_gate {
             Some(_) => 1,
             None => COMBINING_WORKERS,
@@ -141,8 +140,11 @@ impl Ledger {
     }
 
     /// Migrations the database still lacks (0 when its schema is current).
+    /// Read only (one SELECT), so a least-privilege role can ask too.
     pub async fn pending_migrations(&self) -> Result<usize> {
-        Ok(migration::Migrator::get_pending_migrations(&self.db).await?.len())
+        Ok(migration::Migrator::get_pending_migrations_read_only(&self.db)
+            .await?
+            .len())
     }
 
     /// The pool's connections: (open, idle), when the driver tells.

@@ -1,10 +1,13 @@
 //! API keys as this instance knows them: every key's hash, scope and
-//! revocation, reloaded every [`REFRESH`], so a revocation made anywhere (by
-//! `tally keys revoke`, on any instance) is in force here within that time.
-//! A key this copy does not know yet (made a moment ago) is looked up in the
-//! database at once; a string that is not shaped like a key never is.
+//! revocation, reloaded every [`REFRESH`], so a key made or revoked anywhere
+//! (by `tally keys`, on any instance) is in force here within that time. A
+//! request never reaches the database to authenticate: a flood of invented
+//! keys costs a hash and a map lookup each. Once the ledger has had a key,
+//! this instance requires one from then on, even if the key table could not
+//! be read again.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 
@@ -34,6 +37,8 @@ struct Known {
 pub struct KeyCache {
     ledger: Ledger,
     known: RwLock<HashMap<[u8; 32], Known>>,
+    /// Set once any key was seen; never cleared.
+    required: AtomicBool,
 }
 
 impl KeyCache {
@@ -41,6 +46,7 @@ impl KeyCache {
         let cache = Arc::new(Self {
             ledger,
             known: RwLock::default(),
+            required: AtomicBool::new(false),
         });
         cache.reload().await?;
         tokio::spawn(refresh(Arc::downgrade(&cache)));
@@ -49,29 +55,16 @@ impl KeyCache {
 
     /// Whether the ledger has (or ever had) a key.
     pub fn any(&self) -> bool {
-        self.known.read().map(|k| !k.is_empty()).unwrap_or(true)
+        self.required.load(Ordering::Relaxed)
     }
 
-    pub async fn principal(&self, secret: &str) -> Result<Principal, AuthError> {
+    pub fn principal(&self, secret: &str) -> Result<Principal, AuthError> {
         let hash = api_key::hash(secret);
-        let cached = self.known.read().ok().and_then(|k| k.get(&hash).cloned());
-        let known = match cached {
-            Some(known) => known,
-            None => {
-                let row = api_key::by_hash(&self.ledger, &hash).await.map_err(|e| {
-                    tracing::error!(error = %e, "API key lookup failed");
-                    AuthError::Unavailable
-                })?;
-                let known = row.and_then(|r| known(&r)).ok_or(AuthError::UnknownKey)?;
-                if let Ok(mut k) = self.known.write() {
-                    k.insert(hash, known.clone());
-                }
-                known
-            }
-        };
-        match known.revoked {
-            true => Err(AuthError::Revoked),
-            false => Ok(known.principal),
+        let known = self.known.read().ok().and_then(|k| k.get(&hash).cloned());
+        match known {
+            None => Err(AuthError::UnknownKey),
+            Some(k) if k.revoked => Err(AuthError::Revoked),
+            Some(k) => Ok(k.principal),
         }
     }
 
@@ -81,6 +74,9 @@ impl KeyCache {
             .iter()
             .filter_map(|r| Some((r.key_hash.clone().try_into().ok()?, known(r)?)))
             .collect();
+        if !fresh.is_empty() {
+            self.required.store(true, Ordering::Relaxed);
+        }
         if let Ok(mut k) = self.known.write() {
             *k = fresh;
         }

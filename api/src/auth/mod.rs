@@ -65,8 +65,6 @@ pub enum AuthError {
     Revoked,
     #[error("invalid token: {0}")]
     BadToken(String),
-    #[error("the credential could not be checked; retry")]
-    Unavailable,
 }
 
 /// Authentication for one server: the key cache and the optional JWT key.
@@ -104,7 +102,7 @@ impl Auth {
             .filter(|c| !c.is_empty())
             .ok_or(AuthError::Malformed)?;
         if keys::looks_like_key(credential) {
-            return self.keys.principal(credential).await;
+            return self.keys.principal(credential);
         }
         match &self.jwt {
             Some(jwt) => jwt.principal(credential),
@@ -115,15 +113,24 @@ impl Auth {
 
 /// The coded GraphQL error for a refused credential.
 pub fn unauthenticated(err: &AuthError) -> async_graphql::Error {
-    let code = match err {
-        AuthError::Unavailable => ErrorCode::Unavailable,
-        _ => ErrorCode::Unauthenticated,
-    };
-    async_graphql::Error::new(err.to_string()).extend_with(|_, e| e.set("code", code.as_str()))
+    async_graphql::Error::new(err.to_string()).extend_with(|_, e| e.set("code", ErrorCode::Unauthenticated.as_str()))
 }
 
 pub fn forbidden(message: impl Into<String>) -> async_graphql::Error {
     async_graphql::Error::new(message).extend_with(|_, e| e.set("code", ErrorCode::Forbidden.as_str()))
+}
+
+/// Refuses a caller below `scope` (an end user has no scope at all).
+pub fn ensure_scope(ctx: &Context<'_>, scope: Scope) -> async_graphql::Result<()> {
+    match principal(ctx)? {
+        Principal::Open => Ok(()),
+        Principal::Key { scope: has, .. } if *has >= scope => Ok(()),
+        p => Err(forbidden(format!(
+            "{} may not do this (it needs the {} scope)",
+            p.label(),
+            scope.as_str()
+        ))),
+    }
 }
 
 /// The caller of the request a resolver runs for. Every entry point (HTTP,

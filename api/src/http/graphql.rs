@@ -22,6 +22,24 @@ use crate::auth::{self, AuthError};
 
 pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     let id = telemetry::request_id(&headers);
+    // A browser sends a cross-site form post as text/plain without asking
+    // first; JSON takes a CORS preflight this server never grants.
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("application/json"));
+    if !json {
+        let message = "the body must be JSON (Content-Type: application/json)";
+        return reply::refusal(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::InvalidInput,
+            message,
+            &id,
+        );
+    }
+    if let Err(reply) = same_machine_origin(&state, &headers, &id) {
+        return *reply;
+    }
     let bytes = match read_body(body, state.options.limits.body_bytes).await {
         Ok(bytes) => bytes,
         Err(reply) => return reply(&id),
@@ -45,6 +63,9 @@ pub async fn get(
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     let id = telemetry::request_id(&headers);
+    if let Err(reply) = same_machine_origin(&state, &headers, &id) {
+        return *reply;
+    }
     if let Ok(upgrade) = upgrade {
         return websocket(state, &headers, upgrade, &id);
     }
@@ -102,6 +123,7 @@ async fn serve_socket(
 ) {
     let door = crate::ws::Door {
         auth: state.auth.clone(),
+        limiter: state.limiter.clone(),
         limits: state.options.limits,
         header_credential,
     };
@@ -257,14 +279,6 @@ async fn execute(
 
 fn unauthenticated(e: &AuthError, id: &str) -> Response {
     telemetry::record("any", ErrorCode::Unauthenticated.as_str(), std::time::Duration::ZERO);
-    if let AuthError::Unavailable = e {
-        return reply::refusal(
-            StatusCode::SERVICE_UNAVAILABLE,
-            ErrorCode::Unavailable,
-            e.to_string(),
-            id,
-        );
-    }
     let mut reply = reply::refusal(StatusCode::UNAUTHORIZED, ErrorCode::Unauthenticated, e.to_string(), id);
     reply
         .headers_mut()
@@ -272,25 +286,86 @@ fn unauthenticated(e: &AuthError, id: &str) -> Response {
     reply
 }
 
+/// While no credential is configured (the loopback default) every request
+/// may do everything, so a web page on another site must not be able to
+/// make a visitor's browser send one (or, by DNS rebinding, pose as this
+/// host): a request whose `Origin` is not on this machine is refused.
+/// Clients other than browsers send no `Origin`.
+fn same_machine_origin(state: &AppState, headers: &HeaderMap, id: &str) -> Result<(), Box<Response>> {
+    if state.auth.required() {
+        return Ok(());
+    }
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return Ok(());
+    };
+    match loopback_origin(origin) {
+        true => Ok(()),
+        false => Err(Box::new(reply::refusal(
+            StatusCode::FORBIDDEN,
+            ErrorCode::Forbidden,
+            "requests from other sites are refused while this server has no credentials configured",
+            id,
+        ))),
+    }
+}
+
+/// Whether an `Origin` (`scheme://host[:port]`) names this machine.
+fn loopback_origin(origin: &str) -> bool {
+    let Some((_, authority)) = origin.split_once("://") else {
+        return false;
+    };
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority.split(':').next().unwrap_or_default(),
+    };
+    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
 pub fn authorization(headers: &HeaderMap) -> Option<&str> {
     headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())
 }
 
-/// The type of the operation `request` would run, when it parses.
+/// The type of the operation `request` would run, when it parses. Without
+/// a name the executor refuses a document of several operations; if any of
+/// them writes, GET refuses it here already.
 fn operation_type(request: &mut Request) -> Option<OperationType> {
     let name = request.operation_name.clone();
     let doc = request.parsed_query().ok()?;
+    if let Some(op) = crate::operation::selected(doc, name.as_deref()) {
+        return Some(op.node.ty);
+    }
     match (&doc.operations, name) {
-        (DocumentOperations::Single(op), _) => Some(op.node.ty),
-        (DocumentOperations::Multiple(ops), Some(n)) => {
-            ops.iter().find(|(k, _)| k.as_str() == n).map(|(_, op)| op.node.ty)
-        }
-        // Without a name the executor refuses a multi-operation document;
-        // if any of them writes, refuse it here already.
         (DocumentOperations::Multiple(ops), None) => ops
             .values()
             .map(|op| op.node.ty)
             .find(|ty| *ty != OperationType::Query)
             .or(Some(OperationType::Query)),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::loopback_origin;
+
+    #[test]
+    fn only_origins_on_this_machine_are_loopback() {
+        for ok in [
+            "http://localhost:5173",
+            "http://127.0.0.1:8000",
+            "https://[::1]:9",
+            "http://LOCALHOST",
+        ] {
+            assert!(loopback_origin(ok), "{ok}");
+        }
+        for bad in [
+            "https://evil.example",
+            "http://127.0.0.1.evil.example",
+            "null",
+            "http://10.0.0.1",
+            "file://",
+        ] {
+            assert!(!loopback_origin(bad), "{bad}");
+        }
     }
 }

@@ -15,7 +15,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use async_graphql::Request;
-use async_graphql::parser::types::{DocumentOperations, Selection};
+use async_graphql::parser::types::Selection;
 use axum::http::HeaderMap;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
@@ -101,12 +101,7 @@ impl Operations {
         let Ok(doc) = request.parsed_query() else {
             return "invalid".to_owned();
         };
-        let op = match (&doc.operations, name) {
-            (DocumentOperations::Single(op), _) => Some(op),
-            (DocumentOperations::Multiple(ops), Some(n)) => ops.iter().find(|(k, _)| k.as_str() == n).map(|(_, v)| v),
-            (DocumentOperations::Multiple(ops), None) => ops.values().next(),
-        };
-        let first = op.and_then(|op| {
+        let first = crate::operation::selected(doc, name.as_deref()).and_then(|op| {
             op.node.selection_set.node.items.iter().find_map(|s| match &s.node {
                 Selection::Field(f) => Some(f.node.name.node.to_string()),
                 _ => None,

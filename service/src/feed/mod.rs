@@ -24,7 +24,7 @@ mod streams;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, Once, Weak};
 use std::time::Duration;
 
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect};
@@ -45,6 +45,9 @@ const HINTS: usize = 1024;
 /// Accounts per poll statement.
 const POLL_CHUNK: usize = 1000;
 
+/// The longest a subscriber waits without looking, hint or no hint.
+const SAFETY_NET: Duration = Duration::from_secs(60);
+
 /// The change hub of one instance.
 pub struct Feed {
     hints: broadcast::Sender<Arc<[Uuid]>>,
@@ -52,7 +55,7 @@ pub struct Feed {
     watched: Mutex<HashMap<Uuid, usize>>,
     /// The poll interval in microseconds.
     poll_us: AtomicU64,
-    poller: Mutex<bool>,
+    poller: Once,
 }
 
 impl Feed {
@@ -61,7 +64,7 @@ impl Feed {
             hints: broadcast::channel(HINTS).0,
             watched: Mutex::default(),
             poll_us: AtomicU64::new(micros(poll)),
-            poller: Mutex::new(false),
+            poller: Once::new(),
         }
     }
 
@@ -114,11 +117,8 @@ impl Feed {
     }
 
     fn start_poller(self: &Arc<Self>, db: &DatabaseConnection) {
-        let Ok(mut started) = self.poller.lock() else { return };
-        if !*started {
-            *started = true;
-            tokio::spawn(poll_versions(Arc::downgrade(self), db.clone()));
-        }
+        self.poller
+            .call_once(|| drop(tokio::spawn(poll_versions(Arc::downgrade(self), db.clone()))));
     }
 }
 
@@ -135,11 +135,11 @@ pub(crate) struct Watch {
 }
 
 impl Watch {
-    /// Waits until one of the watched accounts may have changed. A lost hint
-    /// cannot stall a subscriber for long: it looks again at least every
-    /// ten poll intervals regardless.
+    /// Waits until one of the watched accounts may have changed. Hints are
+    /// not lost (a receiver that lags counts as woken); still, a subscriber
+    /// looks again at least every [`SAFETY_NET`], cheaply, in case.
     pub(crate) async fn changed(&mut self) {
-        let deadline = tokio::time::sleep(self.poll * 10);
+        let deadline = tokio::time::sleep(SAFETY_NET.max(self.poll));
         tokio::pin!(deadline);
         loop {
             tokio::select! {
@@ -185,7 +185,8 @@ async fn poll_versions(feed: Weak<Feed>, db: DatabaseConnection) {
         tokio::time::sleep(interval).await;
         let Some(feed) = feed.upgrade() else { return };
         let ids = feed.watched_ids();
-        seen.retain(|id, _| ids.contains(id));
+        let current: HashSet<&Uuid> = ids.iter().collect();
+        seen.retain(|id, _| current.contains(id));
         let mut moved = Vec::new();
         for chunk in ids.chunks(POLL_CHUNK) {
             match versions(&db, chunk).await {

@@ -45,6 +45,9 @@ async fn run_to_commit(ledger: &Ledger, requests: &[Request], mode: Mode) -> Res
     }
     match run_once(ledger, requests, mode, Replay::Deferred).await {
         Ok(outcomes) => return Ok(outcomes),
+        // The database is down or refusing: another attempt now would only
+        // wait as long again. The client retries under its key.
+        Err(e) if e.code() == crate::ErrorCode::Unavailable && !matches!(e, LedgerError::Conflict) => return Err(e),
         Err(e) => tracing::debug!(error = %e, "deferred-lookup attempt dropped; rerunning with the lookup first"),
     }
     db::retrying(|| run_once(ledger, requests, mode, Replay::First)).await

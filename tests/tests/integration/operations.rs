@@ -235,15 +235,26 @@ async fn failures_inside_the_server_never_reach_the_client_as_text(app: TestApp)
         .await?;
     ensure!(code_of(&body)? == "INTERNAL", "{body}");
     ensure_generic(&body)?;
-    // A credential that cannot be checked.
-    app.keys(&[("k", service::api_key::Scope::Read)]).await?;
+    // The key table gone: the instance keeps its last copy of the keys (and
+    // keeps requiring one); nothing of the failure reaches a client.
+    let keys = app.keys(&[("k", service::api_key::Scope::Read)]).await?;
     app.sql("DROP TABLE api_key").await?;
+    tokio::time::sleep(Duration::from_millis(1300)).await; // a failed reload or two
     let unknown = format!("tally_{}", "B".repeat(43));
     let (status, body) = app
         .post_as(Some(&unknown), "{ currencies { code } }", json!({}))
         .await?;
-    ensure!(status == 503 && code_of(&body)? == "UNAVAILABLE", "{status} {body}");
+    ensure!(status == 401 && code_of(&body)? == "UNAUTHENTICATED", "{status} {body}");
     ensure_generic(&body)?;
+    let (status, body) = app.post_as(None, "{ currencies { code } }", json!({})).await?;
+    ensure!(
+        status == 401,
+        "the server opened up when its key table went away: {body}"
+    );
+    let (status, body) = app
+        .post_as(Some(&keys[0]), "{ currencies { code } }", json!({}))
+        .await?;
+    ensure!(status == 200, "{status} {body}");
     Ok(())
 }
 

@@ -18,6 +18,7 @@ use uuid::Uuid;
 both!(
     requests_need_a_known_unrevoked_key_and_its_scope,
     a_websocket_needs_a_key_in_its_init_payload,
+    an_open_server_refuses_other_sites_and_non_json_bodies,
 );
 tests::each_backend!(
     end_users_act_only_on_their_own_accounts,
@@ -156,7 +157,9 @@ async fn a_websocket_needs_a_key_in_its_init_payload(app: TestApp) -> Result<()>
     ok(&app.post_as(Some(&keys[1]), DEPOSIT, deposit).await?)?;
     let data = client.data(Duration::from_secs(10)).await?;
     ensure!(data["entryPosted"]["sequence"] == json!(1), "{data}");
-    // A read key may subscribe but not write over the socket either.
+    // Nothing is written over the socket (writes go over POST, under the
+    // request deadline), whatever the key: not even by an admin key.
+    let before = app.snapshot().await?;
     client
         .subscribe(
             "2",
@@ -165,7 +168,68 @@ async fn a_websocket_needs_a_key_in_its_init_payload(app: TestApp) -> Result<()>
         )
         .await?;
     let code = client.error_code(Duration::from_secs(10)).await?;
-    ensure!(code == "FORBIDDEN", "{code}");
+    ensure!(code == "METHOD_NOT_ALLOWED", "{code}");
+    // A key revoked while its socket is open stops working for the next operation.
+    service::api_key::revoke(&app.ledger, "reader").await?;
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    client
+        .subscribe(
+            "3",
+            "subscription($a: UUID!) { entryPosted(accountId: $a) { sequence } }",
+            json!({ "a": a }),
+        )
+        .await?;
+    let code = client.error_code(Duration::from_secs(10)).await?;
+    ensure!(code == "UNAUTHENTICATED", "{code}");
+    ensure!(app.snapshot().await? == before, "the socket wrote something");
+    Ok(())
+}
+
+/// With no credential configured, a browser on another site must not be
+/// able to use the server through its visitor (nor by DNS rebinding); a
+/// page on this machine, or a client that sends no Origin, may. A body that
+/// is not declared JSON (a cross-site form post) is refused in any case.
+async fn an_open_server_refuses_other_sites_and_non_json_bodies(app: TestApp) -> Result<()> {
+    let a = app.open("a", "USD", None).await?;
+    let before = app.snapshot().await?;
+    let deposit =
+        json!({ "query": DEPOSIT, "variables": { "i": { "accountId": a, "amount": "5.00", "idempotencyKey": "x" } } });
+    let send = |origin: Option<&'static str>, content_type: &'static str| {
+        let mut req = app
+            .client
+            .post(&app.endpoint)
+            .header("content-type", content_type)
+            .body(deposit.to_string());
+        if let Some(o) = origin {
+            req = req.header("origin", o);
+        }
+        req.send()
+    };
+    let form = send(None, "text/plain").await?;
+    ensure!(form.status().as_u16() == 415, "{}", form.status());
+    let foreign = send(Some("https://evil.example"), "application/json").await?;
+    ensure!(foreign.status().as_u16() == 403, "{}", foreign.status());
+    let body: Value = foreign.json().await?;
+    ensure!(body["errors"][0]["extensions"]["code"] == json!("FORBIDDEN"), "{body}");
+    ensure!(app.snapshot().await? == before, "a refused request wrote something");
+    let local = send(Some("http://localhost:5173"), "application/json").await?;
+    ensure!(local.status().as_u16() == 200, "{}", local.status());
+    let upgrade = app
+        .client
+        .get(&app.endpoint)
+        .header("origin", "https://evil.example")
+        .header("connection", "upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-version", "13")
+        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .header("sec-websocket-protocol", "graphql-transport-ws")
+        .send()
+        .await?;
+    ensure!(
+        upgrade.status().as_u16() == 403,
+        "a foreign page opened a socket: {}",
+        upgrade.status()
+    );
     Ok(())
 }
 
