@@ -4,7 +4,8 @@
 # uncontended transfers at 32 clients and postTransfers of 100 at 1 client,
 # ROUNDS times each (default 2). For telling a change from the machine:
 # the harness's ceilings move between machines, two binaries in one run do
-# not. Example, this tree against the commit before a change:
+# not. Use an even number of rounds: the order alternates. Example, this
+# tree against the commit before a change:
 #
 #   git worktree add /tmp/before <commit> && (cd /tmp/before && CARGO_TARGET_DIR=/tmp/before-target cargo build --release -p api)
 #   cargo build --release -p api -p bench
@@ -15,14 +16,17 @@ if [ "$#" -lt 2 ]; then
   echo "usage: bash scripts/ab.sh BINARY_A BINARY_B [ROUNDS]" >&2
   exit 2
 fi
-A=$(realpath "$1") B=$(realpath "$2") ROUNDS=${3:-2}
+A=$(realpath "$1") B=$(realpath "$2") ROUNDS=${3:-4}
 BENCH="${CARGO_TARGET_DIR:-$PWD/target}/release/bench"
 cargo build --release --locked -p bench
 source scripts/pg.sh
 PREFIX=${TALLY_PG_URL%/*}
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 for round in $(seq "$ROUNDS"); do
-  for side in a b; do
+  # Alternate which binary goes first: the second run of a round inherits
+  # the first one's checkpoint and autovacuum work, which favours the first.
+  ORDER="a b"; [ $((round % 2)) -eq 0 ] && ORDER="b a"
+  for side in $ORDER; do
     BINARY=$A; [ "$side" = b ] && BINARY=$B
     DIR=$(mktemp -d); EXTRA=()
     psql "$TALLY_PG_URL" -qc "CREATE DATABASE ab_${side}_$round"
