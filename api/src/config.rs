@@ -108,47 +108,47 @@ pub struct ServeArgs {
     pub subscription_poll_ms: u64,
     /// Outgoing messages a websocket may have unread before it is closed as
     /// a slow consumer (close code 1013).
-    #[arg(long, env = "TALLY_SUBSCRIPTION_BUFFER", default_value_t = 256)]
+    #[arg(long, env = "TALLY_SUBSCRIPTION_BUFFER", default_value_t = crate::ws::DEFAULT_BUFFER)]
     pub subscription_buffer: usize,
     /// How long nested fields' keys are gathered before one batched query
     /// loads them (a wider window batches more keys per query on a busy or
     /// slow machine, at that much latency per nesting level).
-    #[arg(long, env = "TALLY_LOADER_DELAY_MS", default_value_t = 2)]
+    #[arg(long, env = "TALLY_LOADER_DELAY_MS", default_value_t = crate::http::DEFAULT_LOADER_DELAY_MS)]
     pub loader_delay_ms: u64,
 
     /// Serve introspection and GraphiQL (`false` turns both off).
     #[arg(long, env = "TALLY_INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set)]
     pub introspection: bool,
     /// Deepest selection nesting a query may have.
-    #[arg(long, env = "TALLY_MAX_DEPTH", default_value_t = 16)]
+    #[arg(long, env = "TALLY_MAX_DEPTH", default_value_t = crate::Limits::DEFAULT.depth)]
     pub max_depth: usize,
     /// Most work a query may ask for (fields, lists counted per item).
-    #[arg(long, env = "TALLY_MAX_COMPLEXITY", default_value_t = 100_000)]
+    #[arg(long, env = "TALLY_MAX_COMPLEXITY", default_value_t = crate::Limits::DEFAULT.complexity)]
     pub max_complexity: usize,
     /// Most aliases in one query.
-    #[arg(long, env = "TALLY_MAX_ALIASES", default_value_t = 30)]
+    #[arg(long, env = "TALLY_MAX_ALIASES", default_value_t = crate::Limits::DEFAULT.aliases)]
     pub max_aliases: usize,
     /// Most directives on one field.
-    #[arg(long, env = "TALLY_MAX_DIRECTIVES", default_value_t = 5)]
+    #[arg(long, env = "TALLY_MAX_DIRECTIVES", default_value_t = crate::Limits::DEFAULT.directives)]
     pub max_directives: usize,
     /// Most operations in one JSON array batch.
-    #[arg(long, env = "TALLY_MAX_BATCH", default_value_t = 10)]
+    #[arg(long, env = "TALLY_MAX_BATCH", default_value_t = crate::Limits::DEFAULT.batch)]
     pub max_batch: usize,
     /// Largest request body in bytes.
-    #[arg(long, env = "TALLY_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    #[arg(long, env = "TALLY_MAX_BODY_BYTES", default_value_t = crate::Limits::DEFAULT.body_bytes)]
     pub max_body_bytes: usize,
     /// A request still running after this is answered UNAVAILABLE.
-    #[arg(long, env = "TALLY_REQUEST_TIMEOUT_MS", default_value_t = 10_000)]
+    #[arg(long, env = "TALLY_REQUEST_TIMEOUT_MS", default_value_t = crate::http::DEFAULT_REQUEST_TIMEOUT_MS)]
     pub request_timeout_ms: u64,
     /// PostgreSQL cancels any statement of the server's pool after this
     /// (0: no limit). Keep it below the request timeout.
     #[arg(long, env = "TALLY_STATEMENT_TIMEOUT_MS", default_value_t = 5_000)]
     pub statement_timeout_ms: u64,
     /// Requests per second each API key or token subject may make (0: no limit).
-    #[arg(long, env = "TALLY_RATE_LIMIT", default_value_t = 1000)]
+    #[arg(long, env = "TALLY_RATE_LIMIT", default_value_t = crate::http::DEFAULT_RATE_LIMIT.per_second)]
     pub rate_limit: u32,
     /// Requests a caller may make in one burst beyond the steady rate.
-    #[arg(long, env = "TALLY_RATE_LIMIT_BURST", default_value_t = 2000)]
+    #[arg(long, env = "TALLY_RATE_LIMIT_BURST", default_value_t = crate::http::DEFAULT_RATE_LIMIT.burst)]
     pub rate_limit_burst: u32,
     /// Accept end-user JWTs signed with this shared secret (HS256/384/512).
     #[arg(long, env = "TALLY_JWT_SECRET_FILE")]

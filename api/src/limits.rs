@@ -27,18 +27,21 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self {
-            depth: 16,
-            complexity: 100_000,
-            aliases: 30,
-            directives: 5,
-            batch: 10,
-            body_bytes: 1024 * 1024,
-        }
+        Self::DEFAULT
     }
 }
 
 impl Limits {
+    /// The defaults, shared by `ServerOptions` and the command line.
+    pub const DEFAULT: Limits = Limits {
+        depth: 16,
+        complexity: 100_000,
+        aliases: 30,
+        directives: 5,
+        batch: 10,
+        body_bytes: 1024 * 1024,
+    };
+
     /// Refuses a request whose document has more aliases than allowed. A
     /// document that does not parse is left to the executor's syntax error.
     pub fn check_aliases(&self, request: &mut Request) -> Result<(), ServerError> {

@@ -90,13 +90,7 @@ impl Coded {
             Err(e) => return Err(crate::auth::unauthenticated(&e).into_server_error(pos)),
         };
         if let Err(wait) = self.door.limiter.check(&principal) {
-            let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
-            let e =
-                async_graphql::Error::new(format!("rate limit reached; retry in {seconds} s")).extend_with(|_, e| {
-                    e.set("code", ErrorCode::RateLimited.as_str());
-                    e.set("retryAfter", seconds);
-                });
-            return Err(e.into_server_error(pos));
+            return Err(crate::auth::rate_limited(wait).into_server_error(pos));
         }
         let name = request.operation_name.clone();
         if let Ok(doc) = request.parsed_query()

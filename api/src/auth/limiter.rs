@@ -22,7 +22,7 @@ pub struct RateLimit {
 
 #[derive(Clone)]
 pub struct RateLimiter {
-    buckets: Option<Arc<DefaultKeyedRateLimiter<String>>>,
+    buckets: Option<Arc<DefaultKeyedRateLimiter<Principal>>>,
 }
 
 impl RateLimiter {
@@ -46,14 +46,29 @@ impl RateLimiter {
             return Ok(());
         }
         buckets
-            .check_key(&caller.label())
+            .check_key(caller)
             .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
     }
 }
 
+/// The whole seconds a limited caller is told to wait (at least one).
+pub fn retry_after(wait: Duration) -> u64 {
+    wait.as_secs_f64().ceil().max(1.0) as u64
+}
+
+/// RATE_LIMITED, with the seconds to wait in `extensions.retryAfter`.
+pub fn rate_limited(wait: Duration) -> async_graphql::Error {
+    use async_graphql::ErrorExtensions;
+    let seconds = retry_after(wait);
+    async_graphql::Error::new(format!("rate limit reached; retry in {seconds} s")).extend_with(|_, e| {
+        e.set("code", service::ErrorCode::RateLimited.as_str());
+        e.set("retryAfter", seconds);
+    })
+}
+
 /// Drops the buckets of callers that have been idle long enough to be full
 /// again, so memory follows the active callers, not every caller ever seen.
-async fn forget_idle(limiter: std::sync::Weak<DefaultKeyedRateLimiter<String>>) {
+async fn forget_idle(limiter: std::sync::Weak<DefaultKeyedRateLimiter<Principal>>) {
     loop {
         tokio::time::sleep(Duration::from_secs(10)).await;
         let Some(limiter) = limiter.upgrade() else { return };

@@ -25,12 +25,13 @@ use service::{ErrorCode, Ledger};
 use uuid::Uuid;
 
 pub use jwt::{JwtConfig, JwtVerifier};
-pub use limiter::{RateLimit, RateLimiter};
+pub use limiter::{RateLimit, RateLimiter, rate_limited, retry_after};
 pub use owner::{ensure_owns, ensure_owns_one, ensure_sees};
 pub use policy::authorize;
 
-/// The caller of one request (or websocket connection).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The caller of one request (or websocket connection); also the key of its
+/// rate-limit bucket.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Principal {
     /// No credential is configured anywhere: every right (loopback default).
     Open,

@@ -53,18 +53,23 @@ pub struct ServerOptions {
     pub jwt: Option<Arc<JwtVerifier>>,
 }
 
+/// The defaults `ServerOptions::default()` and the command line share.
+pub const DEFAULT_LOADER_DELAY_MS: u64 = 2;
+pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 10_000;
+pub const DEFAULT_RATE_LIMIT: RateLimit = RateLimit {
+    per_second: 1000,
+    burst: 2000,
+};
+
 impl Default for ServerOptions {
     fn default() -> Self {
         Self {
             ws_buffer: crate::ws::DEFAULT_BUFFER,
-            loader_delay: Duration::from_millis(2),
-            limits: Limits::default(),
+            loader_delay: Duration::from_millis(DEFAULT_LOADER_DELAY_MS),
+            limits: Limits::DEFAULT,
             introspection: true,
-            request_timeout: Duration::from_secs(10),
-            rate_limit: RateLimit {
-                per_second: 1000,
-                burst: 2000,
-            },
+            request_timeout: Duration::from_millis(DEFAULT_REQUEST_TIMEOUT_MS),
+            rate_limit: DEFAULT_RATE_LIMIT,
             jwt: None,
         }
     }

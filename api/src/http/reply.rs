@@ -19,29 +19,26 @@ const JSON: &str = "application/graphql-response+json";
 /// A response carrying one coded error.
 pub fn refusal(status: StatusCode, code: ErrorCode, message: impl Into<String>, request_id: &str) -> Response {
     let error = async_graphql::Error::new(message).extend_with(|_, e| e.set("code", code.as_str()));
-    let mut response = GqlResponse::from_errors(vec![error.into_server_error(async_graphql::Pos::default())]);
-    finish(&mut response, request_id);
-    body(status, &BatchResponse::Single(response), request_id)
+    one_error(status, error, request_id)
 }
 
 /// RATE_LIMITED with the wait in `Retry-After` and `extensions.retryAfter`.
 pub fn rate_limited(wait: Duration, request_id: &str) -> Response {
-    let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
-    let error = async_graphql::Error::new(format!("rate limit reached; retry in {seconds} s")).extend_with(|_, e| {
-        e.set("code", ErrorCode::RateLimited.as_str());
-        e.set("retryAfter", seconds);
-    });
-    let mut response = GqlResponse::from_errors(vec![error.into_server_error(async_graphql::Pos::default())]);
-    finish(&mut response, request_id);
-    let mut reply = body(
+    let mut reply = one_error(
         StatusCode::TOO_MANY_REQUESTS,
-        &BatchResponse::Single(response),
+        crate::auth::rate_limited(wait),
         request_id,
     );
     reply
         .headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        .insert(header::RETRY_AFTER, HeaderValue::from(crate::auth::retry_after(wait)));
     reply
+}
+
+fn one_error(status: StatusCode, error: async_graphql::Error, request_id: &str) -> Response {
+    let mut response = GqlResponse::from_errors(vec![error.into_server_error(async_graphql::Pos::default())]);
+    finish(&mut response, request_id);
+    body(status, &BatchResponse::Single(response), request_id)
 }
 
 /// Codes every uncoded error and adds the request id to each response.
