@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test on SQLite and on PostgreSQL, then (with no arguments) the
-# browser test of the example wallet (scripts/web-test.sh).
+# browser tests of the example wallet and the IDEs (scripts/web-test.sh,
+# scripts/ide-test.sh) and the Apollo Client proof (scripts/apollo-test.sh).
 #
 # Provisions a throwaway PostgreSQL server (installing Debian's `postgresql`
 # package when absent), points the tests at it through TALLY_TEST_PG_URL,
@@ -23,4 +24,8 @@ cargo test --workspace --locked "$@"
 if [ "$#" -eq 0 ]; then
   echo "==> browser test (examples/web, headless Chromium)"
   bash scripts/web-test.sh
+  echo "==> browser test of the IDEs (GraphiQL, Playground; offline assets)"
+  bash scripts/ide-test.sh
+  echo "==> Apollo Client 4 (Node.js, HTTP and graphql-ws)"
+  bash scripts/apollo-test.sh
 fi

@@ -38,7 +38,8 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Manage API keys: `create` prints a new key once, `list`, `revoke`.
     Keys {
-        #[arg(long, env = "DATABASE_URL", default_value = "sqlite:tally.db")]
+        /// Before or after the subcommand (`tally keys list --database-url …`).
+        #[arg(long, global = true, env = "DATABASE_URL", default_value = "sqlite:tally.db")]
         database_url: String,
         #[command(subcommand)]
         action: KeysAction,
@@ -108,14 +109,39 @@ pub struct ServeArgs {
     pub subscription_poll_ms: u64,
     /// Outgoing messages a websocket may have unread before it is closed as
     /// a slow consumer (close code 1013).
-    #[arg(long, env = "TALLY_SUBSCRIPTION_BUFFER", default_value_t = crate::ws::DEFAULT_BUFFER)]
+    #[arg(long, env = "TALLY_SUBSCRIPTION_BUFFER", default_value_t = crate::ws::WsOptions::DEFAULT.buffer)]
     pub subscription_buffer: usize,
+    /// How long a websocket may stay open without `connection_init`
+    /// before it is closed (4408).
+    #[arg(long, env = "TALLY_WS_INIT_TIMEOUT_MS", default_value_t = crate::ws::WsOptions::DEFAULT.init_timeout.as_millis() as u64)]
+    pub ws_init_timeout_ms: u64,
+    /// Websockets this instance holds at most (beyond: 503 to the upgrade).
+    #[arg(long, env = "TALLY_WS_MAX_SOCKETS", default_value_t = crate::ws::WsOptions::DEFAULT.max_sockets)]
+    pub ws_max_sockets: usize,
+    /// Websockets one API key or token subject may hold on this instance
+    /// (beyond: closed with 1008 at `connection_init`).
+    #[arg(long, env = "TALLY_WS_MAX_PER_CALLER", default_value_t = crate::ws::WsOptions::DEFAULT.max_per_caller)]
+    pub ws_max_per_caller: usize,
+    /// Operations one websocket may run at once (beyond: TOO_MANY_SUBSCRIPTIONS).
+    #[arg(long, env = "TALLY_WS_MAX_SUBSCRIPTIONS", default_value_t = crate::ws::WsOptions::DEFAULT.max_subscriptions)]
+    pub ws_max_subscriptions: usize,
     /// How long nested fields' keys are gathered before one batched query
     /// loads them (a wider window batches more keys per query on a busy or
     /// slow machine, at that much latency per nesting level).
     #[arg(long, env = "TALLY_LOADER_DELAY_MS", default_value_t = crate::http::DEFAULT_LOADER_DELAY_MS)]
     pub loader_delay_ms: u64,
 
+    /// Connections this instance holds at most (one beyond is closed at once).
+    #[arg(long, env = "TALLY_MAX_CONNECTIONS", default_value_t = crate::http::ConnLimits::DEFAULT.max_connections)]
+    pub max_connections: usize,
+    /// A connection must send each request's head (and finish its TLS
+    /// handshake) within this, or it is closed.
+    #[arg(long, env = "TALLY_HEADER_TIMEOUT_MS", default_value_t = crate::http::ConnLimits::DEFAULT.header_timeout.as_millis() as u64)]
+    pub header_timeout_ms: u64,
+    /// Serve the IDEs' pinned scripts and styles from this directory
+    /// (made by `scripts/ide-assets.sh DIR`) instead of a public CDN.
+    #[arg(long, env = "TALLY_IDE_ASSETS")]
+    pub ide_assets: Option<std::path::PathBuf>,
     /// Serve introspection and GraphiQL (`false` turns both off).
     #[arg(long, env = "TALLY_INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set)]
     pub introspection: bool,

@@ -58,6 +58,33 @@ impl<T> IntoGql<T> for Result<T, LedgerError> {
     }
 }
 
+/// A refusal made before the executor ran, as a response error: its code
+/// and message, and no `locations` (there is no place in the document to
+/// point at; GraphQL positions start at line 1, so 0:0 would be wrong).
+pub fn pre_execution(err: async_graphql::Error) -> ServerError {
+    let mut e = ServerError::new(err.message, None);
+    e.extensions = err.extensions;
+    e
+}
+
+/// A refusal raised before the executor, with its code and no location.
+pub fn coded(code: ErrorCode, message: String) -> ServerError {
+    let mut err = ServerError::new(message, None);
+    err.extensions
+        .get_or_insert_with(Default::default)
+        .set("code", code.as_str());
+    err
+}
+
+/// The code an error already carries, if any.
+pub fn code_of(err: &ServerError) -> Option<ErrorCode> {
+    let code = err.extensions.as_ref()?.get("code")?;
+    match code {
+        async_graphql::Value::String(s) => ErrorCode::parse(s),
+        _ => None,
+    }
+}
+
 /// Errors raised by GraphQL itself carry no code: its limits (depth,
 /// complexity, directives) are QUERY_TOO_COMPLEX; everything else (syntax,
 /// validation, unknown fields, wrong argument types) is malformed input.

@@ -7,7 +7,10 @@ use service::api_key::{self, Scope};
 use crate::config::KeysAction;
 
 pub async fn run(database_url: &str, action: KeysAction) -> Result<ExitCode, String> {
-    let ledger = service::Ledger::connect(database_url)
+    // Creating or revoking a key may come before the first `serve`, so it
+    // brings the schema up to date; listing only reads.
+    let migrate = !matches!(action, KeysAction::List);
+    let ledger = service::Ledger::open_with(database_url, migrate, None)
         .await
         .map_err(|e| format!("cannot open database: {e}"))?;
     match action {
@@ -24,7 +27,9 @@ pub async fn run(database_url: &str, action: KeysAction) -> Result<ExitCode, Str
             println!("{secret}");
         }
         KeysAction::List => {
-            let keys = api_key::list(&ledger).await.map_err(|e| e.to_string())?;
+            let keys = api_key::list(&ledger)
+                .await
+                .map_err(|e| format!("cannot read the keys (has `tally migrate` run on this database?): {e}"))?;
             println!(
                 "{:<36}  {:<20}  {:<6}  {:<14}  {:<25}  revoked",
                 "id", "name", "scope", "key", "created"

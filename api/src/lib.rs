@@ -17,6 +17,7 @@ mod scalars;
 mod subscription;
 mod types;
 pub mod verify_cmd;
+mod walk;
 mod ws;
 
 use async_graphql::Schema;
@@ -26,6 +27,7 @@ use service::seal::digest::Signer;
 
 pub use http::{ServerOptions, app, serve, serve_tls};
 pub use limits::Limits;
+pub use ws::WsOptions;
 
 pub type TallySchema = Schema<query::Query, mutation::Mutation, subscription::Subscription>;
 
@@ -43,7 +45,9 @@ pub fn schema(ledger: Ledger, signer: Signer, options: &ServerOptions) -> TallyS
         .limit_directives(options.limits.directives);
     let builder = match options.introspection {
         true => builder,
-        false => builder.disable_introspection(),
+        // Suggestions ("Did you mean …") would name fields that
+        // introspection is off to hide.
+        false => builder.disable_introspection().disable_suggestions(),
     };
     builder.finish()
 }

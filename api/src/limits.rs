@@ -5,8 +5,8 @@
 //! async-graphql; aliases are counted here. Every refusal is
 //! QUERY_TOO_COMPLEX (body size: PAYLOAD_TOO_LARGE) before anything runs.
 
-use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
-use async_graphql::{Request, ServerError};
+use async_graphql::parser::types::ExecutableDocument;
+use async_graphql::{Request, ServerError, Variables};
 use service::ErrorCode;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,17 +42,33 @@ impl Limits {
         body_bytes: 1024 * 1024,
     };
 
-    /// Refuses a request whose document has more aliases than allowed. A
-    /// document that does not parse is left to the executor's syntax error.
-    pub fn check_aliases(&self, request: &mut Request) -> Result<(), ServerError> {
-        let Ok(doc) = request.parsed_query() else { return Ok(()) };
-        let n = aliases(doc);
-        match n > self.aliases {
-            true => Err(too_complex(format!(
-                "the query uses {n} aliases; at most {} are allowed",
-                self.aliases
-            ))),
-            false => Ok(()),
+    /// Refuses a request whose document has more aliases than allowed
+    /// (QUERY_TOO_COMPLEX), or whose text anywhere — an argument, a
+    /// variable, a default, an object key — holds U+0000 (INVALID_INPUT:
+    /// PostgreSQL text cannot hold it, so no backend accepts it). A document
+    /// that does not parse is left to the executor's syntax error.
+    pub fn screen(&self, request: &mut Request) -> Result<(), ServerError> {
+        let variables = std::mem::take(&mut request.variables);
+        let verdict = match request.parsed_query() {
+            Ok(doc) => self.judge(doc, &variables),
+            Err(_) => Ok(()),
+        };
+        request.variables = variables;
+        verdict
+    }
+
+    fn judge(&self, doc: &ExecutableDocument, variables: &Variables) -> Result<(), ServerError> {
+        let n = crate::walk::aliases(doc);
+        if n > self.aliases {
+            let message = format!("the query uses {n} aliases; at most {} are allowed", self.aliases);
+            return Err(crate::error::coded(ErrorCode::QueryTooComplex, message));
+        }
+        match crate::walk::nul_text(doc, variables) {
+            Some(place) => Err(crate::error::coded(
+                ErrorCode::InvalidInput,
+                format!("{place} contains the character U+0000, which text may not hold"),
+            )),
+            None => Ok(()),
         }
     }
 }
@@ -64,14 +80,6 @@ pub fn page_cost(first: Option<i32>, child_complexity: usize) -> usize {
     items.saturating_mul(child_complexity).saturating_add(1)
 }
 
-pub fn too_complex(message: String) -> ServerError {
-    let mut err = ServerError::new(message, None);
-    err.extensions
-        .get_or_insert_with(Default::default)
-        .set("code", ErrorCode::QueryTooComplex.as_str());
-    err
-}
-
 /// async-graphql words its limit refusals like this (7.x); they get the
 /// QUERY_TOO_COMPLEX code instead of the generic INVALID_INPUT.
 pub fn is_limit_message(message: &str) -> bool {
@@ -79,42 +87,4 @@ pub fn is_limit_message(message: &str) -> bool {
         || message == "Query is nested too deep."
         || message.starts_with("The number of directives on the field")
         || message.starts_with("The recursion depth of the query cannot be greater than")
-}
-
-fn aliases(doc: &ExecutableDocument) -> usize {
-    let in_operations: usize = doc
-        .operations
-        .iter()
-        .map(|(_, op)| count(&op.node.selection_set.node))
-        .sum();
-    let in_fragments: usize = doc.fragments.values().map(|f| count(&f.node.selection_set.node)).sum();
-    in_operations + in_fragments
-}
-
-fn count(set: &SelectionSet) -> usize {
-    set.items
-        .iter()
-        .map(|item| match &item.node {
-            Selection::Field(f) => usize::from(f.node.alias.is_some()) + count(&f.node.selection_set.node),
-            Selection::InlineFragment(f) => count(&f.node.selection_set.node),
-            Selection::FragmentSpread(_) => 0, // counted once, with the fragment
-        })
-        .sum()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn aliases_are_counted_in_operations_fragments_and_inline_fragments() {
-        let mut req = Request::new("{ a: x b: x ...F ... on Q { c: x { d: y } } } fragment F on Q { e: x }");
-        let doc = req.parsed_query().cloned();
-        assert_eq!(doc.map(|d| aliases(&d)).ok(), Some(5));
-        let limits = Limits {
-            aliases: 4,
-            ..Limits::default()
-        };
-        assert!(limits.check_aliases(&mut req).is_err());
-    }
 }

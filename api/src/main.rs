@@ -111,7 +111,14 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
 
 fn options(args: &ServeArgs, jwt: Option<Arc<JwtVerifier>>) -> api::ServerOptions {
     api::ServerOptions {
-        ws_buffer: args.subscription_buffer,
+        ws: api::WsOptions {
+            buffer: args.subscription_buffer,
+            init_timeout: Duration::from_millis(args.ws_init_timeout_ms.max(1)),
+            max_sockets: args.ws_max_sockets,
+            max_per_caller: args.ws_max_per_caller,
+            max_subscriptions: args.ws_max_subscriptions,
+            ..api::WsOptions::DEFAULT
+        },
         loader_delay: Duration::from_millis(args.loader_delay_ms),
         limits: api::Limits {
             depth: args.max_depth,
@@ -128,6 +135,11 @@ fn options(args: &ServeArgs, jwt: Option<Arc<JwtVerifier>>) -> api::ServerOption
             burst: args.rate_limit_burst,
         },
         jwt,
+        conn: api::http::ConnLimits {
+            max_connections: args.max_connections.max(1),
+            header_timeout: Duration::from_millis(args.header_timeout_ms.max(1)),
+        },
+        ide_assets: args.ide_assets.clone(),
     }
 }
 

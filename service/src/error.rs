@@ -108,6 +108,8 @@ error_codes! {
         "the request body is larger than the server accepts (HTTP 413)";
     MethodNotAllowed = "METHOD_NOT_ALLOWED", recorded: false,
         "a mutation sent with GET, which may only read (HTTP 405)";
+    TooManySubscriptions = "TOO_MANY_SUBSCRIPTIONS", recorded: false,
+        "a websocket already runs the most operations one socket may (`--ws-max-subscriptions`): complete one, or open another socket";
     Unavailable = "UNAVAILABLE", recorded: false,
         "try again: the database is unreachable or busy beyond the retry budget, or the request passed its deadline. The outcome is unknown, so retry with the same idempotency key (HTTP 503 with `Retry-After`)";
     Internal = "INTERNAL", recorded: false,

@@ -12,6 +12,9 @@ pub const WORLD_PREFIX: &str = "world:";
 const MAX_CODE_LEN: usize = 255;
 const MAX_DESCRIPTION_LEN: usize = 1000;
 const MAX_METADATA_BYTES: usize = 16 * 1024;
+/// Deep enough for any real document; shallow enough that every reader
+/// (serde_json's 128-level limit among them) takes it back.
+const MAX_METADATA_DEPTH: usize = 32;
 
 pub fn account_code(code: &str) -> Result<()> {
     storable("account code", code)?;
@@ -51,14 +54,21 @@ pub fn description(text: Option<&str>) -> Result<()> {
 }
 
 pub fn metadata(value: Option<&Value>) -> Result<()> {
-    if value.is_some_and(holds_nul) {
+    let Some(value) = value else { return Ok(()) };
+    let shape = shape(value);
+    if shape.nul {
         return Err(invalid("metadata must not contain the character U+0000".into()));
     }
-    match value {
-        Some(v) if v.to_string().len() > MAX_METADATA_BYTES => Err(invalid(format!(
+    if shape.depth > MAX_METADATA_DEPTH {
+        return Err(invalid(format!(
+            "metadata may nest at most {MAX_METADATA_DEPTH} levels of arrays and objects"
+        )));
+    }
+    match value.to_string().len() > MAX_METADATA_BYTES {
+        true => Err(invalid(format!(
             "metadata must be at most {MAX_METADATA_BYTES} bytes of JSON"
         ))),
-        _ => Ok(()),
+        false => Ok(()),
     }
 }
 
@@ -71,13 +81,30 @@ pub fn storable(field: &str, text: &str) -> Result<()> {
     }
 }
 
-fn holds_nul(value: &Value) -> bool {
-    match value {
-        Value::String(s) => s.contains('\0'),
-        Value::Array(items) => items.iter().any(holds_nul),
-        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || holds_nul(v)),
-        _ => false,
+struct Shape {
+    depth: usize,
+    nul: bool,
+}
+
+/// How deep `value` nests and whether any of its text holds U+0000, found
+/// with an explicit stack: the request decides the depth, and a recursive
+/// walk could overflow the thread's stack.
+fn shape(value: &Value) -> Shape {
+    let mut shape = Shape { depth: 0, nul: false };
+    let mut stack = vec![(value, 0usize)];
+    while let Some((v, depth)) = stack.pop() {
+        shape.depth = shape.depth.max(depth);
+        match v {
+            Value::String(s) => shape.nul |= s.contains('\0'),
+            Value::Array(items) => stack.extend(items.iter().map(|i| (i, depth + 1))),
+            Value::Object(map) => {
+                shape.nul |= map.keys().any(|k| k.contains('\0'));
+                stack.extend(map.values().map(|i| (i, depth + 1)));
+            }
+            _ => {}
+        }
     }
+    shape
 }
 
 fn invalid(message: String) -> LedgerError {

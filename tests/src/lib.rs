@@ -7,6 +7,7 @@ mod documents;
 mod helpers;
 pub mod invariants;
 pub mod process;
+pub mod raw_ws;
 pub mod ws;
 
 pub use documents::*;

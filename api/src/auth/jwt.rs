@@ -1,8 +1,8 @@
 //! End-user tokens: a JWT signed with a shared secret (HS256/384/512, from
 //! `--jwt-secret-file`) or with one of the keys of a JWKS document (RS*, PS*,
 //! ES*, EdDSA; from `--jwt-jwks-file`, the key chosen by the token's `kid`).
-//! `exp` and `sub` are required, `nbf` is honoured, and `iss`/`aud` are
-//! checked when configured. The verified `sub` becomes [`Principal::User`].
+//! `exp` and `sub` are required, `nbf` is honoured, and `iss`/`aud`, when
+//! configured, are required and must match. The verified `sub` becomes [`Principal::User`].
 
 use std::path::PathBuf;
 
@@ -91,15 +91,22 @@ impl JwtVerifier {
         };
         let mut validation = Validation::new(algorithms[0]);
         validation.algorithms = algorithms;
-        validation.set_required_spec_claims(&["exp", "sub"]);
-        validation.validate_nbf = true;
+        // A configured issuer or audience is required, not only checked
+        // when present: a token without `aud` was meant for anyone.
+        let mut required = vec!["exp", "sub"];
         match &self.audience {
-            Some(aud) => validation.set_audience(&[aud]),
+            Some(aud) => {
+                validation.set_audience(&[aud]);
+                required.push("aud");
+            }
             None => validation.validate_aud = false,
         }
         if let Some(iss) = &self.issuer {
             validation.set_issuer(&[iss]);
+            required.push("iss");
         }
+        validation.set_required_spec_claims(&required);
+        validation.validate_nbf = true;
         let data = decode::<Claims>(token, &key, &validation).map_err(bad)?;
         if data.claims.sub.is_empty() {
             return Err(AuthError::BadToken("empty sub".into()));

@@ -41,13 +41,23 @@ impl RateLimiter {
 
     /// `Err(wait)` when `caller` must wait before its next request.
     pub fn check(&self, caller: &Principal) -> Result<(), Duration> {
+        self.check_n(caller, 1)
+    }
+
+    /// Charges `n` operations at once (a JSON batch pays for each of its
+    /// operations): all or none. `Err(wait)` when the caller must wait; a
+    /// batch larger than the whole burst can never pass and waits a second.
+    pub fn check_n(&self, caller: &Principal, n: usize) -> Result<(), Duration> {
         let Some(buckets) = &self.buckets else { return Ok(()) };
         if *caller == Principal::Open {
             return Ok(());
         }
-        buckets
-            .check_key(caller)
-            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+        let n = NonZeroU32::new(u32::try_from(n).unwrap_or(u32::MAX)).unwrap_or(NonZeroU32::MIN);
+        match buckets.check_key_n(caller, n) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(not_until)) => Err(not_until.wait_time_from(DefaultClock::default().now())),
+            Err(_insufficient) => Err(Duration::from_secs(1)),
+        }
     }
 }
 

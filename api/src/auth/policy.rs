@@ -8,9 +8,7 @@
 //! (an account's `owner` must be the token's `sub`).
 
 use async_graphql::Request;
-use std::collections::HashSet;
-
-use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet};
+use async_graphql::parser::types::{ExecutableDocument, OperationType};
 use service::api_key::Scope;
 
 use super::{Principal, forbidden};
@@ -88,38 +86,16 @@ fn user_may(kind: OperationType, field: &str) -> bool {
 }
 
 /// The operation that would run and its root field names, through root
-/// fragments and inline fragments however nested (each named fragment
-/// visited once; a cycle is refused later by validation).
+/// fragments and inline fragments however nested (`crate::walk`: no
+/// recursion, each named fragment once). An unknown fragment becomes a
+/// name no field has, which needs `admin`.
 fn root_fields(doc: &ExecutableDocument, name: Option<&str>) -> Option<(OperationType, Vec<String>)> {
     let op = crate::operation::selected(doc, name)?;
-    let mut fields = Vec::new();
-    let mut visited = HashSet::new();
-    collect(doc, &op.node.selection_set.node, &mut visited, &mut fields);
+    let fields = crate::walk::root_fields(doc, &op.node)
+        .into_iter()
+        .map(|f| f.unwrap_or("(unknown fragment)").to_owned())
+        .collect();
     Some((op.node.ty, fields))
-}
-
-fn collect<'a>(
-    doc: &'a ExecutableDocument,
-    set: &'a SelectionSet,
-    visited: &mut HashSet<&'a str>,
-    out: &mut Vec<String>,
-) {
-    for item in &set.items {
-        match &item.node {
-            Selection::Field(f) => out.push(f.node.name.node.to_string()),
-            Selection::FragmentSpread(s) => {
-                let name = s.node.fragment_name.node.as_str();
-                match doc.fragments.get(&s.node.fragment_name.node) {
-                    Some(fragment) if visited.insert(name) => {
-                        collect(doc, &fragment.node.selection_set.node, visited, out)
-                    }
-                    Some(_) => {}
-                    None => out.push("(unknown fragment)".to_owned()),
-                }
-            }
-            Selection::InlineFragment(f) => collect(doc, &f.node.selection_set.node, visited, out),
-        }
-    }
 }
 
 #[cfg(test)]

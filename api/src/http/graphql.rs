@@ -5,7 +5,6 @@
 
 use std::time::Instant;
 
-use async_graphql::http::{GraphiQLSource, WebSocketProtocols};
 use async_graphql::parser::types::{DocumentOperations, OperationType};
 use async_graphql::{BatchRequest, BatchResponse, Request};
 use axum::body::{Body, Bytes};
@@ -13,7 +12,7 @@ use axum::extract::State;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::Response;
 use service::ErrorCode;
 use tracing::Instrument;
 
@@ -40,9 +39,15 @@ pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Body)
     if let Err(reply) = same_machine_origin(&state, &headers, &id) {
         return *reply;
     }
-    let bytes = match read_body(body, state.options.limits.body_bytes).await {
-        Ok(bytes) => bytes,
-        Err(reply) => return reply(&id),
+    // A body trickled in slowly holds a connection as a slow header would.
+    let deadline = state.options.request_timeout;
+    let bytes = match tokio::time::timeout(deadline, read_body(body, state.options.limits.body_bytes)).await {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(reply)) => return reply(&id),
+        Err(_) => {
+            let message = format!("the request body did not arrive within {} ms", deadline.as_millis());
+            return reply::refusal(StatusCode::REQUEST_TIMEOUT, ErrorCode::InvalidInput, message, &id);
+        }
     };
     match serde_json::from_slice::<BatchRequest>(&bytes) {
         Ok(batch) => run(&state, &headers, batch, id).await,
@@ -70,10 +75,7 @@ pub async fn get(
         return websocket(state, &headers, upgrade, &id);
     }
     let Some(query) = uri.query().filter(|q| !q.is_empty()) else {
-        return match state.options.introspection {
-            true => Html(GraphiQLSource::build().endpoint("/graphql").finish()).into_response(),
-            false => (StatusCode::NOT_FOUND, "GraphiQL is off (--introspection false)").into_response(),
-        };
+        return super::ide::graphiql(&state);
     };
     let mut request = match async_graphql::http::parse_query_string(query) {
         Ok(request) => request,
@@ -100,7 +102,7 @@ pub async fn get(
 }
 
 fn websocket(state: AppState, headers: &HeaderMap, upgrade: WebSocketUpgrade, id: &str) -> Response {
-    let Some(protocol) = crate::ws::protocol(headers) else {
+    let Some(protocol) = crate::ws::Protocol::of(headers) else {
         return reply::refusal(
             StatusCode::BAD_REQUEST,
             ErrorCode::InvalidInput,
@@ -109,25 +111,21 @@ fn websocket(state: AppState, headers: &HeaderMap, upgrade: WebSocketUpgrade, id
         );
     };
     let header_credential = authorization(headers).map(str::to_owned);
-    upgrade
-        .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |socket| serve_socket(socket, state, protocol, header_credential))
-        .into_response()
-}
-
-async fn serve_socket(
-    socket: axum::extract::ws::WebSocket,
-    state: AppState,
-    protocol: WebSocketProtocols,
-    header_credential: Option<String>,
-) {
-    let door = crate::ws::Door {
-        auth: state.auth.clone(),
-        limiter: state.limiter.clone(),
-        limits: state.options.limits,
-        header_credential,
-    };
-    crate::ws::serve(socket, state.schema, protocol, state.options.ws_buffer, door).await;
+    match crate::ws::upgrade(&state.ws, upgrade, protocol, header_credential) {
+        Ok(response) => response,
+        Err(max) => {
+            let mut reply = reply::refusal(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::Unavailable,
+                format!("this instance holds its most websockets ({max}); retry later or on another instance"),
+                id,
+            );
+            reply
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            reply
+        }
+    }
 }
 
 /// Reads at most `limit` bytes of body: PAYLOAD_TOO_LARGE past it.
@@ -162,14 +160,20 @@ async fn run(state: &AppState, headers: &HeaderMap, batch: BatchRequest, id: Str
         Ok(principal) => principal,
         Err(e) => return unauthenticated(&e, &id),
     };
-    if let Err(wait) = state.limiter.check(&principal) {
-        telemetry::record("any", ErrorCode::RateLimited.as_str(), started.elapsed());
-        return reply::rate_limited(wait, &id);
-    }
     let (mut requests, single) = match batch {
         BatchRequest::Single(r) => (vec![r], true),
         BatchRequest::Batch(v) => (v, false),
     };
+    let batch_max = state.options.limits.batch;
+    if requests.is_empty() || requests.len() > batch_max {
+        let message = format!("a batch holds 1 to {batch_max} operations, not {}", requests.len());
+        return reply::refusal(StatusCode::BAD_REQUEST, ErrorCode::QueryTooComplex, message, &id);
+    }
+    // Each operation of a batch is charged, as if sent alone.
+    if let Err(wait) = state.limiter.check_n(&principal, requests.len().max(1)) {
+        telemetry::record("any", ErrorCode::RateLimited.as_str(), started.elapsed());
+        return reply::rate_limited(wait, &id);
+    }
     let labels = match admit(state, &principal, &mut requests, &id) {
         Ok(labels) => labels,
         Err(reply) => return *reply,
@@ -203,7 +207,7 @@ async fn run(state: &AppState, headers: &HeaderMap, batch: BatchRequest, id: Str
     reply::executed(&response, &id)
 }
 
-/// The checks on what the operations ask for: batch size, aliases, the
+/// The checks on what the operations ask for: aliases and text, the
 /// caller's rights. Returns each operation's metrics label.
 fn admit(
     state: &AppState,
@@ -213,15 +217,12 @@ fn admit(
 ) -> Result<Vec<String>, Box<Response>> {
     let refuse = |status, code, message: String| Box::new(reply::refusal(status, code, message, id));
     let limits = state.options.limits;
-    if requests.is_empty() || requests.len() > limits.batch {
-        let message = format!("a batch holds 1 to {} operations, not {}", limits.batch, requests.len());
-        return Err(refuse(StatusCode::BAD_REQUEST, ErrorCode::QueryTooComplex, message));
-    }
     let mut labels = Vec::with_capacity(requests.len());
     for request in requests.iter_mut() {
         state.documents.prepare(request);
-        if let Err(e) = limits.check_aliases(request) {
-            return Err(refuse(StatusCode::BAD_REQUEST, ErrorCode::QueryTooComplex, e.message));
+        if let Err(e) = limits.screen(request) {
+            let code = crate::error::code_of(&e).unwrap_or(ErrorCode::InvalidInput);
+            return Err(refuse(StatusCode::BAD_REQUEST, code, e.message));
         }
         if let Err(e) = auth::authorize(principal, request) {
             return Err(refuse(StatusCode::FORBIDDEN, ErrorCode::Forbidden, e.message));

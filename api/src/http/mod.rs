@@ -3,6 +3,8 @@
 //! - `POST /graphql`: GraphQL (one request or a JSON array batch).
 //! - `GET /graphql`: a websocket upgrade (subscriptions), a query sent in
 //!   the URL (mutations are refused: GET may only read), or GraphiQL.
+//! - `GET /playground`: GraphQL Playground; `GET /ide-assets/…`: the IDEs'
+//!   scripts when served offline (`--ide-assets`).
 //! - `GET /healthz` (the process is up), `GET /readyz` and `/health` (the
 //!   database answers and its migrations are current), `GET /metrics`
 //!   (Prometheus).
@@ -12,6 +14,8 @@
 //! `limits`; it never reaches into the service beyond health checks.
 
 mod graphql;
+mod ide;
+mod listen;
 mod ops;
 mod reply;
 pub mod telemetry;
@@ -21,7 +25,6 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use service::Ledger;
 use service::seal::digest::Signer;
 use tokio::net::TcpListener;
@@ -31,13 +34,13 @@ use crate::TallySchema;
 use crate::auth::{Auth, JwtVerifier, RateLimit, RateLimiter};
 use crate::documents::Documents;
 use crate::limits::Limits;
+pub use listen::ConnLimits;
 
 /// How the server is set up beyond its ledger and signer.
 #[derive(Clone)]
 pub struct ServerOptions {
-    /// Outgoing websocket messages a connection may have queued before it
-    /// is cut off as a slow consumer.
-    pub ws_buffer: usize,
+    /// Websockets: queue, timeouts, and how many per instance, caller and socket.
+    pub ws: crate::ws::WsOptions,
     /// How long the batch loader gathers keys before one query loads them
     /// (async-graphql's dataloader delay, counted from the first key).
     pub loader_delay: Duration,
@@ -51,6 +54,10 @@ pub struct ServerOptions {
     pub rate_limit: RateLimit,
     /// End-user tokens, when configured.
     pub jwt: Option<Arc<JwtVerifier>>,
+    /// Connections: how many at once, how long a request head may take.
+    pub conn: ConnLimits,
+    /// Serve the IDEs' pinned scripts from this directory instead of a CDN.
+    pub ide_assets: Option<std::path::PathBuf>,
 }
 
 /// The defaults `ServerOptions::default()` and the command line share.
@@ -64,13 +71,15 @@ pub const DEFAULT_RATE_LIMIT: RateLimit = RateLimit {
 impl Default for ServerOptions {
     fn default() -> Self {
         Self {
-            ws_buffer: crate::ws::DEFAULT_BUFFER,
+            ws: crate::ws::WsOptions::DEFAULT,
             loader_delay: Duration::from_millis(DEFAULT_LOADER_DELAY_MS),
             limits: Limits::DEFAULT,
             introspection: true,
             request_timeout: Duration::from_millis(DEFAULT_REQUEST_TIMEOUT_MS),
             rate_limit: DEFAULT_RATE_LIMIT,
             jwt: None,
+            conn: ConnLimits::DEFAULT,
+            ide_assets: None,
         }
     }
 }
@@ -84,6 +93,8 @@ pub(crate) struct AppState {
     pub(crate) limiter: RateLimiter,
     pub(crate) ledger: Ledger,
     pub(crate) operations: Arc<telemetry::Operations>,
+    /// What every websocket shares (schema, checks, socket counts).
+    pub(crate) ws: Arc<crate::ws::Door>,
     /// Every request's execution task, so shutdown can wait for them all
     /// (also those whose client was already told UNAVAILABLE).
     pub(crate) tasks: TaskTracker,
@@ -99,11 +110,23 @@ pub async fn app(
     let tasks = TaskTracker::new();
     let auth = Auth::start(ledger.clone(), options.jwt.as_ref().map(Arc::clone)).await?;
     let schema = crate::schema(ledger.clone(), signer, &options);
+    let documents = Documents::default();
+    let limiter = RateLimiter::new(options.rate_limit);
+    let ws = Arc::new(crate::ws::Door {
+        schema: schema.clone(),
+        auth: auth.clone(),
+        limiter: limiter.clone(),
+        limits: options.limits,
+        documents: documents.clone(),
+        options: options.ws,
+        registry: crate::ws::Registry::default(),
+    });
     let state = AppState {
         operations: Arc::new(telemetry::Operations::of(&schema)),
         schema,
-        documents: Documents::default(),
-        limiter: RateLimiter::new(options.rate_limit),
+        documents,
+        limiter,
+        ws,
         options,
         auth,
         ledger,
@@ -112,6 +135,8 @@ pub async fn app(
     telemetry::install_recorder();
     let router = Router::new()
         .route("/graphql", get(graphql::get).post(graphql::post))
+        .route("/playground", get(ide::playground))
+        .route(&format!("{}/{{*path}}", ide::LOCAL), get(ide::asset))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/health", get(ops::readyz))
@@ -144,22 +169,15 @@ pub async fn serve(
     signer: Signer,
     options: ServerOptions,
 ) -> std::io::Result<()> {
+    let conn = options.conn;
     let (router, tasks) = app(ledger, signer, options).await.map_err(std::io::Error::other)?;
-    // Small responses go out at once instead of waiting on Nagle's algorithm.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "could not set TCP_NODELAY");
-        }
-    });
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    listen::run(listener, router, conn, None, shutdown_signal()).await;
     drain(tasks).await;
     Ok(())
 }
 
 /// Serves HTTPS with the PEM certificate chain and key at the given paths,
-/// with the same graceful shutdown as [`serve`].
+/// with the same limits and graceful shutdown as [`serve`].
 pub async fn serve_tls(
     listener: std::net::TcpListener,
     ledger: Ledger,
@@ -168,19 +186,15 @@ pub async fn serve_tls(
     cert: &std::path::Path,
     key: &std::path::Path,
 ) -> std::io::Result<()> {
+    let conn = options.conn;
     let (router, tasks) = app(ledger, signer, options).await.map_err(std::io::Error::other)?;
     let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key).await?;
-    let handle = axum_server::Handle::new();
-    let stopper = handle.clone();
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        stopper.graceful_shutdown(None);
-    });
+    let mut tls = (*config.get_inner()).clone();
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
     listener.set_nonblocking(true)?;
-    axum_server::from_tcp_rustls(listener, config)?
-        .handle(handle)
-        .serve(router.into_make_service())
-        .await?;
+    let listener = TcpListener::from_std(listener)?;
+    listen::run(listener, router, conn, Some(acceptor), shutdown_signal()).await;
     drain(tasks).await;
     Ok(())
 }

@@ -36,7 +36,7 @@ pub fn rate_limited(wait: Duration, request_id: &str) -> Response {
 }
 
 fn one_error(status: StatusCode, error: async_graphql::Error, request_id: &str) -> Response {
-    let mut response = GqlResponse::from_errors(vec![error.into_server_error(async_graphql::Pos::default())]);
+    let mut response = GqlResponse::from_errors(vec![crate::error::pre_execution(error)]);
     finish(&mut response, request_id);
     body(status, &BatchResponse::Single(response), request_id)
 }

@@ -17,8 +17,9 @@ impl Entry {
     }
     /// This entry's position as an entries cursor: the same cursor as its
     /// edge in `Account.entries`, and what `entryPosted(after:)` resumes from.
-    async fn cursor(&self) -> String {
-        super::encode_cursor("entry", &self.0.sequence.to_string())
+    async fn cursor(&self, ctx: &Context<'_>) -> GqlResult<String> {
+        self.private(ctx).await?;
+        Ok(super::encode_cursor("entry", &self.0.sequence.to_string()))
     }
     async fn account_id(&self) -> Id {
         Id(self.0.account_id)
@@ -42,30 +43,45 @@ impl Entry {
     async fn amount(&self) -> Money {
         Money(self.0.amount.0)
     }
-    /// The account's balance right after this entry (private to its owner
-    /// for an end user).
+    /// The account's balance right after this entry. Private to the
+    /// account's owner for an end user, like `sequence`, `cursor`, `hash`
+    /// and `previousHash`: they tell the account's balance, entry count and
+    /// chain head.
     async fn balance_after(&self, ctx: &Context<'_>) -> GqlResult<Money> {
-        if matches!(crate::auth::principal(ctx)?, crate::auth::Principal::User { .. }) {
-            let loader = ctx.data::<DataLoader<LedgerLoader>>()?;
-            let account = loader.load_one(AccountKey(self.0.account_id)).await?;
-            let account = account.ok_or_else(|| integrity(format!("account of entry {} is missing", self.0.id)))?;
-            crate::auth::ensure_sees(ctx, &account)?;
-        }
+        self.private(ctx).await?;
         Ok(Money(self.0.balance_after.0))
     }
     /// 1, 2, 3… per account, no gaps.
-    async fn sequence(&self) -> i64 {
-        self.0.sequence
+    async fn sequence(&self, ctx: &Context<'_>) -> GqlResult<i64> {
+        self.private(ctx).await?;
+        Ok(self.0.sequence)
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
     /// Hex SHA-256 of this entry (see README, "Hash chain").
-    async fn hash(&self) -> String {
-        hex::encode(&self.0.hash)
+    async fn hash(&self, ctx: &Context<'_>) -> GqlResult<String> {
+        self.private(ctx).await?;
+        Ok(hex::encode(&self.0.hash))
     }
     /// Hex hash of the account's previous entry; 64 zeros for the first.
-    async fn previous_hash(&self) -> String {
-        hex::encode(&self.0.previous_hash)
+    async fn previous_hash(&self, ctx: &Context<'_>) -> GqlResult<String> {
+        self.private(ctx).await?;
+        Ok(hex::encode(&self.0.previous_hash))
+    }
+}
+
+impl Entry {
+    /// Refuses an end user a field of another account's entry (FORBIDDEN);
+    /// its id, amount, time and links stay visible, so a transfer's other
+    /// leg can be shown.
+    async fn private(&self, ctx: &Context<'_>) -> GqlResult<()> {
+        if !matches!(crate::auth::principal(ctx)?, crate::auth::Principal::User { .. }) {
+            return Ok(());
+        }
+        let loader = ctx.data::<DataLoader<LedgerLoader>>()?;
+        let account = loader.load_one(AccountKey(self.0.account_id)).await?;
+        let account = account.ok_or_else(|| integrity(format!("account of entry {} is missing", self.0.id)))?;
+        crate::auth::ensure_sees(ctx, &account)
     }
 }

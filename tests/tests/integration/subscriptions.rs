@@ -201,7 +201,10 @@ async fn bad_subscription_arguments_get_coded_errors_and_write_nothing(app: Test
 /// its subscription stops watching at once.
 async fn a_subscriber_that_stops_reading_is_cut_off_with_a_reason(backend: Backend) -> Result<()> {
     let options = api::ServerOptions {
-        ws_buffer: 8,
+        ws: api::WsOptions {
+            buffer: 8,
+            ..Default::default()
+        },
         ..Default::default()
     };
     let app = tests::spawn_app_configured(backend, true, options).await?;
