@@ -85,11 +85,20 @@ pub fn code_of(err: &ServerError) -> Option<ErrorCode> {
     }
 }
 
+/// The longest error message a client is sent, in bytes.
+const MAX_MESSAGE: usize = 1000;
+
 /// Errors raised by GraphQL itself carry no code: its limits (depth,
 /// complexity, directives) are QUERY_TOO_COMPLEX; everything else (syntax,
 /// validation, unknown fields, wrong argument types) is malformed input.
 pub fn tag_uncoded(errors: &mut [ServerError]) {
     for err in errors {
+        // A syntax error quotes the offending line, which a one-line
+        // document makes as long as the request itself.
+        if err.message.len() > MAX_MESSAGE {
+            let cut = crate::ws::truncate(&err.message, MAX_MESSAGE).to_owned();
+            err.message = format!("{cut}…");
+        }
         let code = match crate::limits::is_limit_message(&err.message) {
             true => ErrorCode::QueryTooComplex,
             false => ErrorCode::InvalidInput,

@@ -6,6 +6,7 @@
 mod documents;
 mod helpers;
 pub mod invariants;
+pub mod jwt;
 pub mod process;
 pub mod raw_ws;
 pub mod ws;

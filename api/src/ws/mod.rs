@@ -25,6 +25,7 @@ use crate::auth::{Auth, RateLimiter};
 use crate::documents::Documents;
 use crate::limits::Limits;
 
+pub use close::truncate;
 pub use protocol::Protocol;
 pub use registry::Registry;
 

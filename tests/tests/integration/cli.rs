@@ -154,3 +154,44 @@ async fn tls_serves_https_with_the_given_certificate() -> Result<()> {
     );
     Ok(())
 }
+
+/// `keys` takes `--database-url` after its subcommand too (as every other
+/// command does), and `keys list` reads without migrating.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_take_the_database_flag_anywhere_and_list_only_reads() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let fresh = dir.path().join("fresh.db");
+    let fresh_url = format!("sqlite:{}", fresh.display());
+    let (status, out, err) = run(&["keys", "list", "--database-url", &fresh_url])?;
+    ensure!(
+        !status.success() && out.is_empty(),
+        "listing an empty database succeeded: {out}"
+    );
+    ensure!(err.contains("tally migrate"), "{err}");
+    use sea_orm::ConnectionTrait;
+    let db = sea_orm::Database::connect(fresh_url.as_str()).await?;
+    let tables = db
+        .query_all_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Sqlite,
+            "SELECT name FROM sqlite_master WHERE type = 'table'",
+        ))
+        .await?;
+    ensure!(tables.is_empty(), "keys list migrated: {} tables", tables.len());
+    let url = format!("sqlite:{}", dir.path().join("tally.db").display());
+    let (status, key, err) = run(&[
+        "keys",
+        "create",
+        "--name",
+        "ops",
+        "--scope",
+        "read",
+        "--database-url",
+        &url,
+    ])?;
+    ensure!(status.success() && key.trim().starts_with("tally_"), "{err}");
+    let (status, listing, err) = run(&["keys", "list", "--database-url", &url])?;
+    ensure!(status.success() && listing.contains("ops"), "{listing} {err}");
+    let (status, out, err) = run(&["keys", "revoke", "ops", "--database-url", &url])?;
+    ensure!(status.success() && out.contains("revoked key ops"), "{out} {err}");
+    Ok(())
+}

@@ -120,6 +120,12 @@ async fn documents_and_values_nested_beyond_any_stack_are_refused_and_the_server
         let (status, reply) = post_raw(&app, Some(key), body).await?;
         ensure!(code(&reply) == expected, "{head}…: {status} {reply}");
         ensure!(status == 200 || status == 400, "{head}…: status {status}");
+        // A syntax error quotes its line; the answer must not echo the request.
+        ensure!(
+            reply.to_string().len() < 4096,
+            "{head}…: a {} byte answer",
+            reply.to_string().len()
+        );
     }
     ensure!(app.snapshot().await? == before, "a refused request wrote something");
     // Still serving, and metadata within the limit is kept whole.

@@ -8,7 +8,6 @@
 use std::time::Duration;
 
 use anyhow::{Result, bail, ensure};
-use jsonwebtoken::{EncodingKey, Header, encode};
 use serde_json::{Value, json};
 use service::api_key::Scope;
 use tests::ws::WsClient;
@@ -230,34 +229,13 @@ async fn an_open_server_refuses_other_sites_and_non_json_bodies(app: TestApp) ->
     Ok(())
 }
 
-#[derive(serde::Serialize)]
-struct Claims {
-    sub: String,
-    exp: i64,
-}
-
 fn token(secret: &[u8], sub: &str, expires_in: i64) -> Result<String> {
-    let exp = chrono::Utc::now().timestamp() + expires_in;
-    let claims = Claims { sub: sub.into(), exp };
-    Ok(encode(&Header::default(), &claims, &EncodingKey::from_secret(secret)?)?)
+    tests::jwt::token(secret, sub, expires_in, json!({}))
 }
 
 async fn end_users_act_only_on_their_own_accounts(backend: Backend) -> Result<()> {
-    let dir = tempfile::tempdir()?;
-    let secret = b"0123456789abcdef0123456789abcdef-test-secret";
-    let path = dir.path().join("jwt.secret");
-    std::fs::write(&path, secret)?;
-    let jwt = api::auth::JwtVerifier::load(&api::auth::JwtConfig {
-        secret_file: Some(path),
-        ..Default::default()
-    })
-    .map_err(anyhow::Error::msg)?
-    .map(std::sync::Arc::new);
-    let options = api::ServerOptions {
-        jwt,
-        ..Default::default()
-    };
-    let app = tests::spawn_app_configured(backend, true, options).await?;
+    let secret = tests::jwt::SECRET;
+    let app = tests::jwt::app(backend, None, None).await?;
     let admin = app.keys(&[("admin", Scope::Admin)]).await?.remove(0);
     let open = |code: &str, owner: &str| {
         let vars = json!({ "i": { "code": code, "currency": "USD", "owner": owner } });

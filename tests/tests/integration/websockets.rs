@@ -7,7 +7,6 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
-use jsonwebtoken::{EncodingKey, Header, encode};
 use serde_json::{Value, json};
 use service::api_key::Scope;
 use tests::raw_ws::{Frame, RawWs};
@@ -181,32 +180,8 @@ async fn the_legacy_protocol_speaks_its_own_messages(backend: Backend) -> Result
     expect_close(&mut ws, 4403, "Forbidden").await
 }
 
-#[derive(serde::Serialize)]
-struct Claims {
-    sub: String,
-    exp: i64,
-}
-
 async fn subscriptions_end_when_their_key_is_revoked_or_their_token_expires(backend: Backend) -> Result<()> {
-    let dir = tempfile::tempdir()?;
-    let secret = b"0123456789abcdef0123456789abcdef-test-secret";
-    let path = dir.path().join("jwt.secret");
-    std::fs::write(&path, secret)?;
-    let jwt = api::auth::JwtVerifier::load(&api::auth::JwtConfig {
-        secret_file: Some(path),
-        ..Default::default()
-    })
-    .map_err(anyhow::Error::msg)?
-    .map(std::sync::Arc::new);
-    let app = tests::spawn_app_configured(
-        backend,
-        true,
-        api::ServerOptions {
-            jwt,
-            ..Default::default()
-        },
-    )
-    .await?;
+    let app = tests::jwt::app(backend, None, None).await?;
     let keys = app.keys(&[("admin", Scope::Admin), ("reader", Scope::Read)]).await?;
     let created = app
         .post_as(
@@ -228,14 +203,7 @@ async fn subscriptions_end_when_their_key_is_revoked_or_their_token_expires(back
     // A token that expires while its subscription runs.
     // jsonwebtoken allows 60 s of clock skew past `exp`: this token has 2 s left.
     let exp = chrono::Utc::now().timestamp() - 58;
-    let token = encode(
-        &Header::default(),
-        &Claims {
-            sub: "u-alice".into(),
-            exp,
-        },
-        &EncodingKey::from_secret(secret)?,
-    )?;
+    let token = tests::jwt::token(tests::jwt::SECRET, "u-alice", -58, json!({}))?;
     let mut ws = acked(&app, MODERN, bearer(&token)).await?;
     ws.send_json(subscribe("1", ENTRIES, json!({ "a": a }))).await?;
     let (code, reason) = ws.closed(Duration::from_secs(8)).await?;
