@@ -11,10 +11,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/pg.sh
 export TALLY_TEST_PG_URL="$TALLY_PG_URL"
-# The service crate's modules must stay one-way (no import cycle, no edge
-# up a layer): scripts/layers.py reads the sources, no build needed.
-echo "==> import layers of service/src"
-python3 scripts/layers.py
 # Process-level tests (SIGTERM, TLS, the keys commands) run the real binary.
 echo "==> cargo build -p api (the tally binary for process tests)"
 cargo build -p api --locked

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use service::api_key::{self, Scope};
+use service::store::api_key::{self, Scope};
 
 use crate::config::KeysAction;
 

@@ -32,7 +32,7 @@ impl async_graphql::dataloader::Loader<AccountKey> for LedgerLoader {
     type Error = async_graphql::Error;
 
     async fn load(&self, keys: &[AccountKey]) -> Result<HashMap<AccountKey, Self::Value>, Self::Error> {
-        let rows = service::account::by_ids(&self.0, &ids(keys, |k| k.0))
+        let rows = service::store::account::by_ids(&self.0, &ids(keys, |k| k.0))
             .await
             .map_err(gql)?;
         Ok(rows.into_iter().map(|r| (AccountKey(r.id), r)).collect())
@@ -44,7 +44,7 @@ impl async_graphql::dataloader::Loader<TransferKey> for LedgerLoader {
     type Error = async_graphql::Error;
 
     async fn load(&self, keys: &[TransferKey]) -> Result<HashMap<TransferKey, Self::Value>, Self::Error> {
-        let rows = service::transfer::by_ids(&self.0, &ids(keys, |k| k.0))
+        let rows = service::store::transfer::by_ids(&self.0, &ids(keys, |k| k.0))
             .await
             .map_err(gql)?;
         Ok(rows.into_iter().map(|r| (TransferKey(r.id), r)).collect())
@@ -56,7 +56,7 @@ impl async_graphql::dataloader::Loader<TransferEntriesKey> for LedgerLoader {
     type Error = async_graphql::Error;
 
     async fn load(&self, keys: &[TransferEntriesKey]) -> Result<HashMap<TransferEntriesKey, Self::Value>, Self::Error> {
-        let rows = service::entry::by_transfer_ids(&self.0, &ids(keys, |k| k.0))
+        let rows = service::store::entry::by_transfer_ids(&self.0, &ids(keys, |k| k.0))
             .await
             .map_err(gql)?;
         let mut grouped: HashMap<TransferEntriesKey, Vec<entry::Model>> = HashMap::new();
@@ -75,7 +75,7 @@ impl async_graphql::dataloader::Loader<ReversalsKey> for LedgerLoader {
     type Error = async_graphql::Error;
 
     async fn load(&self, keys: &[ReversalsKey]) -> Result<HashMap<ReversalsKey, Self::Value>, Self::Error> {
-        let rows = service::transfer::reversals_of(&self.0, &ids(keys, |k| k.0))
+        let rows = service::store::transfer::reversals_of(&self.0, &ids(keys, |k| k.0))
             .await
             .map_err(gql)?;
         let mut grouped: HashMap<ReversalsKey, Vec<transfer::Model>> = HashMap::new();
@@ -93,7 +93,9 @@ impl async_graphql::dataloader::Loader<HoldKey> for LedgerLoader {
     type Error = async_graphql::Error;
 
     async fn load(&self, keys: &[HoldKey]) -> Result<HashMap<HoldKey, Self::Value>, Self::Error> {
-        let rows = service::hold::by_ids(&self.0, &ids(keys, |k| k.0)).await.map_err(gql)?;
+        let rows = service::store::hold::by_ids(&self.0, &ids(keys, |k| k.0))
+            .await
+            .map_err(gql)?;
         Ok(rows.into_iter().map(|r| (HoldKey(r.id), r)).collect())
     }
 }

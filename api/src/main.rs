@@ -82,7 +82,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     }
     let listener =
         std::net::TcpListener::bind(&args.listen).map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
-    service::hold::spawn_expiry_worker(ledger.clone(), Duration::from_millis(args.expiry_interval_ms));
+    service::operations::hold::spawn_expiry_worker(ledger.clone(), Duration::from_millis(args.expiry_interval_ms));
     let _sealer = match args.seal_interval_ms {
         0 => {
             tracing::warn!("this instance does not seal (--seal-interval-ms 0); another instance must");
@@ -147,7 +147,7 @@ fn options(args: &ServeArgs, jwt: Option<Arc<JwtVerifier>>) -> api::ServerOption
 /// any money: fine on loopback (the embedded default, with a warning),
 /// refused elsewhere unless explicitly overridden.
 async fn check_exposure(args: &ServeArgs, ledger: &service::Ledger, jwt: bool) -> Result<(), String> {
-    let keys = service::api_key::any(ledger)
+    let keys = service::store::api_key::any(ledger)
         .await
         .map_err(|e| format!("cannot read API keys: {e}"))?;
     if keys || jwt {

@@ -3,8 +3,9 @@
 use async_graphql::connection::Connection;
 use async_graphql::{Context, Object};
 use chrono::{DateTime, Utc};
+use service::entity::TransferKind;
 use service::seal::digest::Signer;
-use service::transfer::{TransferFilter, TransferKind};
+use service::store::transfer_list::TransferFilter;
 use service::{ErrorCode, Ledger, LedgerError};
 
 use crate::error::{GqlResult, IntoGql, gql};
@@ -24,12 +25,12 @@ pub struct Audits(pub tokio::sync::Semaphore);
 #[Object]
 impl Query {
     async fn account(&self, ctx: &Context<'_>, id: Id) -> GqlResult<Option<Account>> {
-        let found = found(service::account::get(ctx.data::<Ledger>()?, id.0).await)?;
+        let found = found(service::store::account::get(ctx.data::<Ledger>()?, id.0).await)?;
         visible_account(ctx, found)
     }
 
     async fn account_by_code(&self, ctx: &Context<'_>, code: String) -> GqlResult<Option<Account>> {
-        let found = found(service::account::by_code(ctx.data::<Ledger>()?, &code).await)?;
+        let found = found(service::store::account::by_code(ctx.data::<Ledger>()?, &code).await)?;
         visible_account(ctx, found)
     }
 
@@ -43,21 +44,21 @@ impl Query {
         after: Option<String>,
     ) -> GqlResult<Connection<String, Account>> {
         let after = after.map(|c| id_cursor("account", &c)).transpose()?;
-        let first = service::page::size(first.map(i64::from), DEFAULT_PAGE).gql()?;
-        let page = service::account::page(ctx.data::<Ledger>()?, after, first)
+        let first = service::model::page::size(first.map(i64::from), DEFAULT_PAGE).gql()?;
+        let page = service::store::account::page(ctx.data::<Ledger>()?, after, first)
             .await
             .gql()?;
         Ok(connection(page, "account", |a| a.id.to_string(), Account))
     }
 
     async fn transfer(&self, ctx: &Context<'_>, id: Id) -> GqlResult<Option<Transfer>> {
-        let found = found(service::transfer::get(ctx.data::<Ledger>()?, id.0).await)?;
+        let found = found(service::store::transfer::get(ctx.data::<Ledger>()?, id.0).await)?;
         visible_transfer(ctx, found).await
     }
 
     async fn transfer_by_idempotency_key(&self, ctx: &Context<'_>, key: String) -> GqlResult<Option<Transfer>> {
         let ledger = ctx.data::<Ledger>()?;
-        let found = found(service::transfer::by_idempotency_key(ledger, &key).await)?;
+        let found = found(service::store::transfer::by_idempotency_key(ledger, &key).await)?;
         visible_transfer(ctx, found).await
     }
 
@@ -84,21 +85,21 @@ impl Query {
             crate::auth::ensure_owns(ctx, &[account.0]).await?;
         }
         let after = after.map(|c| id_cursor("transfer", &c)).transpose()?;
-        let first = service::page::size(first.map(i64::from), DEFAULT_PAGE).gql()?;
+        let first = service::model::page::size(first.map(i64::from), DEFAULT_PAGE).gql()?;
         let filter = TransferFilter {
             account_id: account_id.map(|i| i.0),
             kind: kind.map(TransferKind::from),
             from,
             to,
         };
-        let page = service::transfer::page(ctx.data::<Ledger>()?, filter, after, first)
+        let page = service::store::transfer_list::page(ctx.data::<Ledger>()?, filter, after, first)
             .await
             .gql()?;
         Ok(connection(page, "transfer", |t| t.id.to_string(), Transfer))
     }
 
     async fn hold(&self, ctx: &Context<'_>, id: Id) -> GqlResult<Option<Hold>> {
-        match service::hold::get(ctx.data::<Ledger>()?, id.0).await {
+        match service::store::hold::get(ctx.data::<Ledger>()?, id.0).await {
             Ok(h) => {
                 crate::auth::ensure_owns_one(ctx, [h.debit_account_id, h.credit_account_id]).await?;
                 Ok(Some(Hold(h)))
@@ -110,7 +111,7 @@ impl Query {
 
     /// Every currency and custom asset with its scale.
     async fn currencies(&self, ctx: &Context<'_>) -> GqlResult<Vec<Currency>> {
-        let rows = service::currency::list(ctx.data::<Ledger>()?).await.gql()?;
+        let rows = service::store::currency::list(ctx.data::<Ledger>()?).await.gql()?;
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
@@ -146,7 +147,7 @@ impl Query {
     /// again). One audit at a time per instance: each reads the whole ledger
     /// on several connections; a second is answered UNAVAILABLE at once.
     async fn verify_ledger(&self, ctx: &Context<'_>) -> GqlResult<LedgerVerification> {
-        crate::auth::ensure_scope(ctx, service::api_key::Scope::Admin)?;
+        crate::auth::ensure_scope(ctx, service::store::api_key::Scope::Admin)?;
         let Ok(_audit) = ctx.data::<Audits>()?.0.try_acquire() else {
             return Err(gql(LedgerError::client(
                 ErrorCode::Unavailable,

@@ -19,7 +19,7 @@ impl ScalarType for Money {
             InputValueError::custom(message).with_extension("code", ErrorCode::InvalidAmount.as_str())
         };
         match value {
-            Value::String(text) => service::money::parse_decimal(&text)
+            Value::String(text) => service::model::money::parse_decimal(&text)
                 .map(Money)
                 .map_err(|e| refused(e.to_string())),
             other => Err(refused(format!(

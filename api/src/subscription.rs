@@ -32,7 +32,7 @@ impl Subscription {
     ) -> Result<BoxStream<'static, Entry>> {
         let after = after.as_deref().map(entry_sequence).transpose()?;
         crate::auth::ensure_owns(ctx, &[account_id.0]).await?;
-        let stream = service::feed::entries_after(ctx.data::<Ledger>()?, account_id.0, after)
+        let stream = service::store::subscriptions::entries_after(ctx.data::<Ledger>()?, account_id.0, after)
             .await
             .gql()?;
         Ok(stream.map(Entry).boxed())
@@ -46,7 +46,7 @@ impl Subscription {
     async fn balance_changed(&self, ctx: &Context<'_>, account_ids: Vec<Id>) -> Result<BoxStream<'static, Account>> {
         let ids: Vec<uuid::Uuid> = account_ids.into_iter().map(|id| id.0).collect();
         crate::auth::ensure_owns(ctx, &ids).await?;
-        let stream = service::feed::account_changes(ctx.data::<Ledger>()?, &ids)
+        let stream = service::store::subscriptions::account_changes(ctx.data::<Ledger>()?, &ids)
             .await
             .gql()?;
         Ok(stream.map(Account).boxed())

@@ -18,7 +18,7 @@ pub struct Model {
     pub held_balance: Money,
     /// The lowest balance allowed; `None` means unbounded (system accounts).
     pub min_balance: Option<Money>,
-    pub status: String,
+    pub status: crate::AccountStatus,
     pub is_system: bool,
     pub version: i64,
     pub entry_count: i64,

@@ -16,7 +16,7 @@ pub struct Model {
     pub currency: String,
     pub amount: Money,
     pub captured_amount: Money,
-    pub status: String,
+    pub status: crate::HoldStatus,
     pub expires_at: DateTimeUtc,
     pub idempotency_key: String,
     pub version: i64,

@@ -14,7 +14,9 @@ pub mod hold;
 pub mod idempotency;
 pub mod journal;
 pub mod money;
+pub mod status;
 pub mod transfer;
 pub mod unsealed;
 
 pub use money::Money;
+pub use status::{AccountStatus, HoldStatus, TransferKind};

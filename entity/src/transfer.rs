@@ -10,7 +10,7 @@ use crate::Money;
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
-    pub kind: String,
+    pub kind: crate::TransferKind,
     pub debit_account_id: Uuid,
     pub credit_account_id: Uuid,
     pub amount: Money,

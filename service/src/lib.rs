@@ -9,44 +9,33 @@
 //! - Money is `rust_decimal::Decimal`, never a float, never rounded.
 //!
 //! ```no_run
-//! # async fn demo() -> service::error::Result<()> {
-//! use service::{Ledger, account, transfer};
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use service::Ledger;
+//! use service::operations::{account, transfer};
+//! use service::store::account::NewAccount;
 //! let ledger = Ledger::connect("sqlite::memory:").await?;
-//! let alice = account::create(&ledger, account::NewAccount {
+//! let alice = account::create(&ledger, NewAccount {
 //!     code: "alice".into(), currency: "USD".into(), min_balance: None, metadata: None, owner: None,
 //! }).await?;
 //! transfer::deposit(&ledger, transfer::Movement {
 //!     account_id: alice.id,
-//!     amount: "12.50".parse().unwrap_or_default(),
+//!     amount: "12.50".parse()?,
 //!     details: transfer::Details { idempotency_key: "dep-1".into(), ..Default::default() },
 //! }).await?;
 //! # Ok(()) }
 //! ```
 
-pub mod account;
-pub mod api_key;
-mod cache;
-pub mod currency;
-pub mod db;
-pub mod entry;
-pub mod error;
-pub mod feed;
-pub mod hash;
-pub mod hold;
-pub mod idempotency;
-pub mod ledger;
-pub mod money;
-pub mod page;
-mod posting;
-mod report;
-mod request;
-pub mod seal;
-pub use request::Effect;
-pub mod time;
-pub mod transfer;
-pub mod validate;
-pub mod verify;
+// The layers, bottom up: a module may use only layers below it (or its
+// own); `tests/layers.rs` reads every `use` and path as written and fails
+// on an import up a layer or a cycle between files.
+pub mod model; // 0 rules: types and checks, no database
+pub mod operations; // 3 operations: requests into the engine, per aggregate
+mod posting; // 2 the engine: the only code that moves money
+pub mod seal; // 4 journal, blocks, digests, proofs
+pub mod store; // 1 storage: Ledger, db, caches, one repo per aggregate, the feed
+pub mod verify; // 5 the full audit
 
 pub use entity;
-pub use error::{ErrorCode, LedgerError};
-pub use ledger::Ledger;
+pub use model::error::{ErrorCode, LedgerError};
+pub use model::request::Effect;
+pub use store::ledger::Ledger;

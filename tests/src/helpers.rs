@@ -49,10 +49,10 @@ impl TestApp {
     /// Creates API keys on this app's ledger (one per `(name, scope)`) and
     /// waits until the server's key copy, reloaded every second, has them:
     /// from then on every request needs a credential.
-    pub async fn keys(&self, specs: &[(&str, service::api_key::Scope)]) -> Result<Vec<String>> {
+    pub async fn keys(&self, specs: &[(&str, service::store::api_key::Scope)]) -> Result<Vec<String>> {
         let mut secrets = Vec::new();
         for (name, scope) in specs {
-            secrets.push(service::api_key::create(&self.ledger, name, *scope).await?.1);
+            secrets.push(service::store::api_key::create(&self.ledger, name, *scope).await?.1);
         }
         tokio::time::sleep(std::time::Duration::from_millis(1300)).await;
         Ok(secrets)

@@ -130,7 +130,10 @@ fn one_outcome_per_key(transfers: &[transfer::Model], records: &[idempotency::Mo
 /// held_balance = Σ PENDING holds debiting the account; available never below the floor.
 fn holds_match_held_balances(accounts: &[account::Model], holds: &[hold::Model]) -> Result<()> {
     let mut held: HashMap<Uuid, Decimal> = HashMap::new();
-    for h in holds.iter().filter(|h| h.status == "PENDING") {
+    for h in holds
+        .iter()
+        .filter(|h| h.status == service::entity::HoldStatus::Pending)
+    {
         *held.entry(h.debit_account_id).or_default() += h.amount.0;
     }
     for a in accounts {

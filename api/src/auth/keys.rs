@@ -12,7 +12,7 @@ use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 
 use service::Ledger;
-use service::api_key::{self, Scope};
+use service::store::api_key::{self, Scope};
 
 use super::{AuthError, Principal};
 
@@ -42,7 +42,7 @@ pub struct KeyCache {
 }
 
 impl KeyCache {
-    pub async fn start(ledger: Ledger) -> service::error::Result<Arc<Self>> {
+    pub async fn start(ledger: Ledger) -> service::model::error::Result<Arc<Self>> {
         let cache = Arc::new(Self {
             ledger,
             known: RwLock::default(),
@@ -68,7 +68,7 @@ impl KeyCache {
         }
     }
 
-    async fn reload(&self) -> service::error::Result<()> {
+    async fn reload(&self) -> service::model::error::Result<()> {
         let rows = api_key::list(&self.ledger).await?;
         let fresh: HashMap<[u8; 32], Known> = rows
             .iter()

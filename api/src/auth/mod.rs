@@ -2,7 +2,7 @@
 //!
 //! Owns: authentication (API keys, optional end-user JWTs), the operation
 //! policy (which scope each root field needs) and the per-caller rate limit.
-//! Uses: `service::api_key` for the keys, nothing else of the service.
+//! Uses: `service::store::api_key` for the keys, nothing else of the service.
 //!
 //! A request carries `Authorization: Bearer <credential>`. A credential that
 //! starts with `tally_` is an API key; anything else is tried as a JWT when
@@ -20,7 +20,7 @@ mod policy;
 use std::sync::Arc;
 
 use async_graphql::{Context, ErrorExtensions};
-use service::api_key::Scope;
+use service::store::api_key::Scope;
 use service::{ErrorCode, Ledger};
 use uuid::Uuid;
 
@@ -78,7 +78,7 @@ pub struct Auth {
 impl Auth {
     /// Loads the keys and starts refreshing them (revocations and keys made
     /// by `tally keys` elsewhere are seen within [`keys::REFRESH`]).
-    pub async fn start(ledger: Ledger, jwt: Option<Arc<JwtVerifier>>) -> service::error::Result<Self> {
+    pub async fn start(ledger: Ledger, jwt: Option<Arc<JwtVerifier>>) -> service::model::error::Result<Self> {
         let keys = keys::KeyCache::start(ledger).await?;
         Ok(Self { keys, jwt })
     }

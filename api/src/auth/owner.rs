@@ -16,7 +16,9 @@ pub async fn ensure_owns(ctx: &Context<'_>, ids: &[Uuid]) -> GqlResult<()> {
     let Principal::User { subject } = principal(ctx)? else {
         return Ok(());
     };
-    let rows = service::account::by_ids(ctx.data::<Ledger>()?, ids).await.gql()?;
+    let rows = service::store::account::by_ids(ctx.data::<Ledger>()?, ids)
+        .await
+        .gql()?;
     for id in ids {
         let mine = rows
             .iter()
@@ -33,7 +35,9 @@ pub async fn ensure_owns_one(ctx: &Context<'_>, accounts: [Uuid; 2]) -> GqlResul
     let Principal::User { subject } = principal(ctx)? else {
         return Ok(());
     };
-    let rows = service::account::by_ids(ctx.data::<Ledger>()?, &accounts).await.gql()?;
+    let rows = service::store::account::by_ids(ctx.data::<Ledger>()?, &accounts)
+        .await
+        .gql()?;
     match rows.iter().any(|a| a.owner.as_deref() == Some(subject.as_str())) {
         true => Ok(()),
         false => Err(forbidden("neither account of this belongs to you")),

@@ -9,7 +9,7 @@
 
 use async_graphql::Request;
 use async_graphql::parser::types::{ExecutableDocument, OperationType};
-use service::api_key::Scope;
+use service::store::api_key::Scope;
 
 use super::{Principal, forbidden};
 

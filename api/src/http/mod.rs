@@ -14,9 +14,9 @@
 //! `limits`; it never reaches into the service beyond health checks.
 
 mod graphql;
+mod health;
 mod ide;
 mod listen;
-mod ops;
 mod reply;
 pub mod telemetry;
 
@@ -106,7 +106,7 @@ pub async fn app(
     ledger: Ledger,
     signer: Signer,
     options: ServerOptions,
-) -> service::error::Result<(Router, TaskTracker)> {
+) -> service::model::error::Result<(Router, TaskTracker)> {
     let tasks = TaskTracker::new();
     let auth = Auth::start(ledger.clone(), options.jwt.as_ref().map(Arc::clone)).await?;
     let schema = crate::schema(ledger.clone(), signer, &options);
@@ -137,10 +137,10 @@ pub async fn app(
         .route("/graphql", get(graphql::get).post(graphql::post))
         .route("/playground", get(ide::playground))
         .route(&format!("{}/{{*path}}", ide::LOCAL), get(ide::asset))
-        .route("/healthz", get(ops::healthz))
-        .route("/readyz", get(ops::readyz))
-        .route("/health", get(ops::readyz))
-        .route("/metrics", get(ops::metrics))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/health", get(health::readyz))
+        .route("/metrics", get(health::metrics))
         .with_state(state);
     Ok((router, tasks))
 }

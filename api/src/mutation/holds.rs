@@ -3,7 +3,7 @@
 use async_graphql::{Context, InputObject, Object};
 use chrono::{DateTime, Utc};
 use service::Ledger;
-use service::hold::NewHold;
+use service::operations::hold::NewHold;
 
 use super::Metadata;
 use crate::error::{GqlResult, IntoGql, integrity};
@@ -53,17 +53,17 @@ impl HoldMutation {
             description: input.description,
             metadata: input.metadata.map(|j| j.0),
         };
-        hold_of(service::hold::create(ctx.data::<Ledger>()?, new).await)
+        hold_of(service::operations::hold::create(ctx.data::<Ledger>()?, new).await)
     }
 
     async fn capture_hold(&self, ctx: &Context<'_>, input: CaptureHoldInput) -> GqlResult<Hold> {
         let amount = input.amount.map(|m| m.0);
         let ledger = ctx.data::<Ledger>()?;
-        hold_of(service::hold::capture(ledger, input.hold_id.0, amount, input.idempotency_key).await)
+        hold_of(service::operations::hold::capture(ledger, input.hold_id.0, amount, input.idempotency_key).await)
     }
 
     async fn void_hold(&self, ctx: &Context<'_>, input: VoidHoldInput) -> GqlResult<Hold> {
-        hold_of(service::hold::void(ctx.data::<Ledger>()?, input.hold_id.0, input.idempotency_key).await)
+        hold_of(service::operations::hold::void(ctx.data::<Ledger>()?, input.hold_id.0, input.idempotency_key).await)
     }
 }
 

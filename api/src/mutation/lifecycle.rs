@@ -2,7 +2,7 @@
 
 use async_graphql::{Context, InputObject, Object};
 use service::Ledger;
-use service::account::AccountUpdate;
+use service::operations::account::AccountUpdate;
 
 use super::Metadata;
 use crate::error::{GqlResult, IntoGql};
@@ -54,7 +54,7 @@ impl LifecycleMutation {
             min_balance: input.min_balance.map(|m| m.0),
             metadata: input.metadata.map(|j| j.0),
         };
-        service::account::update(ctx.data::<Ledger>()?, update)
+        service::operations::account::update(ctx.data::<Ledger>()?, update)
             .await
             .map(Account)
             .gql()
@@ -64,7 +64,7 @@ impl LifecycleMutation {
     async fn archive_account(&self, ctx: &Context<'_>, input: ArchiveAccountInput) -> GqlResult<AccountPayload> {
         let sweep = input.sweep_to_account_id.map(|i| i.0);
         let ledger = ctx.data::<Ledger>()?;
-        service::account::archive(ledger, input.id.0, sweep, input.idempotency_key)
+        service::operations::account::archive(ledger, input.id.0, sweep, input.idempotency_key)
             .await
             .map(Into::into)
             .gql()
@@ -73,12 +73,14 @@ impl LifecycleMutation {
     /// Moves the source's whole balance to the target and archives the source, atomically.
     async fn merge_accounts(&self, ctx: &Context<'_>, input: MergeAccountsInput) -> GqlResult<AccountPayload> {
         let ledger = ctx.data::<Ledger>()?;
-        let effect = service::account::merge(ledger, input.source_id.0, input.target_id.0, input.idempotency_key).await;
+        let effect =
+            service::operations::account::merge(ledger, input.source_id.0, input.target_id.0, input.idempotency_key)
+                .await;
         effect.map(Into::into).gql()
     }
 
     async fn create_currency(&self, ctx: &Context<'_>, input: CreateCurrencyInput) -> GqlResult<Currency> {
-        service::currency::create(ctx.data::<Ledger>()?, input.code, input.scale)
+        service::store::currency::create(ctx.data::<Ledger>()?, input.code, input.scale)
             .await
             .map(Into::into)
             .gql()

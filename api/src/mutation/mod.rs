@@ -8,8 +8,10 @@ use async_graphql::MergedObject;
 
 use async_graphql::{Context, InputObject, Json, Object};
 use service::Ledger;
-use service::account::NewAccount;
-use service::transfer::{Details, Movement, TransferRequest};
+use service::operations::transfer::Details;
+use service::operations::transfer::Movement;
+use service::operations::transfer::TransferRequest;
+use service::store::account::NewAccount;
 
 use crate::error::{GqlResult, IntoGql};
 use crate::scalars::{Id, Money};
@@ -81,7 +83,7 @@ impl CoreMutation {
             metadata: input.metadata.map(|j| j.0),
             owner: input.owner,
         };
-        service::account::create(ctx.data::<Ledger>()?, new)
+        service::operations::account::create(ctx.data::<Ledger>()?, new)
             .await
             .map(Account)
             .gql()
@@ -89,7 +91,7 @@ impl CoreMutation {
 
     /// Money in: from the currency's world account to `accountId`.
     async fn deposit(&self, ctx: &Context<'_>, input: DepositInput) -> GqlResult<Transfer> {
-        service::transfer::deposit(ctx.data::<Ledger>()?, input.into())
+        service::operations::transfer::deposit(ctx.data::<Ledger>()?, input.into())
             .await
             .map(Transfer)
             .gql()
@@ -97,7 +99,7 @@ impl CoreMutation {
 
     /// Money out: from `accountId` to the currency's world account.
     async fn withdraw(&self, ctx: &Context<'_>, input: WithdrawInput) -> GqlResult<Transfer> {
-        service::transfer::withdraw(ctx.data::<Ledger>()?, input.into())
+        service::operations::transfer::withdraw(ctx.data::<Ledger>()?, input.into())
             .await
             .map(Transfer)
             .gql()
@@ -105,7 +107,7 @@ impl CoreMutation {
 
     async fn transfer(&self, ctx: &Context<'_>, input: TransferInput) -> GqlResult<Transfer> {
         crate::auth::ensure_owns(ctx, &[input.from_account_id.0]).await?;
-        service::transfer::transfer(ctx.data::<Ledger>()?, input.into())
+        service::operations::transfer::transfer(ctx.data::<Ledger>()?, input.into())
             .await
             .map(Transfer)
             .gql()

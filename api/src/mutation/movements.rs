@@ -2,7 +2,7 @@
 
 use async_graphql::{Context, InputObject, Object};
 use service::Ledger;
-use service::transfer::SplitRequest;
+use service::operations::transfer::SplitRequest;
 
 use super::{Metadata, TransferInput, details};
 use crate::error::{GqlResult, IntoGql};
@@ -56,7 +56,7 @@ impl MovementMutation {
         let from: Vec<uuid::Uuid> = input.transfers.iter().map(|t| t.from_account_id.0).collect();
         crate::auth::ensure_owns(ctx, &from).await?;
         let items = input.transfers.into_iter().map(Into::into).collect();
-        let outcomes = service::transfer::post_batch(ctx.data::<Ledger>()?, items, input.atomic)
+        let outcomes = service::operations::transfer::post_batch(ctx.data::<Ledger>()?, items, input.atomic)
             .await
             .gql()?;
         Ok(PostTransfersPayload::new(outcomes))
@@ -72,7 +72,7 @@ impl MovementMutation {
             parts: input.parts.into_iter().map(|p| (p.account_id.0, p.weight.0)).collect(),
             details: details(input.idempotency_key, input.description, input.metadata),
         };
-        service::transfer::split(ctx.data::<Ledger>()?, request)
+        service::operations::transfer::split(ctx.data::<Ledger>()?, request)
             .await
             .map(Into::into)
             .gql()
@@ -83,7 +83,7 @@ impl MovementMutation {
     async fn reverse_transfer(&self, ctx: &Context<'_>, input: ReverseTransferInput) -> GqlResult<Transfer> {
         let d = details(input.idempotency_key, input.description, input.metadata);
         let amount = input.amount.map(|m| m.0);
-        service::transfer::reverse(ctx.data::<Ledger>()?, input.transfer_id.0, amount, d)
+        service::operations::transfer::reverse(ctx.data::<Ledger>()?, input.transfer_id.0, amount, d)
             .await
             .map(Transfer)
             .gql()

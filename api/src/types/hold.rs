@@ -4,12 +4,15 @@ use service::entity::hold;
 
 use super::Account;
 use super::transfer::load_account;
-use crate::error::{GqlResult, integrity};
+use crate::error::GqlResult;
 use crate::scalars::{Id, Money};
 
 pub struct Hold(pub hold::Model);
 
+// The stored states, variant for variant (`remote`).
+/// A hold leaves PENDING exactly once: CAPTURED, VOIDED or EXPIRED.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(name = "HoldStatus", remote = "service::entity::HoldStatus")]
 pub enum HoldStatus {
     Pending,
     Captured,
@@ -22,14 +25,8 @@ impl Hold {
     async fn id(&self) -> Id {
         Id(self.0.id)
     }
-    async fn status(&self) -> GqlResult<HoldStatus> {
-        match self.0.status.as_str() {
-            "PENDING" => Ok(HoldStatus::Pending),
-            "CAPTURED" => Ok(HoldStatus::Captured),
-            "VOIDED" => Ok(HoldStatus::Voided),
-            "EXPIRED" => Ok(HoldStatus::Expired),
-            other => Err(integrity(format!("hold {} has unknown status {other:?}", self.0.id))),
-        }
+    async fn status(&self) -> HoldStatus {
+        self.0.status.into()
     }
     /// The amount reserved.
     async fn amount(&self) -> Money {

@@ -30,7 +30,7 @@ pub(crate) fn encode_cursor(kind: &str, position: &str) -> String {
 
 /// A Relay connection over a service page, each node's cursor encoding its position.
 pub(crate) fn connection<T, N: async_graphql::OutputType>(
-    page: service::page::Page<T>,
+    page: service::model::page::Page<T>,
     kind: &str,
     position: impl Fn(&T) -> String,
     node: impl Fn(T) -> N,

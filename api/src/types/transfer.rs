@@ -1,8 +1,8 @@
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Enum, Json, Object};
 use chrono::{DateTime, Utc};
+use service::entity::TransferKind;
 use service::entity::transfer;
-use service::transfer::TransferKind;
 
 use super::{Account, Entry, Hold};
 use crate::error::{GqlResult, integrity};
@@ -36,10 +36,8 @@ impl Transfer {
     async fn idempotency_key(&self) -> &str {
         &self.0.idempotency_key
     }
-    async fn kind(&self) -> GqlResult<TransferKindGql> {
-        TransferKind::parse(&self.0.kind)
-            .map(Into::into)
-            .ok_or_else(|| integrity(format!("transfer {} has unknown kind {:?}", self.0.id, self.0.kind)))
+    async fn kind(&self) -> TransferKindGql {
+        self.0.kind.into()
     }
     async fn amount(&self) -> Money {
         Money(self.0.amount.0)

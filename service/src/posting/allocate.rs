@@ -10,7 +10,7 @@
 
 use rust_decimal::Decimal;
 
-use crate::error::{ErrorCode, LedgerError, Result};
+use crate::model::error::{ErrorCode, LedgerError, Result};
 
 pub(crate) fn allocate(amount: Decimal, weights: &[Decimal], scale: u32) -> Result<Vec<Decimal>> {
     if weights.is_empty() || weights.iter().any(|w| *w <= Decimal::ZERO) {

@@ -6,12 +6,12 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use super::book::Book;
-use super::ops::{Move, active, same_currency};
-use crate::account::STATUS_ARCHIVED;
-use crate::error::{ErrorCode, LedgerError, Result};
-use crate::hold::{STATUS_PENDING, STATUS_VOIDED};
-use crate::request::{Effect, Outcome, Request};
-use crate::transfer::TransferKind;
+use super::movements::{Move, active, same_currency};
+use crate::model::error::{ErrorCode, LedgerError, Result};
+use crate::model::request::{Effect, Outcome, Request};
+use entity::AccountStatus;
+use entity::HoldStatus;
+use entity::TransferKind;
 use entity::{account, hold, transfer};
 
 impl Book {
@@ -38,7 +38,7 @@ impl Book {
             None => {}
             Some(target) => effect.transfers = self.sweep(req, &a, target)?,
         }
-        self.account_mut(id)?.status = STATUS_ARCHIVED.to_owned();
+        self.account_mut(id)?.status = AccountStatus::Archived.to_owned();
         effect.account = Some(a);
         Ok(effect)
     }
@@ -60,11 +60,11 @@ impl Book {
         let pending: Vec<hold::Model> = self
             .holds
             .values()
-            .filter(|h| h.row.debit_account_id == a.id && h.row.status == STATUS_PENDING)
+            .filter(|h| h.row.debit_account_id == a.id && h.row.status == HoldStatus::Pending)
             .map(|h| h.row.clone())
             .collect();
         for h in pending {
-            self.release(h, STATUS_VOIDED, None)?;
+            self.release(h, HoldStatus::Voided, None)?;
         }
         if !self.account(Some(a.id))?.held_balance.0.is_zero() {
             // A hold committed after the plan read the holds: rerun the whole run.

@@ -12,11 +12,11 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use super::replay::key_reused;
-use super::{Effect, Outcome, Request};
-use crate::account::repo;
-use crate::error::{ErrorCode, LedgerError, Result};
-use crate::hold::repo as holds;
-use crate::time::now_micros;
+use crate::model::error::{ErrorCode, LedgerError, Result};
+use crate::model::request::{Effect, Outcome, Request};
+use crate::model::time::now_micros;
+use crate::store::account as repo;
+use crate::store::hold as holds;
 use entity::{account, entry, hold, idempotency, transfer};
 
 #[derive(Clone)]

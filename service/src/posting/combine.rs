@@ -20,10 +20,10 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use super::{Mode, Op, Outcome, Request, Side};
-use crate::error::LedgerError;
-use crate::ledger::Ledger;
-use crate::request::Job;
+use crate::model::error::LedgerError;
+use crate::model::request::Job;
+use crate::model::request::{Action, Mode, Outcome, Request, Side};
+use crate::store::ledger::Ledger;
 
 /// The most requests one combined run carries.
 const MAX_COMBINED: usize = 256;
@@ -59,7 +59,7 @@ fn start(ledger: Ledger, workers: usize) -> Vec<mpsc::UnboundedSender<Job>> {
 async fn submit(lanes: &[mpsc::UnboundedSender<Job>], request: Request) -> Outcome {
     let (reply, answer) = oneshot::channel();
     let mut h = DefaultHasher::new();
-    lane_key(&request.op).hash(&mut h);
+    lane_key(&request.action).hash(&mut h);
     let lane = (h.finish() % lanes.len().max(1) as u64) as usize;
     lanes
         .get(lane)
@@ -73,18 +73,20 @@ async fn submit(lanes: &[mpsc::UnboundedSender<Job>], request: Request) -> Outco
 
 /// What decides a request's lane: the account it debits (`None`: a
 /// currency's world account), else the transfer or hold it acts on.
-fn lane_key(op: &Op) -> Option<Uuid> {
-    match op {
-        Op::Move { debit: Side::World, .. } => None,
-        Op::Move {
+fn lane_key(action: &Action) -> Option<Uuid> {
+    match action {
+        Action::Move { debit: Side::World, .. } => None,
+        Action::Move {
             debit: Side::Account(id),
             ..
         }
-        | Op::Split { from: id, .. }
-        | Op::Hold { from: id, .. } => Some(*id),
-        Op::Reverse { transfer_id: id, .. } => Some(*id),
-        Op::Capture { hold_id: id, .. } | Op::Void { hold_id: id, .. } | Op::Expire { hold_id: id, .. } => Some(*id),
-        Op::Archive { account: id, .. } => Some(*id),
+        | Action::Split { from: id, .. }
+        | Action::Hold { from: id, .. } => Some(*id),
+        Action::Reverse { transfer_id: id, .. } => Some(*id),
+        Action::Capture { hold_id: id, .. } | Action::Void { hold_id: id, .. } | Action::Expire { hold_id: id, .. } => {
+            Some(*id)
+        }
+        Action::Archive { account: id, .. } => Some(*id),
     }
 }
 
@@ -114,7 +116,7 @@ async fn run(ledger: &Ledger, jobs: Vec<Job>) {
         }
         // One request, or a failure none of them can get past (the database
         // is down or busy beyond the retries): each gets the error, at once.
-        Err(e) if jobs.len() == 1 || e.code() == crate::ErrorCode::Unavailable => {
+        Err(e) if jobs.len() == 1 || e.code() == crate::model::error::ErrorCode::Unavailable => {
             for job in jobs {
                 let _ = job.reply.send(Err(e.duplicate()));
             }

@@ -6,12 +6,12 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use super::book::Book;
-use super::ops::{Move, floor_holds};
-use crate::error::{ErrorCode, LedgerError, Result};
-use crate::hold::{STATUS_CAPTURED, STATUS_EXPIRED, STATUS_PENDING, STATUS_VOIDED};
-use crate::money;
-use crate::request::{Effect, Outcome, Request};
-use crate::transfer::TransferKind;
+use super::movements::{Move, floor_holds};
+use crate::model::error::{ErrorCode, LedgerError, Result};
+use crate::model::money;
+use crate::model::request::{Effect, Outcome, Request};
+use entity::HoldStatus;
+use entity::TransferKind;
 use entity::{Money, hold};
 
 impl Book {
@@ -34,7 +34,7 @@ impl Book {
             currency: d.currency.clone(),
             amount: Money(amount),
             captured_amount: Money(money::zero(self.scale(&d.currency)?)),
-            status: STATUS_PENDING.to_owned(),
+            status: HoldStatus::Pending.to_owned(),
             expires_at,
             idempotency_key: req.key.as_ref().map(|k| k.as_str().to_owned()).unwrap_or_default(),
             version: 1,
@@ -53,10 +53,10 @@ impl Book {
     /// A pending, unexpired hold, for capturing or voiding.
     pub(super) fn settleable(&self, id: Uuid) -> Result<hold::Model> {
         let h = self.hold(id)?;
-        if h.status != STATUS_PENDING {
+        if h.status != HoldStatus::Pending {
             return Err(LedgerError::client(
                 ErrorCode::HoldNotPending,
-                format!("hold {id} is {}", h.status),
+                format!("hold {id} is {}", h.status.as_str()),
             ));
         }
         if h.expires_at <= self.now {
@@ -72,12 +72,12 @@ impl Book {
     pub(super) fn release(
         &mut self,
         mut h: hold::Model,
-        status: &str,
+        status: HoldStatus,
         captured: Option<Decimal>,
     ) -> Result<hold::Model> {
         let debit = self.account_mut(h.debit_account_id)?;
         debit.held_balance = Money(debit.held_balance.0 - h.amount.0);
-        h.status = status.to_owned();
+        h.status = status;
         if let Some(captured) = captured {
             h.captured_amount = Money(captured);
         }
@@ -97,7 +97,7 @@ impl Book {
             ));
         }
         let (debit, credit) = (h.debit_account_id, h.credit_account_id);
-        let h = self.release(h, STATUS_CAPTURED, Some(amount))?;
+        let h = self.release(h, HoldStatus::Captured, Some(amount))?;
         let m = Move {
             hold_id: Some(id),
             ..self.plain(TransferKind::Capture, Some(debit), Some(credit), amount, req)
@@ -112,7 +112,7 @@ impl Book {
 
     pub(super) fn void(&mut self, id: Uuid) -> Outcome {
         let h = self.settleable(id)?;
-        let h = self.release(h, STATUS_VOIDED, None)?;
+        let h = self.release(h, HoldStatus::Voided, None)?;
         Ok(Effect {
             hold: Some(h),
             ..Effect::default()
@@ -124,10 +124,10 @@ impl Book {
         let Ok(h) = self.hold(id) else {
             return Ok(Effect::default());
         };
-        if h.status != STATUS_PENDING || h.expires_at > self.now {
+        if h.status != HoldStatus::Pending || h.expires_at > self.now {
             return Ok(Effect::default());
         }
-        let h = self.release(h, STATUS_EXPIRED, None)?;
+        let h = self.release(h, HoldStatus::Expired, None)?;
         Ok(Effect {
             hold: Some(h),
             ..Effect::default()

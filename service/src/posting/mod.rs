@@ -31,7 +31,7 @@ mod archive;
 mod book;
 mod combine;
 mod holds;
-mod ops;
+mod movements;
 mod optimistic;
 mod pg_write;
 mod plan;
@@ -39,8 +39,5 @@ mod replay;
 mod run;
 mod write;
 
-pub(crate) use allocate::allocate;
 pub(crate) use combine::run_one;
 pub(crate) use run::run;
-
-pub(crate) use crate::request::{Effect, Mode, Op, Outcome, Request, Side};

@@ -26,8 +26,9 @@ use std::collections::HashMap;
 use sea_orm::{ColumnTrait, DbBackend, EntityTrait, QueryFilter};
 
 use super::book::Book;
-use super::{Outcome, Request, plan};
-use crate::ledger::Ledger;
+use super::plan;
+use crate::model::request::{Outcome, Request};
+use crate::store::ledger::Ledger;
 use entity::account;
 
 /// Runs `requests` optimistically; `None` when the run must take the locked
@@ -39,7 +40,7 @@ pub(super) async fn run(ledger: &Ledger, requests: &[Request]) -> Option<Vec<Out
     }
     let plans: Vec<plan::Plan> = requests
         .iter()
-        .map(|r| plan::from_cache(ledger, &r.op))
+        .map(|r| plan::from_cache(ledger, &r.action))
         .collect::<Option<_>>()?;
     let ids = plan::accounts_of(&plans);
     let _claim = ledger.cache.in_flight.claim_alone(&ids)?;
@@ -52,7 +53,7 @@ pub(super) async fn run(ledger: &Ledger, requests: &[Request]) -> Option<Vec<Out
             .ok()?;
         rows.extend(read);
     }
-    let scales = crate::currency::scales_of(ledger, db, &rows).await.ok()?;
+    let scales = crate::store::currency::scales_of(ledger, db, &rows).await.ok()?;
     let mut book = Book::new(rows, Vec::new(), scales, HashMap::new());
     let mut outcomes = Vec::with_capacity(requests.len());
     for (request, plan) in requests.iter().zip(plans) {

@@ -33,7 +33,7 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
 
-use crate::error::{LedgerError, Result};
+use crate::model::error::{LedgerError, Result};
 use entity::{account, entry, idempotency, transfer};
 
 const SQL: &str = "\
@@ -116,7 +116,7 @@ fn account_columns(p: &mut Params, rows: &[(account::Model, i64)]) {
     p.column(rows, |(_, read)| *read);
     p.column(rows, |(a, _)| a.balance.to_string());
     p.column(rows, |(a, _)| a.held_balance.to_string());
-    p.column(rows, |(a, _)| a.status.clone());
+    p.column(rows, |(a, _)| a.status.as_str().to_owned());
     p.column(rows, |(a, _)| a.version);
     p.column(rows, |(a, _)| a.entry_count);
     p.column(rows, |(a, _)| a.head_hash.clone());
@@ -131,7 +131,7 @@ fn transfer_columns(p: &mut Params, rows: &[transfer::Model]) -> Result<()> {
         .collect::<Option<Vec<Vec<u8>>>>()
         .ok_or_else(|| LedgerError::Internal("a transfer reached the write-back unhashed".into()))?;
     p.column(rows, |t| t.id);
-    p.column(rows, |t| t.kind.clone());
+    p.column(rows, |t| t.kind.as_str().to_owned());
     p.column(rows, |t| t.debit_account_id);
     p.column(rows, |t| t.credit_account_id);
     p.column(rows, |t| t.amount.to_string());

@@ -11,11 +11,11 @@ use sea_orm::sea_query::{LockBehavior, LockType};
 use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
 
-use super::{Op, Request, Side};
-use crate::account::repo;
-use crate::error::Result;
-use crate::hold::STATUS_PENDING;
-use crate::ledger::Ledger;
+use crate::model::error::Result;
+use crate::model::request::{Action, Request, Side};
+use crate::store::account as repo;
+use crate::store::ledger::Ledger;
+use entity::HoldStatus;
 use entity::{account, hold, transfer};
 
 /// Everything a request needs from the database to be applied in memory.
@@ -40,7 +40,7 @@ pub(super) async fn prepare(
     let holds = lock_holds(txn, requests, pending).await?;
     let mut plans = Vec::with_capacity(pending.len());
     for &i in pending {
-        plans.push(plan(ledger, txn, &requests[i].op, &currencies, &holds).await?);
+        plans.push(plan(ledger, txn, &requests[i].action, &currencies, &holds).await?);
     }
     Ok((plans, holds.into_values().collect()))
 }
@@ -48,7 +48,7 @@ pub(super) async fn prepare(
 async fn plan(
     ledger: &Ledger,
     txn: &DatabaseTransaction,
-    op: &Op,
+    action: &Action,
     currencies: &HashMap<Uuid, String>,
     holds: &HashMap<Uuid, hold::Model>,
 ) -> Result<Plan> {
@@ -59,8 +59,8 @@ async fn plan(
             .map(|h| vec![h.debit_account_id, h.credit_account_id])
             .unwrap_or_default()
     };
-    match op {
-        Op::Move { debit, credit, .. } => {
+    match action {
+        Action::Move { debit, credit, .. } => {
             let other = |side: &Side| match side {
                 Side::Account(id) => currencies.get(id).cloned(),
                 Side::World => None,
@@ -69,8 +69,8 @@ async fn plan(
             p.credit = resolve(ledger, txn, *credit, other(debit)).await?;
             p.accounts = [p.debit, p.credit].into_iter().flatten().collect();
         }
-        Op::Split { from, parts, .. } => return Ok(split(*from, parts)),
-        Op::Reverse { transfer_id, .. } => {
+        Action::Split { from, parts, .. } => return Ok(split(*from, parts)),
+        Action::Reverse { transfer_id, .. } => {
             p.original = transfer::Entity::find_by_id(*transfer_id).one(txn).await?;
             p.accounts = p
                 .original
@@ -78,11 +78,11 @@ async fn plan(
                 .flat_map(|t| [t.debit_account_id, t.credit_account_id])
                 .collect();
         }
-        Op::Hold { from, to, .. } => p.accounts = vec![*from, *to],
-        Op::Capture { hold_id, .. } | Op::Void { hold_id } | Op::Expire { hold_id } => {
+        Action::Hold { from, to, .. } => p.accounts = vec![*from, *to],
+        Action::Capture { hold_id, .. } | Action::Void { hold_id } | Action::Expire { hold_id } => {
             p.accounts = hold_accounts(hold_id)
         }
-        Op::Archive { account, sweep_to } => p.accounts = std::iter::once(*account).chain(*sweep_to).collect(),
+        Action::Archive { account, sweep_to } => p.accounts = std::iter::once(*account).chain(*sweep_to).collect(),
     }
     Ok(p)
 }
@@ -90,19 +90,19 @@ async fn plan(
 /// The plan of a movement or split from this instance's caches alone, for
 /// the optimistic path; `None` for any other operation, or when a world
 /// account's id or an account's currency is not cached yet.
-pub(super) fn from_cache(ledger: &Ledger, op: &Op) -> Option<Plan> {
+pub(super) fn from_cache(ledger: &Ledger, action: &Action) -> Option<Plan> {
     let world = |id: &Uuid| {
         let currency = ledger.cache.currencies.get(id)?;
         ledger.cache.worlds.get(currency.as_str())
     };
-    let (debit, credit) = match op {
-        Op::Move { debit, credit, .. } => match (debit, credit) {
+    let (debit, credit) = match action {
+        Action::Move { debit, credit, .. } => match (debit, credit) {
             (Side::Account(d), Side::Account(c)) => (*d, *c),
             (Side::World, Side::Account(c)) => (world(c)?, *c),
             (Side::Account(d), Side::World) => (*d, world(d)?),
             (Side::World, Side::World) => return None,
         },
-        Op::Split { from, parts, .. } => return Some(split(*from, parts)),
+        Action::Split { from, parts, .. } => return Some(split(*from, parts)),
         _ => return None,
     };
     Some(Plan {
@@ -149,13 +149,13 @@ async fn currencies_for_world_sides(
 ) -> Result<HashMap<Uuid, String>> {
     let ids: Vec<Uuid> = pending
         .iter()
-        .filter_map(|i| match &requests[*i].op {
-            Op::Move {
+        .filter_map(|i| match &requests[*i].action {
+            Action::Move {
                 debit: Side::World,
                 credit: Side::Account(id),
                 ..
             }
-            | Op::Move {
+            | Action::Move {
                 debit: Side::Account(id),
                 credit: Side::World,
                 ..
@@ -198,19 +198,19 @@ async fn lock_holds(
 ) -> Result<HashMap<Uuid, hold::Model>> {
     let (mut ids, mut expiring, mut archived) = (BTreeSet::new(), Vec::new(), Vec::new());
     for &i in pending {
-        match &requests[i].op {
-            Op::Capture { hold_id, .. } | Op::Void { hold_id } => {
+        match &requests[i].action {
+            Action::Capture { hold_id, .. } | Action::Void { hold_id } => {
                 ids.insert(*hold_id);
             }
-            Op::Expire { hold_id } => expiring.push(*hold_id),
-            Op::Archive { account, .. } => archived.push(*account),
+            Action::Expire { hold_id } => expiring.push(*hold_id),
+            Action::Archive { account, .. } => archived.push(*account),
             _ => {}
         }
     }
     if !archived.is_empty() {
         let held = hold::Entity::find()
             .filter(hold::Column::DebitAccountId.is_in(archived))
-            .filter(hold::Column::Status.eq(STATUS_PENDING))
+            .filter(hold::Column::Status.eq(HoldStatus::Pending))
             .all(txn)
             .await?;
         ids.extend(held.into_iter().map(|h| h.id));

@@ -5,8 +5,8 @@ use std::collections::{BTreeSet, HashMap};
 use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder};
 use uuid::Uuid;
 
-use super::{Effect, Outcome, Request};
-use crate::error::{ErrorCode, LedgerError, Result};
+use crate::model::error::{ErrorCode, LedgerError, Result};
+use crate::model::request::{Effect, Outcome, Request};
 use entity::{account, hold, idempotency, transfer};
 
 /// For each request: `Some(outcome)` when its key is already recorded.

@@ -9,11 +9,11 @@ use uuid::Uuid;
 
 use super::book::Book;
 use super::{optimistic, plan, replay};
-use crate::account::repo;
-use crate::db;
-use crate::error::{LedgerError, Result};
-use crate::ledger::Ledger;
-use crate::request::{Mode, Outcome, Request};
+use crate::model::error::{LedgerError, Result};
+use crate::model::request::{Mode, Outcome, Request};
+use crate::store::account as repo;
+use crate::store::db;
+use crate::store::ledger::Ledger;
 
 /// Whether a run looks its keys up before applying them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,7 +47,9 @@ async fn run_to_commit(ledger: &Ledger, requests: &[Request], mode: Mode) -> Res
         Ok(outcomes) => return Ok(outcomes),
         // The database is down or refusing: another attempt now would only
         // wait as long again. The client retries under its key.
-        Err(e) if e.code() == crate::ErrorCode::Unavailable && !matches!(e, LedgerError::Conflict) => return Err(e),
+        Err(e) if e.code() == crate::model::error::ErrorCode::Unavailable && !matches!(e, LedgerError::Conflict) => {
+            return Err(e);
+        }
         Err(e) => tracing::debug!(error = %e, "deferred-lookup attempt dropped; rerunning with the lookup first"),
     }
     db::retrying(|| run_once(ledger, requests, mode, Replay::First)).await
@@ -131,7 +133,7 @@ async fn open_book(
     holds: Vec<entity::hold::Model>,
 ) -> Result<Book> {
     let locked = repo::lock(txn, ids.into_iter().collect()).await?;
-    let scales = crate::currency::scales_of(ledger, txn, &locked).await?;
+    let scales = crate::store::currency::scales_of(ledger, txn, &locked).await?;
     let reversed = plan::reversed_totals(txn, plans).await?;
     Ok(Book::new(locked, holds, scales, reversed))
 }
@@ -145,15 +147,17 @@ mod tests {
     //! Combined runs must behave like the same requests one by one.
 
     use super::*;
-    use crate::idempotency::{Fingerprint, IdempotencyKey};
-    use crate::request::Op;
-    use crate::{account, hold, transfer as transfers, verify};
+    use crate::model::idempotency::{Fingerprint, IdempotencyKey};
+    use crate::model::request::Action;
+    use crate::operations::{account, hold, transfer as transfers};
+    use crate::store::account::{NewAccount, by_ids};
+    use crate::verify;
     use rust_decimal::Decimal;
 
-    fn request(op: Op, key: &str) -> Request {
+    fn request(action: Action, key: &str) -> Request {
         let fingerprint = Fingerprint::new(key).finish();
         Request {
-            op,
+            action,
             key: IdempotencyKey::parse(key.to_owned()).ok(),
             fingerprint,
             description: None,
@@ -162,7 +166,7 @@ mod tests {
     }
 
     async fn open(ledger: &Ledger, code: &str) -> Result<Uuid> {
-        let new = account::NewAccount {
+        let new = NewAccount {
             code: code.into(),
             currency: "USD".into(),
             min_balance: None,
@@ -198,17 +202,17 @@ mod tests {
             description: None,
             metadata: None,
         };
-        let h = hold::create(&ledger, new).await?.hold.map(|h| h.id).unwrap_or_default();
+        let h = hold::create(&ledger, new).await?.hold.map(|h| h.id).unwrap();
         let run = [
             request(
-                Op::Capture {
+                Action::Capture {
                     hold_id: h,
                     amount: None,
                 },
                 "capture",
             ),
             request(
-                Op::Archive {
+                Action::Archive {
                     account: a,
                     sweep_to: Some(c),
                 },
@@ -217,9 +221,9 @@ mod tests {
         ];
         let outcomes = run_all(&ledger, &run).await?;
         assert!(outcomes.iter().all(Result::is_ok), "{outcomes:?}");
-        let settled = hold::get(&ledger, h).await?;
-        assert_eq!(settled.status, crate::hold::STATUS_CAPTURED);
-        let rows = account::by_ids(&ledger, &[a, b, c]).await?;
+        let settled = crate::store::hold::get(&ledger, h).await?;
+        assert_eq!(settled.status, entity::HoldStatus::Captured);
+        let rows = by_ids(&ledger, &[a, b, c]).await?;
         let balance = |id: Uuid| {
             rows.iter()
                 .find(|r| r.id == id)

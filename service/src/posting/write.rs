@@ -9,9 +9,9 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBacken
 use uuid::Uuid;
 
 use super::book::{Book, Tracked};
-use crate::account::repo;
-use crate::error::{LedgerError, Result};
-use crate::hold::repo as holds;
+use crate::model::error::{LedgerError, Result};
+use crate::store::account as repo;
+use crate::store::hold as holds;
 use entity::{account, entry, hold, idempotency, transfer, unsealed};
 
 impl Book {

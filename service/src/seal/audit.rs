@@ -14,10 +14,10 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::digest::Digest;
-use crate::db::Cols;
-use crate::error::Result;
-use crate::hash::{ZERO_HASH, block_hash};
-use crate::report::{Problem, Verification};
+use crate::model::error::Result;
+use crate::model::hash::{ZERO_HASH, block_hash};
+use crate::model::report::{Problem, Verification};
+use crate::store::db::Cols;
 use entity::{block, journal};
 
 const PAGE: u64 = 20_000;

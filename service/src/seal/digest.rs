@@ -3,7 +3,7 @@
 //! database. A later consistency proof (or `tally verify --digest`) shows the
 //! journal today still extends the one that was signed.
 //!
-//! Signed message: SHA-256 over the canonical encoding (see `crate::hash`)
+//! Signed message: SHA-256 over the canonical encoding (see `crate::model::hash`)
 //! of tag `tally.digest.v1`, height, tree size, root hash, block hash,
 //! sealedAt. Keys are files holding the 32-byte secret seed as 64 hex digits.
 
@@ -13,9 +13,9 @@ use chrono::{DateTime, Utc};
 use ed25519_dalek::{Signature, Signer as _, SigningKey, Verifier, VerifyingKey};
 use serde_json::Value;
 
-use crate::error::{LedgerError, Result};
-use crate::hash::{Canonical, HASH_LEN, ZERO_HASH};
-use crate::ledger::Ledger;
+use crate::model::error::{LedgerError, Result};
+use crate::model::hash::{Canonical, HASH_LEN, ZERO_HASH};
+use crate::store::ledger::Ledger;
 
 /// The instance's signing key.
 #[derive(Clone)]
@@ -150,7 +150,7 @@ impl Digest {
 
 /// Signs the latest block (or the empty journal).
 pub async fn current(ledger: &Ledger, signer: &Signer) -> Result<Digest> {
-    let latest = super::latest_block(ledger.connection()).await?;
+    let latest = super::block::latest_block(ledger.connection()).await?;
     let mut d = match latest {
         Some(b) => Digest {
             height: b.height,
@@ -166,7 +166,7 @@ pub async fn current(ledger: &Ledger, signer: &Signer) -> Result<Digest> {
             tree_size: 0,
             root_hash: proof::empty_root(),
             block_hash: ZERO_HASH,
-            sealed_at: crate::time::now_micros(),
+            sealed_at: crate::model::time::now_micros(),
             signature: Vec::new(),
             public_key: [0; 32],
         },

@@ -11,7 +11,7 @@ use std::time::Duration;
 use sea_orm::DbBackend;
 use sea_orm::sqlx::{self, Connection, PgConnection};
 
-use crate::ledger::Ledger;
+use crate::store::ledger::Ledger;
 
 /// The advisory lock key: "tally" in ASCII.
 const LOCK_KEY: i64 = 0x74_61_6c_6c_79;
@@ -56,7 +56,7 @@ async fn seal_forever(ledger: &Ledger, every: Duration, mut leader: Option<PgCon
         {
             return;
         }
-        match super::seal_once(ledger).await {
+        match super::block::seal_once(ledger).await {
             Ok(Some(b)) => tracing::debug!(height = b.height, transfers = b.transfer_count, "sealed a block"),
             Ok(None) => {}
             Err(e) => tracing::warn!(error = %e, "sealing failed; will retry"),

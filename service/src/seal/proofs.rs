@@ -7,8 +7,8 @@
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
 
-use crate::error::{ErrorCode, LedgerError, Result};
-use crate::ledger::Ledger;
+use crate::model::error::{ErrorCode, LedgerError, Result};
+use crate::store::ledger::Ledger;
 use entity::journal;
 
 pub struct Inclusion {
@@ -71,7 +71,7 @@ pub async fn consistency(ledger: &Ledger, from_size: i64, to_size: i64) -> Resul
 }
 
 async fn check_size(ledger: &Ledger, size: i64) -> Result<()> {
-    let sealed = super::latest_block(ledger.connection())
+    let sealed = super::block::latest_block(ledger.connection())
         .await?
         .map_or(0, |b| b.tree_size);
     if size < 1 || size > sealed {

@@ -13,9 +13,9 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::chains::{Account, Chains, Entry};
-use crate::db::Cols;
-use crate::error::Result;
-use crate::report::{Verification, problem};
+use crate::model::error::Result;
+use crate::model::report::{Verification, problem};
+use crate::store::db::Cols;
 use entity::{Money, account, entry, hold};
 
 const ACCOUNT_PAGE: u64 = 2000;
@@ -138,7 +138,7 @@ pub(super) async fn check_held(txn: &DatabaseTransaction, accounts: &[Account], 
         .select_only()
         .columns([hold::Column::DebitAccountId, hold::Column::Amount])
         .filter(hold::Column::DebitAccountId.between(first.id, last.id))
-        .filter(hold::Column::Status.eq(crate::hold::STATUS_PENDING))
+        .filter(hold::Column::Status.eq(entity::HoldStatus::Pending))
         .into_tuple::<(Uuid, Money)>()
         .all(txn)
         .await?;

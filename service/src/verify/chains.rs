@@ -14,10 +14,10 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use crate::db::Cols;
-use crate::error::{LedgerError, Result};
-use crate::hash::{EntryFields, ZERO_HASH, entry_hash};
-use crate::report::{Verification, problem};
+use crate::model::error::{LedgerError, Result};
+use crate::model::hash::{EntryFields, ZERO_HASH, entry_hash};
+use crate::model::report::{Verification, problem};
+use crate::store::db::Cols;
 
 /// The most entries one account's chain holds back waiting for a
 /// predecessor (writers on several instances can commit an account's

@@ -7,8 +7,8 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use super::chains::{Chains, Entry};
-use crate::hash::transfer_hash;
-use crate::report::{Problem, Verification};
+use crate::model::hash::transfer_hash;
+use crate::model::report::{Problem, Verification};
 use entity::transfer;
 
 /// What the walk found; `sealed` counts transfers that have a journal leaf,

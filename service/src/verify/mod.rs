@@ -28,7 +28,7 @@ mod legs;
 mod read;
 mod transfers;
 
-pub use crate::report::{Problem, Verification};
+pub use crate::model::report::{Problem, Verification};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -38,10 +38,10 @@ use std::time::Duration;
 use rust_decimal::Decimal;
 use sea_orm::{DatabaseTransaction, DbBackend, EntityTrait, PaginatorTrait};
 
-use crate::error::{LedgerError, Result};
-use crate::ledger::Ledger;
-use crate::report::problem;
+use crate::model::error::{LedgerError, Result};
+use crate::model::report::problem;
 use crate::seal::digest::Digest;
+use crate::store::ledger::Ledger;
 use chains::Chains;
 use entity::entry;
 

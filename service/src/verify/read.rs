@@ -8,8 +8,8 @@ use sea_orm::{
     TransactionTrait,
 };
 
-use crate::error::{LedgerError, Result};
-use crate::ledger::Ledger;
+use crate::model::error::{LedgerError, Result};
+use crate::store::ledger::Ledger;
 
 /// `n` read views of one and the same ledger state. On PostgreSQL: `n`
 /// read-only REPEATABLE READ transactions, the first exporting its snapshot

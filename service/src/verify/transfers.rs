@@ -22,9 +22,9 @@ use uuid::Uuid;
 use super::chains::{Chains, ENTRY_COLUMNS, Entry};
 pub(super) use super::legs::Walked;
 use super::legs::{Current, finish};
-use crate::db::Cols;
-use crate::error::{LedgerError, Result};
-use crate::report::{MAX_PROBLEMS, Problem, Verification};
+use crate::model::error::{LedgerError, Result};
+use crate::model::report::{MAX_PROBLEMS, Problem, Verification};
+use crate::store::db::Cols;
 use entity::transfer;
 
 /// A transfer with its leaf and queue slot: the columns [`decode`] reads.

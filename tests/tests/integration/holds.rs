@@ -100,7 +100,7 @@ async fn an_expired_hold_cannot_be_captured_and_the_worker_releases_it(app: Test
         "HOLD_EXPIRED"
     );
     assert_eq!(app.snapshot().await?, before);
-    let released = service::hold::expire_due(&app.ledger).await?;
+    let released = service::operations::hold::expire_due(&app.ledger).await?;
     assert_eq!(released, 1);
     let h = app
         .data("query($id: UUID!) { hold(id: $id) { status } }", json!({ "id": id }))
@@ -145,14 +145,14 @@ async fn capture_void_and_expiry_racing_have_exactly_one_winner(app: TestApp) ->
         let (c, v, e) = tokio::join!(
             app.post(CAPTURE_HOLD, capture(id, None, &format!("c{round}"))),
             app.post(VOID_HOLD, void(id, &format!("v{round}"))),
-            service::hold::expire_due(&app.ledger),
+            service::operations::hold::expire_due(&app.ledger),
         );
         let captured = c?["data"]["captureHold"]["id"].is_string();
         let voided = v?["data"]["voidHold"]["id"].is_string();
         let expired = e? == 1;
         let winners = [captured, voided, expired].iter().filter(|w| **w).count();
         // A hold that expired before anyone settled it may also be released by the next pass.
-        let late = service::hold::expire_due(&app.ledger).await? == 1;
+        let late = service::operations::hold::expire_due(&app.ledger).await? == 1;
         assert_eq!(
             winners + usize::from(late),
             1,
@@ -175,8 +175,8 @@ async fn two_instances_expire_each_hold_once(app: TestApp) -> Result<()> {
     let mut released = 0;
     for _ in 0..3 {
         let (x, y) = tokio::join!(
-            service::hold::expire_due(&app.ledger),
-            service::hold::expire_due(&other)
+            service::operations::hold::expire_due(&app.ledger),
+            service::operations::hold::expire_due(&other)
         );
         released += x? + y?;
     }

@@ -7,7 +7,10 @@ use anyhow::Result;
 use futures::future::join_all;
 use rust_decimal::Decimal;
 use service::Ledger;
-use service::transfer::{self as transfers, Details, Movement, TransferRequest};
+use service::operations::transfer as transfers;
+use service::operations::transfer::Details;
+use service::operations::transfer::Movement;
+use service::operations::transfer::TransferRequest;
 use tests::{TestApp, both, code_of};
 use uuid::Uuid;
 
@@ -49,7 +52,7 @@ async fn a_hold_placed_elsewhere_stops_the_next_transfer_here(app: TestApp) -> R
     let body = app.transfer(a, b, "10.00", "t1").await?;
     assert!(body["data"]["transfer"]["id"].is_string(), "{body}");
     let other = app.second_instance().await?;
-    let hold = service::hold::NewHold {
+    let hold = service::operations::hold::NewHold {
         from_account_id: a,
         to_account_id: b,
         amount: cents(8_500),
@@ -58,7 +61,7 @@ async fn a_hold_placed_elsewhere_stops_the_next_transfer_here(app: TestApp) -> R
         description: None,
         metadata: None,
     };
-    service::hold::create(&other, hold).await?;
+    service::operations::hold::create(&other, hold).await?;
     let body = app.transfer(a, b, "10.00", "t2").await?;
     assert_eq!(code_of(&body)?, "INSUFFICIENT_FUNDS", "{body}");
     assert_eq!(app.balance(a).await?, "90.00");

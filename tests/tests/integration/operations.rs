@@ -237,7 +237,7 @@ async fn failures_inside_the_server_never_reach_the_client_as_text(app: TestApp)
     ensure_generic(&body)?;
     // The key table gone: the instance keeps its last copy of the keys (and
     // keeps requiring one); nothing of the failure reaches a client.
-    let keys = app.keys(&[("k", service::api_key::Scope::Read)]).await?;
+    let keys = app.keys(&[("k", service::store::api_key::Scope::Read)]).await?;
     app.sql("DROP TABLE api_key").await?;
     tokio::time::sleep(Duration::from_millis(1300)).await; // a failed reload or two
     let unknown = format!("tally_{}", "B".repeat(43));

@@ -81,7 +81,7 @@ async fn sigterm_under_load_loses_no_acknowledged_request(backend: Backend) -> R
     );
     let ledger = service::Ledger::open(&url, false).await?;
     for key in &acknowledged {
-        let found = service::transfer::by_idempotency_key(&ledger, key).await;
+        let found = service::store::transfer::by_idempotency_key(&ledger, key).await;
         ensure!(
             found.is_ok(),
             "acknowledged transfer {key} is not in the ledger: {found:?}"

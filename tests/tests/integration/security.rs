@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Result, bail, ensure};
 use serde_json::{Value, json};
-use service::api_key::Scope;
+use service::store::api_key::Scope;
 use tests::ws::WsClient;
 use tests::{Backend, DEPOSIT, TRANSFER, TestApp, both};
 use uuid::Uuid;
@@ -97,7 +97,7 @@ async fn requests_need_a_known_unrevoked_key_and_its_scope(app: TestApp) -> Resu
     refused(&app, Some(write), CREATE, new.clone(), 403, "FORBIDDEN").await?;
     ok(&app.post_as(Some(admin), CREATE, new).await?)?;
     ok(&app.post_as(Some(admin), "{ verifyLedger { ok } }", json!({})).await?)?;
-    service::api_key::revoke(&app.ledger, "writer").await?;
+    service::store::api_key::revoke(&app.ledger, "writer").await?;
     let again = json!({ "i": { "accountId": a, "amount": "5.00", "idempotencyKey": "d2" } });
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     loop {
@@ -170,7 +170,7 @@ async fn a_websocket_needs_a_key_in_its_init_payload(app: TestApp) -> Result<()>
     ensure!(code == "METHOD_NOT_ALLOWED", "{code}");
     // A key revoked while its socket is open ends the socket (4403) within
     // the key reload and the socket's recheck, subscriptions and all.
-    service::api_key::revoke(&app.ledger, "reader").await?;
+    service::store::api_key::revoke(&app.ledger, "reader").await?;
     match client.event(Duration::from_secs(5)).await? {
         tests::ws::Event::Closed { code, reason } => {
             ensure!(code == 4403 && reason.contains("revoked"), "{code} {reason}")

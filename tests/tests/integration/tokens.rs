@@ -4,7 +4,7 @@
 
 use anyhow::{Result, ensure};
 use serde_json::{Value, json};
-use service::api_key::Scope;
+use service::store::api_key::Scope;
 use tests::Backend;
 use tests::jwt::{SECRET, token};
 

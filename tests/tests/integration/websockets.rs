@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
 use serde_json::{Value, json};
-use service::api_key::Scope;
+use service::store::api_key::Scope;
 use tests::raw_ws::{Frame, RawWs};
 use tests::{Backend, TestApp};
 use uuid::Uuid;
@@ -196,7 +196,7 @@ async fn subscriptions_end_when_their_key_is_revoked_or_their_token_expires(back
     let mut ws = acked(&app, MODERN, bearer(&keys[1])).await?;
     ws.send_json(subscribe("1", ENTRIES, json!({ "a": a }))).await?;
     tokio::time::sleep(Duration::from_millis(200)).await;
-    service::api_key::revoke(&app.ledger, "reader").await?;
+    service::store::api_key::revoke(&app.ledger, "reader").await?;
     let started = std::time::Instant::now();
     expect_close(&mut ws, 4403, "revoked").await?;
     ensure!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());

@@ -10,10 +10,10 @@ use sea_orm::{DatabaseConnection, DatabaseTransaction, DbBackend};
 use sea_orm_migration::MigratorTrait;
 use tokio::sync::{Mutex, MutexGuard, mpsc};
 
-use crate::cache::Cache;
-use crate::db;
-use crate::error::Result;
-use crate::request::Job;
+use crate::model::error::Result;
+use crate::model::request::Job;
+use crate::store::cache::Cache;
+use crate::store::db;
 
 #[derive(Clone)]
 pub struct Ledger {
@@ -27,8 +27,8 @@ pub struct Ledger {
     write_gate: Option<Arc<Mutex<()>>>,
     /// Write combining's lanes (`None`: every request runs alone).
     combining: Option<Arc<Lanes>>,
-    /// Wakes this instance's subscribers after commits (see [`crate::feed`]).
-    feed: Arc<crate::feed::Feed>,
+    /// Wakes this instance's subscribers after commits (see [`crate::store::feed`]).
+    feed: Arc<crate::store::feed::Feed>,
     /// What this instance's pool has executed.
     stats: Arc<db::Stats>,
 }
@@ -121,13 +121,13 @@ impl Ledger {
             cache: Arc::default(),
             write_gate: sqlite.then(|| Arc::new(Mutex::new(()))),
             combining: None,
-            feed: Arc::new(crate::feed::Feed::new(crate::feed::DEFAULT_POLL)),
+            feed: Arc::new(crate::store::feed::Feed::new(crate::store::feed::DEFAULT_POLL)),
             stats: Arc::default(),
         }
     }
 
     /// Subscribers on this instance (every clone of this ledger) look for
-    /// other instances' commits every `poll` (default [`crate::feed::DEFAULT_POLL`]).
+    /// other instances' commits every `poll` (default [`crate::store::feed::DEFAULT_POLL`]).
     pub fn with_feed_poll(self, poll: std::time::Duration) -> Self {
         self.feed.set_poll(poll);
         self
@@ -167,7 +167,7 @@ impl Ledger {
         self.feed.watched_count()
     }
 
-    pub(crate) fn feed(&self) -> &Arc<crate::feed::Feed> {
+    pub(crate) fn feed(&self) -> &Arc<crate::store::feed::Feed> {
         &self.feed
     }
 

@@ -9,25 +9,19 @@
 //! Owns: money requests shaped for the engine. Uses: rules (`kind.rs`, the
 //! kinds), storage (`repo.rs` and `list.rs`, the reads), the posting engine.
 
-mod kind;
-mod list;
-pub(crate) mod repo;
-
 use rust_decimal::Decimal;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::error::{ErrorCode, LedgerError, Result};
-use crate::idempotency::{Fingerprint, IdempotencyKey};
-use crate::ledger::Ledger;
-use crate::money;
-use crate::posting::{self, Effect, Mode, Op, Request, Side};
-use crate::validate;
+use crate::model::error::{ErrorCode, LedgerError, Result};
+use crate::model::idempotency::{Fingerprint, IdempotencyKey};
+use crate::model::money;
+use crate::model::request::{Action, Effect, Mode, Request, Side};
+use crate::model::validate;
+use crate::posting;
+use crate::store::ledger::Ledger;
+use entity::TransferKind;
 use entity::transfer;
-
-pub use kind::TransferKind;
-pub use list::{TransferFilter, page};
-pub use repo::{by_idempotency_key, by_ids, get, reversals_of};
 
 /// The most items one `postTransfers` call may carry.
 pub const MAX_BATCH: usize = 1000;
@@ -156,12 +150,12 @@ pub async fn split(ledger: &Ledger, s: SplitRequest) -> Result<Effect> {
     for (id, weight) in &s.parts {
         fp = fp.uuid(*id).decimal(*weight);
     }
-    let op = Op::Split {
+    let action = Action::Split {
         from: s.from_account_id,
         amount: s.amount,
         parts: s.parts,
     };
-    posting::run_one(ledger, request(op, fp, s.details)?).await
+    posting::run_one(ledger, request(action, fp, s.details)?).await
 }
 
 /// A compensating transfer of `amount` (default: what is left) of `transfer_id`.
@@ -178,7 +172,7 @@ pub async fn reverse(
     if let Some(a) = amount {
         fp = fp.decimal(a);
     }
-    let r = request(Op::Reverse { transfer_id, amount }, fp, details)?;
+    let r = request(Action::Reverse { transfer_id, amount }, fp, details)?;
     posting::run_one(ledger, r).await?.into_transfer()
 }
 
@@ -207,7 +201,7 @@ fn movement(kind: TransferKind, debit: Side, credit: Side, amount: Decimal, deta
         }
     }
     request(
-        Op::Move {
+        Action::Move {
             kind,
             debit,
             credit,
@@ -219,13 +213,13 @@ fn movement(kind: TransferKind, debit: Side, credit: Side, amount: Decimal, deta
 }
 
 /// Shape checks shared by every money request, and the final fingerprint.
-fn request(op: Op, fp: Fingerprint, d: Details) -> Result<Request> {
+fn request(action: Action, fp: Fingerprint, d: Details) -> Result<Request> {
     let key = IdempotencyKey::parse(d.idempotency_key)?;
     validate::description(d.description.as_deref())?;
     validate::metadata(d.metadata.as_ref())?;
     let fingerprint = fp.text(d.description.as_deref()).json(d.metadata.as_ref()).finish();
     Ok(Request {
-        op,
+        action,
         key: Some(key),
         fingerprint,
         description: d.description,

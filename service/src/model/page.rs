@@ -1,7 +1,7 @@
 //! Keyset pages: a page is found by an index seek from its cursor, so a deep
 //! page costs what the first costs.
 
-use crate::error::{ErrorCode, LedgerError, Result};
+use crate::model::error::{ErrorCode, LedgerError, Result};
 
 /// The most items one page may ask for.
 pub const MAX_PAGE: u64 = 1000;

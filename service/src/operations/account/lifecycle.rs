@@ -8,12 +8,15 @@ use rust_decimal::Decimal;
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::{STATUS_ACTIVE, not_found, repo};
-use crate::error::{ErrorCode, LedgerError, Result};
-use crate::idempotency::{Fingerprint, IdempotencyKey};
-use crate::ledger::Ledger;
-use crate::posting::{self, Effect, Op, Request};
-use crate::{currency, money, validate};
+use crate::model::error::{ErrorCode, LedgerError, Result};
+use crate::model::idempotency::{Fingerprint, IdempotencyKey};
+use crate::model::request::{Action, Effect, Request};
+use crate::model::{money, validate};
+use crate::posting;
+use crate::store::account::{self as repo, not_found};
+use crate::store::currency;
+use crate::store::ledger::Ledger;
+use entity::AccountStatus;
 use entity::{Money, account};
 
 /// Fields to change; `None` leaves a field as it is.
@@ -26,7 +29,7 @@ pub struct AccountUpdate {
 
 pub async fn update(ledger: &Ledger, u: AccountUpdate) -> Result<account::Model> {
     validate::metadata(u.metadata.as_ref())?;
-    let row = crate::db::retrying(|| update_once(ledger, &u)).await?;
+    let row = crate::store::db::retrying(|| update_once(ledger, &u)).await?;
     ledger.feed().publish([row.id]);
     Ok(row)
 }
@@ -46,7 +49,7 @@ async fn update_once(ledger: &Ledger, u: &AccountUpdate) -> Result<account::Mode
             ),
         ));
     }
-    if row.status != STATUS_ACTIVE {
+    if row.status != AccountStatus::Active {
         return Err(LedgerError::client(
             ErrorCode::AccountArchived,
             format!("account {} is archived", u.id),
@@ -79,7 +82,7 @@ pub async fn archive(ledger: &Ledger, id: Uuid, sweep_to: Option<Uuid>, key: Str
     if let Some(to) = sweep_to {
         fp = fp.uuid(to);
     }
-    lifecycle(ledger, Op::Archive { account: id, sweep_to }, fp, key).await
+    lifecycle(ledger, Action::Archive { account: id, sweep_to }, fp, key).await
 }
 
 /// Moves the whole balance of `source` to `target` and archives `source`, atomically.
@@ -93,7 +96,7 @@ pub async fn merge(ledger: &Ledger, source: Uuid, target: Uuid, key: String) -> 
     let fp = Fingerprint::new("MERGE").uuid(source).uuid(target);
     lifecycle(
         ledger,
-        Op::Archive {
+        Action::Archive {
             account: source,
             sweep_to: Some(target),
         },
@@ -103,10 +106,10 @@ pub async fn merge(ledger: &Ledger, source: Uuid, target: Uuid, key: String) -> 
     .await
 }
 
-async fn lifecycle(ledger: &Ledger, op: Op, fp: Fingerprint, key: String) -> Result<Effect> {
+async fn lifecycle(ledger: &Ledger, action: Action, fp: Fingerprint, key: String) -> Result<Effect> {
     let key = Some(IdempotencyKey::parse(key)?);
     let request = Request {
-        op,
+        action,
         key,
         fingerprint: fp.finish(),
         description: None,

@@ -4,14 +4,9 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
-use crate::error::{ErrorCode, LedgerError, Result};
-use crate::ledger::Ledger;
+use crate::model::error::{ErrorCode, LedgerError, Result};
+use crate::store::ledger::Ledger;
 use entity::hold::{self, Column};
-
-pub const STATUS_PENDING: &str = "PENDING";
-pub const STATUS_CAPTURED: &str = "CAPTURED";
-pub const STATUS_VOIDED: &str = "VOIDED";
-pub const STATUS_EXPIRED: &str = "EXPIRED";
 
 pub async fn get(ledger: &Ledger, id: Uuid) -> Result<hold::Model> {
     let found = hold::Entity::find_by_id(id).one(ledger.connection()).await?;
@@ -32,7 +27,7 @@ pub(crate) fn not_found(id: Uuid) -> LedgerError {
 /// Writes a hold's settlement only if nobody changed it since `read_version`.
 pub(crate) async fn compare_and_swap(txn: &DatabaseTransaction, row: &hold::Model, read_version: i64) -> Result<()> {
     let result = hold::Entity::update_many()
-        .col_expr(Column::Status, Expr::value(row.status.clone()))
+        .col_expr(Column::Status, Expr::value(row.status))
         .col_expr(Column::CapturedAmount, Expr::value(row.captured_amount))
         .col_expr(Column::Version, Expr::value(row.version))
         .col_expr(Column::UpdatedAt, Expr::value(row.updated_at))

@@ -10,8 +10,8 @@ use rust_decimal::Decimal;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::error::{ErrorCode, LedgerError, Result};
-use crate::hash::{Canonical, HASH_LEN, canonical_json};
+use crate::model::error::{ErrorCode, LedgerError, Result};
+use crate::model::hash::{Canonical, HASH_LEN, canonical_json};
 
 const MAX_KEY_LEN: usize = 255;
 
@@ -28,7 +28,7 @@ impl IdempotencyKey {
                 format!("idempotencyKey must be 1 to {MAX_KEY_LEN} characters, got {len}"),
             ));
         }
-        crate::validate::storable("idempotencyKey", &key)?;
+        crate::model::validate::storable("idempotencyKey", &key)?;
         Ok(Self(key))
     }
 

@@ -11,18 +11,16 @@
 //! holds every account statement), the posting engine for money.
 
 mod lifecycle;
-pub(crate) mod repo;
 
-pub use crate::validate::WORLD_PREFIX;
 pub use lifecycle::{AccountUpdate, archive, merge, update};
-pub(crate) use repo::not_found;
-pub use repo::{NewAccount, STATUS_ACTIVE, STATUS_ARCHIVED, by_code, by_ids, get, page};
 
-use crate::currency;
-use crate::error::Result;
-use crate::ledger::Ledger;
-use crate::money;
-use crate::validate;
+use crate::model::error::Result;
+use crate::model::money;
+use crate::model::validate;
+use crate::store::account as repo;
+use crate::store::account::NewAccount;
+use crate::store::currency;
+use crate::store::ledger::Ledger;
 use entity::account;
 
 pub async fn create(ledger: &Ledger, new: NewAccount) -> Result<account::Model> {
@@ -35,5 +33,5 @@ pub async fn create(ledger: &Ledger, new: NewAccount) -> Result<account::Model> 
     let scale = currency::scale_of(ledger, db, &new.currency).await?;
     let floor = money::signed_at_scale(new.min_balance.unwrap_or_default(), scale)?;
     let row = repo::new_row(&new, scale, Some(floor));
-    crate::db::retrying(|| repo::insert_with_world(ledger, row.clone(), scale)).await
+    crate::store::db::retrying(|| repo::insert_with_world(ledger, row.clone(), scale)).await
 }

@@ -10,19 +10,17 @@ use sea_orm::{
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::error::is_unique_violation;
-use crate::error::{ErrorCode, LedgerError, Result};
-use crate::hash::ZERO_HASH;
-use crate::ledger::Ledger;
-use crate::money;
-use crate::page::Page;
-use crate::time::now_micros;
-use crate::validate::WORLD_PREFIX;
+use crate::model::error::is_unique_violation;
+use crate::model::error::{ErrorCode, LedgerError, Result};
+use crate::model::hash::ZERO_HASH;
+use crate::model::money;
+use crate::model::page::Page;
+use crate::model::time::now_micros;
+use crate::model::validate::WORLD_PREFIX;
+use crate::store::ledger::Ledger;
+use entity::AccountStatus;
 use entity::Money;
 use entity::account::{self, Column};
-
-pub const STATUS_ACTIVE: &str = "ACTIVE";
-pub const STATUS_ARCHIVED: &str = "ARCHIVED";
 
 /// What a client asks for when opening an account.
 pub struct NewAccount {
@@ -80,7 +78,7 @@ pub(crate) fn new_row(new: &NewAccount, scale: u32, floor: Option<rust_decimal::
         balance: Money(money::zero(scale)),
         held_balance: Money(money::zero(scale)),
         min_balance: floor.map(Money),
-        status: STATUS_ACTIVE.to_owned(),
+        status: AccountStatus::Active.to_owned(),
         is_system: false,
         version: 1,
         entry_count: 0,
@@ -153,7 +151,7 @@ pub(crate) async fn world_id(ledger: &Ledger, txn: &DatabaseTransaction, currenc
     let code = format!("{WORLD_PREFIX}{currency}");
     let mut found = find_id_by_code(txn, &code).await?;
     if found.is_none() {
-        let scale = crate::currency::scale_of(ledger, txn, currency).await?;
+        let scale = crate::store::currency::scale_of(ledger, txn, currency).await?;
         ensure_world(txn, currency, scale).await?;
         found = find_id_by_code(txn, &code).await?;
     }
@@ -188,7 +186,7 @@ pub(crate) async fn compare_and_swap(txn: &DatabaseTransaction, row: &account::M
     let result = account::Entity::update_many()
         .col_expr(Column::Balance, Expr::value(row.balance))
         .col_expr(Column::HeldBalance, Expr::value(row.held_balance))
-        .col_expr(Column::Status, Expr::value(row.status.clone()))
+        .col_expr(Column::Status, Expr::value(row.status))
         .col_expr(Column::MinBalance, Expr::value(row.min_balance))
         .col_expr(Column::Metadata, Expr::value(row.metadata.clone()))
         .col_expr(Column::Version, Expr::value(row.version))
@@ -249,7 +247,7 @@ fn cas_statement(backend: sea_orm::DbBackend, rows: &[(account::Model, i64)]) ->
             (*read_version).into(),
             row.balance.into(),
             row.held_balance.into(),
-            row.status.clone().into(),
+            row.status.into(),
             row.version.into(),
             row.entry_count.into(),
             row.head_hash.clone().into(),

@@ -4,7 +4,7 @@
 
 use rust_decimal::Decimal;
 
-use crate::error::{ErrorCode, LedgerError, Result};
+use crate::model::error::{ErrorCode, LedgerError, Result};
 
 /// Amounts and balances stay below 10^20 units, and below 10^(28 - scale)
 /// for scales over 8, so every value and every sum of two of them fits in

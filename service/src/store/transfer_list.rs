@@ -5,10 +5,10 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
 
-use super::TransferKind;
-use crate::error::Result;
-use crate::ledger::Ledger;
-use crate::page::Page;
+use crate::model::error::Result;
+use crate::model::page::Page;
+use crate::store::ledger::Ledger;
+use entity::TransferKind;
 use entity::transfer::{self, Column};
 
 #[derive(Clone, Debug, Default)]

@@ -10,10 +10,6 @@
 //! Owns: hold requests and the expiry worker. Uses: rules, storage
 //! (`repo.rs` holds every hold statement), the posting engine.
 
-pub(crate) mod repo;
-
-pub use repo::{STATUS_CAPTURED, STATUS_EXPIRED, STATUS_PENDING, STATUS_VOIDED, by_ids, get};
-
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -22,12 +18,14 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::error::{ErrorCode, LedgerError, Result};
-use crate::idempotency::{Fingerprint, IdempotencyKey};
-use crate::ledger::Ledger;
-use crate::posting::{self, Effect, Mode, Op, Request};
-use crate::time::now_micros;
-use crate::validate;
+use crate::model::error::{ErrorCode, LedgerError, Result};
+use crate::model::idempotency::{Fingerprint, IdempotencyKey};
+use crate::model::request::{Action, Effect, Mode, Request};
+use crate::model::time::now_micros;
+use crate::model::validate;
+use crate::posting;
+use crate::store::ledger::Ledger;
+use entity::HoldStatus;
 use entity::hold::{self, Column};
 
 /// How many due holds one worker pass releases.
@@ -56,7 +54,7 @@ pub async fn create(ledger: &Ledger, new: NewHold) -> Result<Effect> {
             "expiresAt must be in the future",
         ));
     }
-    crate::money::positive(new.amount)?;
+    crate::model::money::positive(new.amount)?;
     validate::description(new.description.as_deref())?;
     validate::metadata(new.metadata.as_ref())?;
     let fingerprint = Fingerprint::new("HOLD")
@@ -67,7 +65,7 @@ pub async fn create(ledger: &Ledger, new: NewHold) -> Result<Effect> {
         .text(new.description.as_deref())
         .json(new.metadata.as_ref())
         .finish();
-    let op = Op::Hold {
+    let action = Action::Hold {
         from: new.from_account_id,
         to: new.to_account_id,
         amount: new.amount,
@@ -77,7 +75,7 @@ pub async fn create(ledger: &Ledger, new: NewHold) -> Result<Effect> {
     posting::run_one(
         ledger,
         Request {
-            op,
+            action,
             key,
             fingerprint,
             description: new.description,
@@ -90,14 +88,14 @@ pub async fn create(ledger: &Ledger, new: NewHold) -> Result<Effect> {
 /// Posts `amount` (default: all) of the hold and releases the rest.
 pub async fn capture(ledger: &Ledger, hold_id: Uuid, amount: Option<Decimal>, key: String) -> Result<Effect> {
     if let Some(a) = amount {
-        crate::money::positive(a)?;
+        crate::model::money::positive(a)?;
     }
     let mut fp = Fingerprint::new("CAPTURE").uuid(hold_id);
     if let Some(a) = amount {
         fp = fp.decimal(a);
     }
     let request = Request {
-        op: Op::Capture { hold_id, amount },
+        action: Action::Capture { hold_id, amount },
         key: Some(IdempotencyKey::parse(key)?),
         fingerprint: fp.finish(),
         description: None,
@@ -108,7 +106,7 @@ pub async fn capture(ledger: &Ledger, hold_id: Uuid, amount: Option<Decimal>, ke
 
 pub async fn void(ledger: &Ledger, hold_id: Uuid, key: String) -> Result<Effect> {
     let request = Request {
-        op: Op::Void { hold_id },
+        action: Action::Void { hold_id },
         key: Some(IdempotencyKey::parse(key)?),
         fingerprint: Fingerprint::new("VOID").uuid(hold_id).finish(),
         description: None,
@@ -120,7 +118,7 @@ pub async fn void(ledger: &Ledger, hold_id: Uuid, key: String) -> Result<Effect>
 /// One worker pass: releases up to a batch of due holds; returns how many.
 pub async fn expire_due(ledger: &Ledger) -> Result<usize> {
     let due: Vec<Uuid> = hold::Entity::find()
-        .filter(Column::Status.eq(STATUS_PENDING))
+        .filter(Column::Status.eq(HoldStatus::Pending))
         .filter(Column::ExpiresAt.lte(now_micros()))
         .order_by_asc(Column::ExpiresAt)
         .limit(EXPIRY_BATCH)
@@ -135,7 +133,7 @@ pub async fn expire_due(ledger: &Ledger) -> Result<usize> {
     let requests: Vec<Request> = due
         .into_iter()
         .map(|hold_id| Request {
-            op: Op::Expire { hold_id },
+            action: Action::Expire { hold_id },
             key: None,
             fingerprint: [0; 32],
             description: None,

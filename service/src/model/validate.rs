@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use crate::error::{ErrorCode, LedgerError, Result};
+use crate::model::error::{ErrorCode, LedgerError, Result};
 
 /// The reserved prefix of each currency's system account code (`world:USD`).
 pub const WORLD_PREFIX: &str = "world:";

@@ -105,7 +105,7 @@ const TRANSFER_TAG: &[u8] = b"tally.transfer.v1";
 pub fn transfer_hash(t: &entity::transfer::Model, entry_hashes: &[&[u8]]) -> [u8; HASH_LEN] {
     let mut c = Canonical::new(TRANSFER_TAG);
     c.uuid(t.id)
-        .text(&t.kind)
+        .text(t.kind.as_str())
         .uuid(t.debit_account_id)
         .uuid(t.credit_account_id)
         .decimal(t.amount.0)

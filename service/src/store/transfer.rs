@@ -3,8 +3,8 @@
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use uuid::Uuid;
 
-use crate::error::{ErrorCode, LedgerError, Result};
-use crate::ledger::Ledger;
+use crate::model::error::{ErrorCode, LedgerError, Result};
+use crate::store::ledger::Ledger;
 use entity::transfer;
 
 pub async fn get(ledger: &Ledger, id: Uuid) -> Result<transfer::Model> {

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 
 use sea_orm::{ConnectionTrait, EntityTrait, IntoActiveModel};
 
-use crate::error::{ErrorCode, LedgerError, Result};
-use crate::ledger::Ledger;
+use crate::model::error::{ErrorCode, LedgerError, Result};
+use crate::store::ledger::Ledger;
 use entity::{account, currency};
 
 /// The scale of `code`, or UNKNOWN_CURRENCY.
@@ -35,7 +35,7 @@ pub async fn create(ledger: &Ledger, code: String, scale: i32) -> Result<currenc
             "currency code must be 1 to 16 of A-Z, 0-9, _",
         ));
     }
-    if !(0..=crate::money::MAX_SCALE as i32).contains(&scale) {
+    if !(0..=crate::model::money::MAX_SCALE as i32).contains(&scale) {
         return Err(LedgerError::client(
             ErrorCode::InvalidInput,
             "scale must be between 0 and 18",
@@ -44,14 +44,14 @@ pub async fn create(ledger: &Ledger, code: String, scale: i32) -> Result<currenc
     let row = currency::Model {
         code,
         scale,
-        created_at: crate::time::now_micros(),
+        created_at: crate::model::time::now_micros(),
     };
     let inserted = currency::Entity::insert(row.clone().into_active_model())
         .exec_without_returning(ledger.connection())
         .await;
     match inserted {
         Ok(_) => Ok(row),
-        Err(e) if crate::error::is_unique_violation(&e) => Err(LedgerError::client(
+        Err(e) if crate::model::error::is_unique_violation(&e) => Err(LedgerError::client(
             ErrorCode::DuplicateCurrency,
             format!("currency {} already exists", row.code),
         )),

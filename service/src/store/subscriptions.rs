@@ -8,9 +8,9 @@ use futures::Stream;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
 
-use super::Watch;
-use crate::error::{ErrorCode, LedgerError, Result};
-use crate::ledger::Ledger;
+use crate::model::error::{ErrorCode, LedgerError, Result};
+use crate::store::feed::Watch;
+use crate::store::ledger::Ledger;
 use entity::{account, entry};
 
 /// The most accounts one `balanceChanged` subscription may watch.
@@ -31,7 +31,7 @@ pub async fn entries_after(
     after: Option<i64>,
 ) -> Result<impl Stream<Item = entry::Model> + Send + 'static + use<>> {
     let watch = ledger.feed().watch(ledger.connection(), &[account_id]);
-    let account = crate::account::get(ledger, account_id).await?;
+    let account = crate::store::account::get(ledger, account_id).await?;
     let last = match after {
         Some(seq) if seq < 0 => return Err(LedgerError::client(ErrorCode::InvalidInput, "bad entries cursor")),
         Some(seq) => seq,
@@ -103,10 +103,10 @@ pub async fn account_changes(
         ));
     }
     let watch = ledger.feed().watch(ledger.connection(), &ids);
-    let rows = crate::account::by_ids(ledger, &ids).await?;
+    let rows = crate::store::account::by_ids(ledger, &ids).await?;
     let seen: HashMap<Uuid, i64> = rows.iter().map(|a| (a.id, a.version)).collect();
     if let Some(missing) = ids.iter().find(|id| !seen.contains_key(id)) {
-        return Err(crate::account::not_found(&missing.to_string()));
+        return Err(crate::store::account::not_found(&missing.to_string()));
     }
     let state = Accounts {
         ledger: ledger.clone(),
@@ -136,7 +136,7 @@ impl Accounts {
                 return a;
             }
             self.watch.changed().await;
-            match crate::account::by_ids(&self.ledger, &self.ids).await {
+            match crate::store::account::by_ids(&self.ledger, &self.ids).await {
                 Ok(rows) => {
                     let mut moved: Vec<account::Model> = rows
                         .into_iter()

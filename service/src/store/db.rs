@@ -15,7 +15,7 @@ use sea_orm::{
     TransactionOptions, TransactionTrait,
 };
 
-use crate::error::Result;
+use crate::model::error::Result;
 use sea_orm::{QueryResult, TryGetable};
 
 /// How many times a transient failure reruns an operation before giving up.

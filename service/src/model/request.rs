@@ -8,10 +8,10 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use crate::error::{LedgerError, Result};
-use crate::hash::HASH_LEN;
-use crate::idempotency::IdempotencyKey;
-use crate::transfer::TransferKind;
+use crate::model::error::{LedgerError, Result};
+use crate::model::hash::HASH_LEN;
+use crate::model::idempotency::IdempotencyKey;
+use entity::TransferKind;
 use entity::{account, hold, transfer};
 
 /// One side of a movement: a client account, or the world account of the
@@ -24,7 +24,7 @@ pub(crate) enum Side {
 
 /// What a request asks the ledger to do.
 #[derive(Clone, Debug)]
-pub(crate) enum Op {
+pub(crate) enum Action {
     Move {
         kind: TransferKind,
         debit: Side,
@@ -67,7 +67,7 @@ pub(crate) enum Op {
 /// One request: an operation, validated for shape but not yet for state.
 #[derive(Clone, Debug)]
 pub(crate) struct Request {
-    pub(crate) op: Op,
+    pub(crate) action: Action,
     /// `None` only for the expiry worker, whose effect is decided by the hold.
     pub(crate) key: Option<IdempotencyKey>,
     pub(crate) fingerprint: [u8; HASH_LEN],

@@ -11,10 +11,10 @@ use rust_decimal::Decimal;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
 
-use crate::error::Result;
-use crate::ledger::Ledger;
-use crate::money;
-use crate::page::{Page, Window};
+use crate::model::error::Result;
+use crate::model::money;
+use crate::model::page::{Page, Window};
+use crate::store::ledger::Ledger;
 use entity::entry::{self, Column};
 
 pub async fn page(ledger: &Ledger, account_id: Uuid, window: Window) -> Result<Page<entry::Model>> {

@@ -20,8 +20,6 @@
 //! which LISTEN must resynchronise by reading anyway. The price is latency:
 //! a commit by another instance arrives within one poll interval.
 
-mod streams;
-
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Once, Weak};
@@ -32,8 +30,6 @@ use tokio::sync::broadcast;
 use uuid::Uuid;
 
 use entity::account;
-
-pub use streams::{MAX_WATCHED, account_changes, entries_after};
 
 /// How often, by default, the poller looks for other instances' commits.
 pub const DEFAULT_POLL: Duration = Duration::from_millis(200);

@@ -13,9 +13,9 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, Pagin
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::error::{ErrorCode, LedgerError, Result};
-use crate::ledger::Ledger;
-use crate::time::now_micros;
+use crate::model::error::{ErrorCode, LedgerError, Result};
+use crate::model::time::now_micros;
+use crate::store::ledger::Ledger;
 use entity::api_key::{self, Column};
 
 /// What a key may do; each scope includes the ones before it.
@@ -58,7 +58,7 @@ pub fn hash(secret: &str) -> [u8; 32] {
 
 /// Creates a key; returns its row and the secret, which is never stored.
 pub async fn create(ledger: &Ledger, name: &str, scope: Scope) -> Result<(api_key::Model, String)> {
-    crate::validate::storable("name", name)?;
+    crate::model::validate::storable("name", name)?;
     if name.is_empty() || name.chars().count() > 255 {
         return Err(LedgerError::client(
             ErrorCode::InvalidInput,
@@ -82,7 +82,7 @@ pub async fn create(ledger: &Ledger, name: &str, scope: Scope) -> Result<(api_ke
         .await
     {
         Ok(_) => Ok((row, secret)),
-        Err(e) if crate::error::is_unique_violation(&e) => Err(LedgerError::client(
+        Err(e) if crate::model::error::is_unique_violation(&e) => Err(LedgerError::client(
             ErrorCode::InvalidInput,
             format!("a key named \"{name}\" already exists"),
         )),

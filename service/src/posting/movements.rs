@@ -12,12 +12,12 @@ use uuid::Uuid;
 
 use super::book::Book;
 use super::plan::Plan;
-use super::{Effect, Op, Outcome, Request};
-use crate::account::{STATUS_ACTIVE, STATUS_ARCHIVED};
-use crate::error::{ErrorCode, LedgerError, Result};
-use crate::hash::{EntryFields, entry_hash, transfer_hash};
-use crate::money;
-use crate::transfer::TransferKind;
+use crate::model::error::{ErrorCode, LedgerError, Result};
+use crate::model::hash::{EntryFields, entry_hash, transfer_hash};
+use crate::model::money;
+use crate::model::request::{Action, Effect, Outcome, Request};
+use entity::AccountStatus;
+use entity::TransferKind;
 use entity::{Money, account, entry, transfer};
 
 /// One movement to post.
@@ -35,26 +35,26 @@ pub(super) struct Move<'a> {
 
 impl Book {
     pub(super) fn dispatch(&mut self, req: &Request, plan: Plan) -> Outcome {
-        match &req.op {
-            Op::Move { kind, amount, .. } => {
+        match &req.action {
+            Action::Move { kind, amount, .. } => {
                 let m = self.plain(*kind, plan.debit, plan.credit, *amount, req);
                 Ok(Effect {
                     transfers: vec![self.move_money(m)?],
                     ..Effect::default()
                 })
             }
-            Op::Split { from, amount, parts } => self.split(req, *from, *amount, parts),
-            Op::Reverse { transfer_id, amount } => self.reverse(req, *transfer_id, plan.original, *amount),
-            Op::Hold {
+            Action::Split { from, amount, parts } => self.split(req, *from, *amount, parts),
+            Action::Reverse { transfer_id, amount } => self.reverse(req, *transfer_id, plan.original, *amount),
+            Action::Hold {
                 from,
                 to,
                 amount,
                 expires_at,
             } => self.place_hold(req, *from, *to, *amount, *expires_at),
-            Op::Capture { hold_id, amount } => self.capture(req, *hold_id, *amount),
-            Op::Void { hold_id } => self.void(*hold_id),
-            Op::Expire { hold_id } => self.expire(*hold_id),
-            Op::Archive { account, sweep_to } => self.archive(req, *account, *sweep_to),
+            Action::Capture { hold_id, amount } => self.capture(req, *hold_id, *amount),
+            Action::Void { hold_id } => self.void(*hold_id),
+            Action::Expire { hold_id } => self.expire(*hold_id),
+            Action::Archive { account, sweep_to } => self.archive(req, *account, *sweep_to),
         }
     }
 
@@ -115,7 +115,7 @@ impl Book {
             .unwrap_or(self.now);
         let t = transfer::Model {
             id: Uuid::now_v7(),
-            kind: m.kind.as_str().to_owned(),
+            kind: m.kind,
             debit_account_id: d.id,
             credit_account_id: c.id,
             amount: Money(amount),
@@ -179,7 +179,7 @@ impl Book {
         let scale = self.scale(&source.currency)?;
         let amount = money::amount_at_scale(amount, scale)?;
         let weights: Vec<Decimal> = parts.iter().map(|(_, w)| *w).collect();
-        let shares = super::allocate(amount, &weights, scale)?;
+        let shares = super::allocate::allocate(amount, &weights, scale)?;
         let mut effect = Effect::default();
         for ((to, _), share) in parts.iter().zip(shares).filter(|(_, s)| !s.is_zero()) {
             let m = self.plain(TransferKind::Transfer, Some(from), Some(*to), share, req);
@@ -195,8 +195,8 @@ impl Book {
         original: Option<transfer::Model>,
         amount: Option<Decimal>,
     ) -> Outcome {
-        let original = original.ok_or_else(|| crate::transfer::repo::not_found(&id.to_string()))?;
-        if original.kind == TransferKind::Reversal.as_str() {
+        let original = original.ok_or_else(|| crate::store::transfer::not_found(&id.to_string()))?;
+        if original.kind == TransferKind::Reversal {
             return Err(LedgerError::client(
                 ErrorCode::ReversalNotAllowed,
                 "a reversal cannot be reversed",
@@ -234,16 +234,12 @@ impl Book {
 }
 
 pub(super) fn active(a: &account::Model) -> Result<()> {
-    match a.status.as_str() {
-        STATUS_ACTIVE => Ok(()),
-        STATUS_ARCHIVED => Err(LedgerError::client(
+    match a.status {
+        AccountStatus::Active => Ok(()),
+        AccountStatus::Archived => Err(LedgerError::client(
             ErrorCode::AccountArchived,
             format!("account {} is archived", a.id),
         )),
-        other => Err(LedgerError::Internal(format!(
-            "integrity: account {} has unknown status {other:?}",
-            a.id
-        ))),
     }
 }
 

@@ -1,0 +1,126 @@
+//! One seal: queued transfers into the journal and a new block, in one
+//! transaction (the invariants are in `seal`).
+
+use std::collections::HashMap;
+
+use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use uuid::Uuid;
+
+use crate::model::error::{LedgerError, Result};
+use crate::model::hash::{ZERO_HASH, block_hash};
+use crate::model::time::now_micros;
+use crate::store::ledger::Ledger;
+use entity::{block, journal, transfer, unsealed};
+
+/// The most transfers one block seals.
+const MAX_BLOCK: u64 = 20_000;
+
+/// Seals every queued transfer (up to a block's worth); returns the new block.
+pub async fn seal_once(ledger: &Ledger) -> Result<Option<block::Model>> {
+    // A plain read first: an idle ledger costs the sealer no write transaction
+    // (on SQLite that would take the database's one write lock).
+    if unsealed::Entity::find().one(ledger.connection()).await?.is_none() {
+        return Ok(None);
+    }
+    crate::store::db::retrying(|| seal_attempt(ledger)).await
+}
+
+async fn seal_attempt(ledger: &Ledger) -> Result<Option<block::Model>> {
+    let w = ledger.begin_write().await?;
+    let txn = &w.txn;
+    let queued: Vec<Uuid> = unsealed::Entity::find()
+        .order_by_asc(unsealed::Column::TransferId)
+        .limit(MAX_BLOCK)
+        .all(txn)
+        .await?
+        .into_iter()
+        .map(|u| u.transfer_id)
+        .collect();
+    if queued.is_empty() {
+        return Ok(None);
+    }
+    let previous = latest_block(txn).await?;
+    let mut frontier = match &previous {
+        Some(b) => proof::Frontier::from_bytes(&b.frontier)
+            .ok_or_else(|| LedgerError::Internal(format!("block {} has a malformed frontier", b.height)))?,
+        None => proof::Frontier::default(),
+    };
+    let height = previous.as_ref().map_or(1, |b| b.height + 1);
+    let hashes = transfer_hashes(txn, &queued).await?;
+    let mut leaves = Vec::with_capacity(queued.len());
+    for id in &queued {
+        let hash = hashes.get(id).cloned();
+        let hash = hash.ok_or_else(|| LedgerError::Internal(format!("queued transfer {id} has no hash")))?;
+        leaves.push(journal::Model {
+            leaf_index: frontier.size() as i64,
+            transfer_id: *id,
+            transfer_hash: hash.clone(),
+            height,
+        });
+        frontier.push(proof::leaf_hash(&hash));
+    }
+    let mut b = block::Model {
+        height,
+        previous_hash: previous.map_or(ZERO_HASH.to_vec(), |p| p.block_hash),
+        merkle_root: frontier.root().to_vec(),
+        tree_size: frontier.size() as i64,
+        transfer_count: leaves.len() as i64,
+        sealed_at: now_micros(),
+        block_hash: Vec::new(),
+        frontier: frontier.to_bytes(),
+    };
+    b.block_hash = block_hash(&b).to_vec();
+    let oldest = queued.first().and_then(|id| id.get_timestamp()).map(|t| t.to_unix());
+    write_block(txn, leaves, &b, queued).await?;
+    w.txn.commit().await?;
+    if let Some((secs, nanos)) = oldest {
+        // Ids are UUID v7: the oldest queued transfer's id carries its time.
+        let waited = b.sealed_at.timestamp() as f64 - secs as f64
+            + (f64::from(b.sealed_at.timestamp_subsec_nanos()) - f64::from(nanos)) / 1e9;
+        metrics::histogram!("tally_seal_lag_seconds").record(waited.max(0.0));
+    }
+    metrics::counter!("tally_sealed_transfers_total").increment(b.transfer_count.max(0) as u64);
+    Ok(Some(b))
+}
+
+async fn write_block(
+    txn: &DatabaseTransaction,
+    leaves: Vec<journal::Model>,
+    b: &block::Model,
+    queued: Vec<Uuid>,
+) -> Result<()> {
+    use sea_orm::IntoActiveModel;
+    block::Entity::insert(b.clone().into_active_model())
+        .exec_without_returning(txn)
+        .await?;
+    for chunk in leaves.chunks(1000) {
+        let rows = chunk.iter().cloned().map(IntoActiveModel::into_active_model);
+        journal::Entity::insert_many(rows).exec_without_returning(txn).await?;
+    }
+    for chunk in queued.chunks(1000) {
+        unsealed::Entity::delete_many()
+            .filter(unsealed::Column::TransferId.is_in(chunk.iter().copied()))
+            .exec(txn)
+            .await?;
+    }
+    Ok(())
+}
+
+async fn transfer_hashes(txn: &DatabaseTransaction, ids: &[Uuid]) -> Result<HashMap<Uuid, Vec<u8>>> {
+    let mut out = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(1000) {
+        let rows = transfer::Entity::find()
+            .filter(transfer::Column::Id.is_in(chunk.iter().copied()))
+            .all(txn)
+            .await?;
+        out.extend(rows.into_iter().filter_map(|t| Some((t.id, t.hash?))));
+    }
+    Ok(out)
+}
+
+pub async fn latest_block(db: &impl sea_orm::ConnectionTrait) -> Result<Option<block::Model>> {
+    Ok(block::Entity::find()
+        .order_by_desc(block::Column::Height)
+        .one(db)
+        .await?)
+}
