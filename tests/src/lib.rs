@@ -3,6 +3,9 @@
 //! server that `scripts/test.sh` starts; `TALLY_TEST_PG_URL` points at it).
 //! A PostgreSQL test without that server fails; it is never skipped.
 
+// Test code: a failed assumption is the test failing, so it may unwrap.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod documents;
 mod helpers;
 pub mod invariants;

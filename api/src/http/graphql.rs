@@ -316,8 +316,8 @@ fn loopback_origin(origin: &str) -> bool {
         return false;
     };
     let host = match authority.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or_default(),
-        None => authority.split(':').next().unwrap_or_default(),
+        Some(v6) => v6.split_once(']').map_or(v6, |(host, _)| host),
+        None => authority.split_once(':').map_or(authority, |(host, _)| host),
     };
     host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }

@@ -14,7 +14,6 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -25,8 +24,6 @@ use crate::model::time::now_micros;
 use crate::model::validate;
 use crate::posting;
 use crate::store::ledger::Ledger;
-use entity::HoldStatus;
-use entity::hold::{self, Column};
 
 /// How many due holds one worker pass releases.
 const EXPIRY_BATCH: u64 = 100;
@@ -117,16 +114,7 @@ pub async fn void(ledger: &Ledger, hold_id: Uuid, key: String) -> Result<Effect>
 
 /// One worker pass: releases up to a batch of due holds; returns how many.
 pub async fn expire_due(ledger: &Ledger) -> Result<usize> {
-    let due: Vec<Uuid> = hold::Entity::find()
-        .filter(Column::Status.eq(HoldStatus::Pending))
-        .filter(Column::ExpiresAt.lte(now_micros()))
-        .order_by_asc(Column::ExpiresAt)
-        .limit(EXPIRY_BATCH)
-        .all(ledger.connection())
-        .await?
-        .into_iter()
-        .map(|h| h.id)
-        .collect();
+    let due = crate::store::hold::due(ledger, now_micros(), EXPIRY_BATCH).await?;
     if due.is_empty() {
         return Ok(0); // no write transaction (on SQLite: no write lock) for an idle pass
     }

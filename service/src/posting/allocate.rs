@@ -69,14 +69,14 @@ mod tests {
     use super::*;
 
     fn d(s: &str) -> Decimal {
-        s.parse().unwrap_or_default()
+        s.parse().unwrap()
     }
 
     fn split(amount: &str, weights: &[&str], scale: u32) -> Vec<String> {
         let w: Vec<Decimal> = weights.iter().map(|w| d(w)).collect();
         allocate(d(amount), &w, scale)
             .map(|v| v.iter().map(|x| x.to_string()).collect())
-            .unwrap_or_default()
+            .unwrap()
     }
 
     #[test]

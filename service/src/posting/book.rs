@@ -11,8 +11,8 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use super::replay::key_reused;
-use crate::model::error::{ErrorCode, LedgerError, Result};
+use super::idempotency::{self as keys, Seen};
+use crate::model::error::{LedgerError, Result};
 use crate::model::request::{Effect, Outcome, Request};
 use crate::model::time::now_micros;
 use crate::store::account as repo;
@@ -32,13 +32,6 @@ pub(super) struct TrackedHold {
     /// `None` for a hold created in this run.
     pub(super) read_version: Option<i64>,
     pub(super) changed: bool,
-}
-
-/// What a key led to earlier in this run, to answer a repeat of it.
-#[derive(Clone)]
-enum Seen {
-    Done(Box<Effect>),
-    Refused(ErrorCode, String),
 }
 
 #[derive(Default)]
@@ -107,8 +100,8 @@ impl Book {
     /// Applies one request; on refusal, the book is exactly as before.
     pub(super) fn apply(&mut self, req: &Request, plan: super::plan::Plan) -> Outcome {
         let key = req.key.as_ref().map(|k| k.as_str().to_owned());
-        if let Some((fingerprint, seen)) = key.as_ref().and_then(|k| self.seen.get(k)) {
-            return repeat(req, fingerprint, seen);
+        if let Some((key, (fingerprint, seen))) = key.as_ref().and_then(|k| Some((k, self.seen.get(k)?))) {
+            return keys::repeat(key, req, fingerprint, seen);
         }
         self.undo = Undo {
             transfers: self.transfers.len(),
@@ -221,53 +214,9 @@ impl Book {
     }
 
     fn record(&mut self, req: &Request, key: String, outcome: &Outcome) {
-        let (seen, record) = match outcome {
-            Ok(effect) => (
-                Seen::Done(Box::new(effect.clone())),
-                idempotency::Model {
-                    transfer_id: effect.transfers.first().map(|t| t.id),
-                    hold_id: effect.hold.as_ref().map(|h| h.id),
-                    account_id: effect.account.as_ref().map(|a| a.id),
-                    ..blank_record(&key, req, self.now)
-                },
-            ),
-            Err(e) if e.code().is_recorded() => (
-                Seen::Refused(e.code(), e.to_string()),
-                idempotency::Model {
-                    error_code: Some(e.code().as_str().to_owned()),
-                    error_message: Some(e.to_string()),
-                    ..blank_record(&key, req, self.now)
-                },
-            ),
-            // Malformed input leaves its key free: a corrected request under it
-            // is evaluated afresh, exactly as it would be in a later run.
-            Err(_) => return,
-        };
-        self.records.push(record);
-        self.seen.insert(key, (req.fingerprint, seen));
-    }
-}
-
-fn blank_record(key: &str, req: &Request, now: DateTime<Utc>) -> idempotency::Model {
-    idempotency::Model {
-        key: key.to_owned(),
-        fingerprint: req.fingerprint.to_vec(),
-        transfer_id: None,
-        hold_id: None,
-        account_id: None,
-        error_code: None,
-        error_message: None,
-        created_at: now,
-    }
-}
-
-fn repeat(req: &Request, fingerprint: &[u8; 32], seen: &Seen) -> Outcome {
-    let key = req.key.as_ref().map(|k| k.as_str()).unwrap_or_default();
-    if fingerprint != &req.fingerprint {
-        return Err(key_reused(key));
-    }
-    match seen {
-        Seen::Done(effect) => Ok(effect.as_ref().clone()),
-        Seen::Refused(code, msg) => Err(LedgerError::client(*code, msg.clone())),
+        if let Some((seen, record)) = keys::record(req, &key, outcome, self.now) {
+            self.records.push(record);
+            self.seen.insert(key, (req.fingerprint, seen));
+        }
     }
 }

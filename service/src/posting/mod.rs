@@ -31,11 +31,11 @@ mod archive;
 mod book;
 mod combine;
 mod holds;
+mod idempotency;
 mod movements;
 mod optimistic;
 mod pg_write;
 mod plan;
-mod replay;
 mod run;
 mod write;
 

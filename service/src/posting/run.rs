@@ -8,7 +8,7 @@ use sea_orm::{DatabaseTransaction, DbBackend};
 use uuid::Uuid;
 
 use super::book::Book;
-use super::{optimistic, plan, replay};
+use super::{idempotency, optimistic, plan};
 use crate::model::error::{LedgerError, Result};
 use crate::model::request::{Mode, Outcome, Request};
 use crate::store::account as repo;
@@ -68,7 +68,7 @@ async fn run_once(ledger: &Ledger, requests: &[Request], mode: Mode, lookup: Rep
     let w = ledger.begin_write().await?;
     let txn = &w.txn;
     let mut outcomes = match lookup {
-        Replay::First => replay::recorded_outcomes(txn, requests).await?,
+        Replay::First => idempotency::recorded_outcomes(txn, requests).await?,
         Replay::Deferred => requests.iter().map(|_| None).collect(),
     };
     if mode == Mode::Atomic {
@@ -99,7 +99,7 @@ async fn run_once(ledger: &Ledger, requests: &[Request], mode: Mode, lookup: Rep
     if lookup == Replay::Deferred && outcomes.iter().any(|o| matches!(o, Some(Err(_)))) {
         // Malformed input writes no record, so only a lookup tells whether
         // its key was taken (IDEMPOTENCY_KEY_REUSED, not the input's error).
-        if !replay::recorded(txn, requests).await?.is_empty() {
+        if !idempotency::recorded(txn, requests).await?.is_empty() {
             return Err(LedgerError::Conflict); // rerun with the lookup first
         }
     }

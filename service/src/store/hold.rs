@@ -1,7 +1,7 @@
 //! Hold storage: statuses, lookups and the compare-and-swap of a settlement.
 
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
 
 use crate::model::error::{ErrorCode, LedgerError, Result};
@@ -39,4 +39,19 @@ pub(crate) async fn compare_and_swap(txn: &DatabaseTransaction, row: &hold::Mode
         1 => Ok(()),
         _ => Err(LedgerError::Conflict),
     }
+}
+
+/// Up to `limit` pending holds due at `now`, soonest first (a plain read:
+/// the engine locks and rechecks each one it releases).
+pub async fn due(ledger: &Ledger, now: chrono::DateTime<chrono::Utc>, limit: u64) -> Result<Vec<Uuid>> {
+    Ok(hold::Entity::find()
+        .select_only()
+        .column(Column::Id)
+        .filter(Column::Status.eq(entity::HoldStatus::Pending))
+        .filter(Column::ExpiresAt.lte(now))
+        .order_by_asc(Column::ExpiresAt)
+        .limit(limit)
+        .into_tuple()
+        .all(ledger.connection())
+        .await?)
 }

@@ -81,7 +81,7 @@ async fn a_non_atomic_batch_reports_each_item(app: TestApp) -> Result<()> {
     let data = app
         .data(POST_TRANSFERS, json!({ "i": { "transfers": items, "atomic": false } }))
         .await?;
-    let results = data["postTransfers"]["results"].as_array().cloned().unwrap_or_default();
+    let results = data["postTransfers"]["results"].as_array().cloned().unwrap();
     let summary: Vec<(bool, Option<&str>)> = results
         .iter()
         .map(|r| (r["ok"] == json!(true), r["code"].as_str()))

@@ -1,5 +1,8 @@
 //! Black-box tests over real HTTP, each on SQLite and on PostgreSQL.
 
+// Test code: a failed assumption is the test failing, so it may unwrap.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod accounts;
 mod batches;
 mod bench_smoke;

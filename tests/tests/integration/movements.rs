@@ -44,10 +44,7 @@ async fn deposit_withdraw_and_transfer_move_money_and_chain_entries(app: TestApp
             json!({ "id": a }),
         )
         .await?;
-    let edges = page["account"]["entries"]["edges"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
+    let edges = page["account"]["entries"]["edges"].as_array().cloned().unwrap();
     let got: Vec<(i64, &str, &str)> = edges
         .iter()
         .map(|e| {

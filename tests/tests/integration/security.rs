@@ -119,10 +119,7 @@ async fn requests_need_a_known_unrevoked_key_and_its_scope(app: TestApp) -> Resu
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let balance = app.post_as(Some(read), BALANCE, json!({ "id": a })).await?;
-    let b = balance.1["data"]["account"]["balance"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let b = balance.1["data"]["account"]["balance"].as_str().unwrap().to_owned();
     ensure!(b == "5.00" || b == "10.00", "{balance:?}");
     assert_invariants_as(&app, admin).await
 }

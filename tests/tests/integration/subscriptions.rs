@@ -37,7 +37,7 @@ async fn read_entries(
         let data = client.data(WAIT).await?;
         let e = &data["entryPosted"];
         let seq = e["sequence"].as_i64().unwrap_or(-1);
-        seen.push((seq, e["cursor"].as_str().unwrap_or_default().to_owned()));
+        seen.push((seq, e["cursor"].as_str().unwrap().to_owned()));
         n += 1;
     }
     Ok(())
@@ -52,7 +52,7 @@ async fn a_resumed_entry_feed_has_no_gap_and_no_duplicate_under_concurrent_write
             json!({ "i": { "accountId": a, "amount": "1000.00", "idempotencyKey": "seed" } }),
         )
         .await?;
-    let entries = first["deposit"]["entries"].as_array().cloned().unwrap_or_default();
+    let entries = first["deposit"]["entries"].as_array().cloned().unwrap();
     let Some(cursor) = entries.iter().find(|e| e["account"]["id"] == json!(a.to_string())) else {
         bail!("no entry on a: {first}")
     };
@@ -134,7 +134,7 @@ async fn balance_changed_sends_the_account_after_each_change(app: TestApp) -> Re
     let mut latest = std::collections::HashMap::new();
     while latest.len() < 2 {
         let d = client.data(WAIT).await?;
-        latest.insert(d["balanceChanged"]["id"].as_str().unwrap_or_default().to_owned(), d);
+        latest.insert(d["balanceChanged"]["id"].as_str().unwrap().to_owned(), d);
     }
     ensure!(
         latest[&a.to_string()]["balanceChanged"]["balance"] == json!("6.00"),
@@ -144,9 +144,7 @@ async fn balance_changed_sends_the_account_after_each_change(app: TestApp) -> Re
         latest[&b.to_string()]["balanceChanged"]["balance"] == json!("4.00"),
         "{latest:?}"
     );
-    let version = latest[&a.to_string()]["balanceChanged"]["version"]
-        .as_i64()
-        .unwrap_or_default();
+    let version = latest[&a.to_string()]["balanceChanged"]["version"].as_i64().unwrap();
     app.hold(a, b, "1.50", "h", 60_000).await?;
     let held = loop {
         let d = client.data(WAIT).await?;
@@ -159,7 +157,7 @@ async fn balance_changed_sends_the_account_after_each_change(app: TestApp) -> Re
         held["heldBalance"] == json!("1.50") && held["availableBalance"] == json!("4.50"),
         "{held}"
     );
-    ensure!(held["version"].as_i64().unwrap_or_default() > version, "{held}");
+    ensure!(held["version"].as_i64().unwrap() > version, "{held}");
     app.assert_invariants().await
 }
 
@@ -242,7 +240,7 @@ async fn a_subscriber_that_stops_reading_is_cut_off_with_a_reason(backend: Backe
     let (code, reason) = loop {
         match lazy.event(WAIT).await? {
             Event::Next(p) => {
-                received.insert(p["data"]["entryPosted"]["sequence"].as_i64().unwrap_or_default());
+                received.insert(p["data"]["entryPosted"]["sequence"].as_i64().unwrap());
             }
             Event::Closed { code, reason } => break (code, reason),
             other => bail!("unexpected {other:?}"),

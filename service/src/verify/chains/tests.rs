@@ -19,7 +19,7 @@ fn chain(n: i64) -> Vec<Entry> {
     (1..=n)
         .map(|seq| {
             let (amount, after) = ("1".to_owned(), seq.to_string());
-            let created_at = DateTime::<Utc>::from_timestamp(1_700_000_000 + seq, 0).unwrap_or_default();
+            let created_at = DateTime::<Utc>::from_timestamp(1_700_000_000 + seq, 0).unwrap();
             let hash = entry_hash(&EntryFields {
                 previous_hash: &previous,
                 account_id: Uuid::from_u128(7),
@@ -82,7 +82,7 @@ fn a_missing_entry_is_named_by_its_sequence() {
 #[test]
 fn the_waiting_buffer_is_bounded() {
     let mut entries = chain(3);
-    let template = entries.pop().unwrap_or_else(|| unreachable!());
+    let template = entries.pop().unwrap();
     // Entry 1 never comes; far more later entries than any reordering explains.
     let later = (2..=(MAX_WAITING as i64 + 2)).map(|seq| Entry {
         sequence: seq,
@@ -97,7 +97,7 @@ fn the_waiting_buffer_is_bounded() {
     for e in later {
         chains.offer(e, &mut v);
     }
-    let chain = chains.by_account.values().next().unwrap_or_else(|| unreachable!());
+    let chain = chains.by_account.values().next().unwrap();
     assert!(chain.waiting.is_empty() && chain.broken && chain.gapped);
     assert_eq!(v.problems.len(), 1, "{:?}", v.problems);
     assert_eq!(v.problems[0].message, "entry 1 is missing (found entry 2 next)");

@@ -1,7 +1,14 @@
-//! Step 1 of the engine: outcomes already recorded under the requests' keys.
+//! Idempotency in the engine, whole: which outcomes a key records (a
+//! success, a business refusal; malformed input leaves the key free), how
+//! a second request under a key decided earlier in the same run gets that
+//! answer, and step 1 of a run — outcomes already recorded under the
+//! requests' keys, replayed. The key and the fingerprint themselves are
+//! rules (`model::idempotency`); which codes are recorded is a property of
+//! each code (`model::error`).
 
 use std::collections::{BTreeSet, HashMap};
 
+use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder};
 use uuid::Uuid;
 
@@ -149,4 +156,67 @@ pub(super) fn key_reused(key: &str) -> LedgerError {
         ErrorCode::IdempotencyKeyReused,
         format!("idempotency key \"{key}\" was already used for a different request"),
     )
+}
+
+/// What a key led to earlier in this run, to answer a repeat of it.
+#[derive(Clone)]
+pub(super) enum Seen {
+    Done(Box<Effect>),
+    Refused(ErrorCode, String),
+}
+
+/// What `outcome` records under `key`: the answer for a repeat in this run
+/// and the row for later runs. `None` for malformed input, which leaves its
+/// key free: a corrected request under it is evaluated afresh, exactly as
+/// it would be in a later run.
+pub(super) fn record(
+    req: &Request,
+    key: &str,
+    outcome: &Outcome,
+    now: DateTime<Utc>,
+) -> Option<(Seen, idempotency::Model)> {
+    match outcome {
+        Ok(effect) => Some((
+            Seen::Done(Box::new(effect.clone())),
+            idempotency::Model {
+                transfer_id: effect.transfers.first().map(|t| t.id),
+                hold_id: effect.hold.as_ref().map(|h| h.id),
+                account_id: effect.account.as_ref().map(|a| a.id),
+                ..blank_record(key, req, now)
+            },
+        )),
+        Err(e) if e.code().is_recorded() => Some((
+            Seen::Refused(e.code(), e.to_string()),
+            idempotency::Model {
+                error_code: Some(e.code().as_str().to_owned()),
+                error_message: Some(e.to_string()),
+                ..blank_record(key, req, now)
+            },
+        )),
+        Err(_) => None,
+    }
+}
+
+fn blank_record(key: &str, req: &Request, now: DateTime<Utc>) -> idempotency::Model {
+    idempotency::Model {
+        key: key.to_owned(),
+        fingerprint: req.fingerprint.to_vec(),
+        transfer_id: None,
+        hold_id: None,
+        account_id: None,
+        error_code: None,
+        error_message: None,
+        created_at: now,
+    }
+}
+
+/// The answer to a request under `key`, which this run already decided.
+pub(super) fn repeat(key: &str, req: &Request, fingerprint: &[u8; 32], seen: &Seen) -> Outcome {
+    if fingerprint != &req.fingerprint {
+        return Err(key_reused(key));
+    }
+    match seen {
+        Seen::Done(effect) => Ok(effect.as_ref().clone()),
+        Seen::Refused(code, msg) => Err(LedgerError::client(*code, msg.clone())),
+    }
 }
