@@ -88,9 +88,9 @@ pub fn code_of(err: &ServerError) -> Option<ErrorCode> {
 /// The longest error message a client is sent, in bytes.
 const MAX_MESSAGE: usize = 1000;
 
-/// Errors raised by GraphQL itself carry no code: its limits (depth,
-/// complexity, directives) are QUERY_TOO_COMPLEX; everything else (syntax,
-/// validation, unknown fields, wrong argument types) is malformed input.
+/// Errors raised by GraphQL itself carry no code (syntax, validation,
+/// unknown fields, wrong argument types): they are malformed input. Every
+/// limit is coded where it is enforced (`limits`), never recognised here.
 pub fn tag_uncoded(errors: &mut [ServerError]) {
     for err in errors {
         // A syntax error quotes the offending line, which a one-line
@@ -99,13 +99,9 @@ pub fn tag_uncoded(errors: &mut [ServerError]) {
             let cut = crate::ws::truncate(&err.message, MAX_MESSAGE).to_owned();
             err.message = format!("{cut}…");
         }
-        let code = match crate::limits::is_limit_message(&err.message) {
-            true => ErrorCode::QueryTooComplex,
-            false => ErrorCode::InvalidInput,
-        };
         let ext = err.extensions.get_or_insert_with(Default::default);
         if ext.get("code").is_none() {
-            ext.set("code", code.as_str());
+            ext.set("code", ErrorCode::InvalidInput.as_str());
         }
     }
 }

@@ -40,9 +40,7 @@ pub fn schema(ledger: Ledger, signer: Signer, options: &ServerOptions) -> TallyS
         .data(signer)
         .data(loader)
         .data(query::Audits(tokio::sync::Semaphore::new(1)))
-        .limit_depth(options.limits.depth)
-        .limit_complexity(options.limits.complexity)
-        .limit_directives(options.limits.directives);
+        .extension(limits::Enforce(options.limits));
     let builder = match options.introspection {
         true => builder,
         // Suggestions ("Did you mean …") would name fields that

@@ -5,7 +5,7 @@
 //! whole process down. Each named fragment is visited once, so a walk costs
 //! at most the size of the document.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use async_graphql::Variables;
 use async_graphql::parser::types::{ExecutableDocument, Field, OperationDefinition, Selection, SelectionSet};
@@ -63,6 +63,74 @@ pub fn fields(doc: &ExecutableDocument) -> Vec<&Field> {
         }
     }
     out
+}
+
+/// How deeply an operation's selections nest, counting each field with a
+/// selection, each inline fragment and each fragment spread as one level
+/// (async-graphql's own recursion count, which it caps at 32). Each named
+/// fragment is measured once; `Err(name)` names a fragment that spreads
+/// itself, directly or not (a validation error).
+pub fn nesting<'a>(doc: &'a ExecutableDocument, operation: &'a OperationDefinition) -> Result<usize, &'a str> {
+    struct Frame<'a> {
+        set: &'a SelectionSet,
+        next: usize,
+        height: usize,
+        fragment: Option<&'a str>,
+    }
+    let mut measured: HashMap<&str, usize> = HashMap::new();
+    let mut open: HashSet<&str> = HashSet::new();
+    let mut stack = vec![Frame {
+        set: &operation.selection_set.node,
+        next: 0,
+        height: 0,
+        fragment: None,
+    }];
+    loop {
+        let Some(top) = stack.last_mut() else { return Ok(0) };
+        let Some(item) = top.set.items.get(top.next) else {
+            let done = stack.pop().map_or((0, None), |f| (f.height, f.fragment));
+            if let Some(name) = done.1 {
+                measured.insert(name, done.0);
+                open.remove(name);
+            }
+            match stack.last_mut() {
+                Some(parent) => parent.height = parent.height.max(done.0 + 1),
+                None => return Ok(done.0),
+            }
+            continue;
+        };
+        top.next += 1;
+        let child = match &item.node {
+            Selection::Field(f) if f.node.selection_set.node.items.is_empty() => None,
+            Selection::Field(f) => Some((&f.node.selection_set.node, None)),
+            Selection::InlineFragment(f) => Some((&f.node.selection_set.node, None)),
+            Selection::FragmentSpread(s) => {
+                let name = s.node.fragment_name.node.as_str();
+                match (doc.fragments.get(&s.node.fragment_name.node), measured.get(name)) {
+                    (None, _) => None, // unknown: validation refuses it
+                    (Some(_), Some(&h)) => {
+                        top.height = top.height.max(h + 1);
+                        None
+                    }
+                    (Some(_), None) if !open.insert(name) => return Err(name),
+                    (Some(f), None) => Some((&f.node.selection_set.node, Some(name))),
+                }
+            }
+        };
+        if let Some((set, fragment)) = child {
+            stack.push(Frame {
+                set,
+                next: 0,
+                height: 0,
+                fragment,
+            });
+        }
+    }
+}
+
+/// The most directives any one field of the document carries.
+pub fn directives(doc: &ExecutableDocument) -> usize {
+    fields(doc).iter().map(|f| f.directives.len()).max().unwrap_or(0)
 }
 
 /// The number of aliased fields in the document.
@@ -166,6 +234,24 @@ mod tests {
         let mut fields = root_fields(&d, &op.node);
         fields.sort();
         assert_eq!(fields, vec![None, Some("a"), Some("b"), Some("c")]);
+    }
+
+    #[test]
+    fn nesting_counts_fields_fragments_and_spreads_once_each_and_finds_cycles() {
+        let d = doc("{ a { b { c } } ...F } fragment F on Q { ... on Q { d { e } } }");
+        let (_, op) = d.operations.iter().next().unwrap();
+        assert_eq!(nesting(&d, &op.node), Ok(3));
+        let d = doc("{ ...A } fragment A on Q { ...B } fragment B on Q { x ...A }");
+        let (_, op) = d.operations.iter().next().unwrap();
+        assert!(nesting(&d, &op.node).is_err());
+        let mut q = String::from("query { ...F0 } ");
+        for i in 0..50_000 {
+            q.push_str(&format!("fragment F{i} on Query {{ ...F{} }} ", i + 1));
+        }
+        q.push_str("fragment F50000 on Query { x }");
+        let d = doc(&q);
+        let (_, op) = d.operations.iter().next().unwrap();
+        assert_eq!(nesting(&d, &op.node), Ok(50_001));
     }
 
     #[test]

@@ -13,6 +13,7 @@
 //! deadlines, request ids, HTTP status codes. Uses: the schema, `auth`,
 //! `limits`; it never reaches into the service beyond health checks.
 
+mod door;
 mod graphql;
 mod health;
 mod ide;
@@ -23,8 +24,8 @@ pub mod telemetry;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post};
+use axum::{Router, middleware};
 use service::Ledger;
 use service::seal::digest::Signer;
 use tokio::net::TcpListener;
@@ -133,14 +134,24 @@ pub async fn app(
         tasks: tasks.clone(),
     };
     telemetry::install_recorder();
+    // The door's layers (`door`), innermost added first. GET is added after
+    // the POST-only layers: an upgrade or a page has no JSON body and brings
+    // its credential with `connection_init`, a query in the URL checks its own.
+    let graphql = post(graphql::post)
+        .layer(middleware::from_fn_with_state(state.clone(), door::credential::layer))
+        .layer(middleware::from_fn_with_state(state.clone(), door::body::layer))
+        .layer(middleware::from_fn(door::json_only::layer))
+        .get(graphql::get)
+        .layer(middleware::from_fn_with_state(state.clone(), door::origin::layer));
     let router = Router::new()
-        .route("/graphql", get(graphql::get).post(graphql::post))
+        .route("/graphql", graphql)
         .route("/playground", get(ide::playground))
         .route(&format!("{}/{{*path}}", ide::LOCAL), get(ide::asset))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/health", get(health::readyz))
         .route("/metrics", get(health::metrics))
+        .layer(middleware::from_fn(door::request_id::layer))
         .with_state(state);
     Ok((router, tasks))
 }

@@ -38,7 +38,7 @@ pub fn rate_limited(wait: Duration, request_id: &str) -> Response {
 fn one_error(status: StatusCode, error: async_graphql::Error, request_id: &str) -> Response {
     let mut response = GqlResponse::from_errors(vec![crate::error::pre_execution(error)]);
     finish(&mut response, request_id);
-    body(status, &BatchResponse::Single(response), request_id)
+    body(status, &BatchResponse::Single(response))
 }
 
 /// Codes every uncoded error and adds the request id to each response.
@@ -51,12 +51,12 @@ pub fn finish(response: &mut GqlResponse, request_id: &str) {
 }
 
 /// The executed request(s) as an HTTP response.
-pub fn executed(batch: &BatchResponse, request_id: &str) -> Response {
+pub fn executed(batch: &BatchResponse) -> Response {
     let status = match batch {
         BatchResponse::Single(r) => status_of(r),
         BatchResponse::Batch(_) => StatusCode::OK,
     };
-    let mut reply = body(status, batch, request_id);
+    let mut reply = body(status, batch);
     if status == StatusCode::SERVICE_UNAVAILABLE {
         reply
             .headers_mut()
@@ -91,14 +91,11 @@ fn status_of(response: &GqlResponse) -> StatusCode {
     }
 }
 
-fn body(status: StatusCode, batch: &BatchResponse, request_id: &str) -> Response {
+fn body(status: StatusCode, batch: &BatchResponse) -> Response {
     let text = serde_json::to_string(batch)
         .unwrap_or_else(|_| r#"{"errors":[{"message":"internal error","extensions":{"code":"INTERNAL"}}]}"#.to_owned());
     let mut reply = (status, text).into_response();
     let headers = reply.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON));
-    if let Ok(id) = HeaderValue::from_str(request_id) {
-        headers.insert("x-request-id", id);
-    }
     reply
 }

@@ -16,7 +16,6 @@ use std::time::Duration;
 
 use async_graphql::Request;
 use async_graphql::parser::types::Selection;
-use axum::http::HeaderMap;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::TallySchema;
@@ -59,19 +58,6 @@ pub fn render() -> String {
         .and_then(Option::as_ref)
         .map(PrometheusHandle::render)
         .unwrap_or_default()
-}
-
-/// The client's `X-Request-Id` when it is a sane token, else a fresh one.
-pub fn request_id(headers: &HeaderMap) -> String {
-    headers
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 64)
-        .filter(|v| {
-            v.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
-        })
-        .map_or_else(|| uuid::Uuid::new_v4().simple().to_string(), str::to_owned)
 }
 
 /// The schema's root field names: the only operation labels there can be.

@@ -77,7 +77,7 @@ async fn documents_and_values_nested_beyond_any_stack_are_refused_and_the_server
         (
             keys[0].as_str(),
             json!({ "query": cycle }).to_string(),
-            "QUERY_TOO_COMPLEX",
+            "INVALID_INPUT",
         ),
         (
             keys[0].as_str(),
