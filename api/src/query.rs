@@ -22,7 +22,7 @@ const DEFAULT_PAGE: u64 = 50;
 /// Whole-ledger audits running on this instance (at most one).
 pub struct Audits(pub tokio::sync::Semaphore);
 
-#[Object]
+#[Object(guard = "crate::auth::Policy::query()")]
 impl Query {
     async fn account(&self, ctx: &Context<'_>, id: Id) -> GqlResult<Option<Account>> {
         let found = found(service::store::account::get(ctx.data::<Ledger>()?, id.0).await)?;
@@ -65,7 +65,10 @@ impl Query {
     #[allow(clippy::too_many_arguments)] // one per GraphQL argument
     /// Transfers in creation order, optionally only those touching `accountId`,
     /// of one `kind`, created in [`from`, `to`).
-    #[graphql(complexity = "crate::limits::page_cost(first, child_complexity)")]
+    #[graphql(
+        complexity = "crate::limits::page_cost(first, child_complexity)",
+        guard = "crate::auth::Policy::query().owning(account_id.map(|a| a.0))"
+    )]
     async fn transfers(
         &self,
         ctx: &Context<'_>,
@@ -76,14 +79,6 @@ impl Query {
         first: Option<i32>,
         after: Option<String>,
     ) -> GqlResult<Connection<String, Transfer>> {
-        if matches!(crate::auth::principal(ctx)?, crate::auth::Principal::User { .. }) {
-            let Some(account) = account_id else {
-                return Err(crate::auth::forbidden(
-                    "an end user must name one of their accounts (accountId)",
-                ));
-            };
-            crate::auth::ensure_owns(ctx, &[account.0]).await?;
-        }
         let after = after.map(|c| id_cursor("transfer", &c)).transpose()?;
         let first = service::model::page::size(first.map(i64::from), DEFAULT_PAGE).gql()?;
         let filter = TransferFilter {
@@ -101,7 +96,7 @@ impl Query {
     async fn hold(&self, ctx: &Context<'_>, id: Id) -> GqlResult<Option<Hold>> {
         match service::store::hold::get(ctx.data::<Ledger>()?, id.0).await {
             Ok(h) => {
-                crate::auth::ensure_owns_one(ctx, [h.debit_account_id, h.credit_account_id]).await?;
+                crate::auth::touches(ctx, [h.debit_account_id, h.credit_account_id]).await?;
                 Ok(Some(Hold(h)))
             }
             Err(e) if e.code() == ErrorCode::HoldNotFound => Ok(None),
@@ -143,11 +138,9 @@ impl Query {
     }
 
     /// Recomputes every hash chain, running balance and sum (see README).
-    /// Admin only (the policy says so before anything runs; checked here
-    /// again). One audit at a time per instance: each reads the whole ledger
+    /// Admin only. One audit at a time per instance: each reads the whole ledger
     /// on several connections; a second is answered UNAVAILABLE at once.
     async fn verify_ledger(&self, ctx: &Context<'_>) -> GqlResult<LedgerVerification> {
-        crate::auth::ensure_scope(ctx, service::store::api_key::Scope::Admin)?;
         let Ok(_audit) = ctx.data::<Audits>()?.0.try_acquire() else {
             return Err(gql(LedgerError::client(
                 ErrorCode::Unavailable,
@@ -163,7 +156,7 @@ impl Query {
 /// An end user sees only their own accounts.
 fn visible_account(ctx: &Context<'_>, account: Option<service::entity::account::Model>) -> GqlResult<Option<Account>> {
     if let Some(a) = &account {
-        crate::auth::ensure_sees(ctx, a)?;
+        crate::auth::sees(ctx, a)?;
     }
     Ok(account.map(Account))
 }
@@ -174,7 +167,7 @@ async fn visible_transfer(
     transfer: Option<service::entity::transfer::Model>,
 ) -> GqlResult<Option<Transfer>> {
     if let Some(t) = &transfer {
-        crate::auth::ensure_owns_one(ctx, [t.debit_account_id, t.credit_account_id]).await?;
+        crate::auth::touches(ctx, [t.debit_account_id, t.credit_account_id]).await?;
     }
     Ok(transfer.map(Transfer))
 }

@@ -16,7 +16,7 @@ use crate::types::{Account, Entry, entry_sequence};
 #[derive(Default)]
 pub struct Subscription;
 
-#[Subscription]
+#[Subscription(guard = "crate::auth::Policy::subscription()")]
 impl Subscription {
     /// Every entry of the account as it commits, in sequence order, each
     /// exactly once. `after` is an entries cursor (`Entry.cursor`, or an edge
@@ -24,6 +24,7 @@ impl Subscription {
     /// live ones, with no gap and no duplicate. Without `after`, only entries
     /// committed after subscribing are sent. To resume after a dropped
     /// connection, subscribe again with the cursor of the last entry received.
+    #[graphql(guard = "crate::auth::Policy::subscription().owning([account_id.0])")]
     async fn entry_posted(
         &self,
         ctx: &Context<'_>,
@@ -31,7 +32,6 @@ impl Subscription {
         after: Option<String>,
     ) -> Result<BoxStream<'static, Entry>> {
         let after = after.as_deref().map(entry_sequence).transpose()?;
-        crate::auth::ensure_owns(ctx, &[account_id.0]).await?;
         let stream = service::store::subscriptions::entries_after(ctx.data::<Ledger>()?, account_id.0, after)
             .await
             .gql()?;
@@ -43,9 +43,9 @@ impl Subscription {
     /// commit in quick succession may arrive as the latest of them (an
     /// account's `version` strictly increases from one message to the next).
     /// 1 to 100 accounts.
+    #[graphql(guard = "crate::auth::Policy::subscription().owning(account_ids.iter().map(|a| a.0))")]
     async fn balance_changed(&self, ctx: &Context<'_>, account_ids: Vec<Id>) -> Result<BoxStream<'static, Account>> {
         let ids: Vec<uuid::Uuid> = account_ids.into_iter().map(|id| id.0).collect();
-        crate::auth::ensure_owns(ctx, &ids).await?;
         let stream = service::store::subscriptions::account_changes(ctx.data::<Ledger>()?, &ids)
             .await
             .gql()?;

@@ -14,7 +14,6 @@
 mod jwt;
 mod keys;
 mod limiter;
-mod owner;
 mod policy;
 
 use std::sync::Arc;
@@ -26,8 +25,7 @@ use uuid::Uuid;
 
 pub use jwt::{JwtConfig, JwtVerifier};
 pub use limiter::{RateLimit, RateLimiter, rate_limited, retry_after};
-pub use owner::{ensure_owns, ensure_owns_one, ensure_sees};
-pub use policy::authorize;
+pub use policy::{Policy, authorize, sees, touches};
 
 /// The caller of one request (or websocket connection); also the key of its
 /// rate-limit bucket.
@@ -119,19 +117,6 @@ pub fn unauthenticated(err: &AuthError) -> async_graphql::Error {
 
 pub fn forbidden(message: impl Into<String>) -> async_graphql::Error {
     async_graphql::Error::new(message).extend_with(|_, e| e.set("code", ErrorCode::Forbidden.as_str()))
-}
-
-/// Refuses a caller below `scope` (an end user has no scope at all).
-pub fn ensure_scope(ctx: &Context<'_>, scope: Scope) -> async_graphql::Result<()> {
-    match principal(ctx)? {
-        Principal::Open => Ok(()),
-        Principal::Key { scope: has, .. } if *has >= scope => Ok(()),
-        p => Err(forbidden(format!(
-            "{} may not do this (it needs the {} scope)",
-            p.label(),
-            scope.as_str()
-        ))),
-    }
 }
 
 /// The caller of the request a resolver runs for. Every entry point (HTTP,

@@ -39,11 +39,11 @@ pub struct VoidHoldInput {
 #[derive(Default)]
 pub struct HoldMutation;
 
-#[Object]
+#[Object(guard = "crate::auth::Policy::mutation()")]
 impl HoldMutation {
     /// Reserves funds: the from-account's availableBalance drops now, its balance on capture.
+    #[graphql(guard = "crate::auth::Policy::mutation().owning([input.from_account_id.0])")]
     async fn create_hold(&self, ctx: &Context<'_>, input: CreateHoldInput) -> GqlResult<Hold> {
-        crate::auth::ensure_owns(ctx, &[input.from_account_id.0]).await?;
         let new = NewHold {
             from_account_id: input.from_account_id.0,
             to_account_id: input.to_account_id.0,

@@ -44,7 +44,7 @@ pub struct CreateCurrencyInput {
 #[derive(Default)]
 pub struct LifecycleMutation;
 
-#[Object]
+#[Object(guard = "crate::auth::Policy::mutation()")]
 impl LifecycleMutation {
     /// A compare-and-swap on the account's version.
     async fn update_account(&self, ctx: &Context<'_>, input: UpdateAccountInput) -> GqlResult<Account> {

@@ -73,7 +73,7 @@ pub struct Mutation(
 #[derive(Default)]
 pub struct CoreMutation;
 
-#[Object]
+#[Object(guard = "crate::auth::Policy::mutation()")]
 impl CoreMutation {
     async fn create_account(&self, ctx: &Context<'_>, input: CreateAccountInput) -> GqlResult<Account> {
         let new = NewAccount {
@@ -105,8 +105,8 @@ impl CoreMutation {
             .gql()
     }
 
+    #[graphql(guard = "crate::auth::Policy::mutation().owning([input.from_account_id.0])")]
     async fn transfer(&self, ctx: &Context<'_>, input: TransferInput) -> GqlResult<Transfer> {
-        crate::auth::ensure_owns(ctx, &[input.from_account_id.0]).await?;
         service::operations::transfer::transfer(ctx.data::<Ledger>()?, input.into())
             .await
             .map(Transfer)

@@ -49,12 +49,11 @@ pub struct ReverseTransferInput {
 #[derive(Default)]
 pub struct MovementMutation;
 
-#[Object]
+#[Object(guard = "crate::auth::Policy::mutation()")]
 impl MovementMutation {
     /// Up to 1,000 transfers in one database transaction (accounts locked once each, in id order).
+    #[graphql(guard = "crate::auth::Policy::mutation().owning(input.transfers.iter().map(|t| t.from_account_id.0))")]
     async fn post_transfers(&self, ctx: &Context<'_>, input: PostTransfersInput) -> GqlResult<PostTransfersPayload> {
-        let from: Vec<uuid::Uuid> = input.transfers.iter().map(|t| t.from_account_id.0).collect();
-        crate::auth::ensure_owns(ctx, &from).await?;
         let items = input.transfers.into_iter().map(Into::into).collect();
         let outcomes = service::operations::transfer::post_batch(ctx.data::<Ledger>()?, items, input.atomic)
             .await
@@ -64,8 +63,8 @@ impl MovementMutation {
 
     /// Divides `amount` over `parts` at the currency's scale (largest remainder;
     /// ties go to the earlier part): the parts always sum exactly to the amount.
+    #[graphql(guard = "crate::auth::Policy::mutation().owning([input.from_account_id.0])")]
     async fn split_transfer(&self, ctx: &Context<'_>, input: SplitTransferInput) -> GqlResult<SplitTransferPayload> {
-        crate::auth::ensure_owns(ctx, &[input.from_account_id.0]).await?;
         let request = SplitRequest {
             from_account_id: input.from_account_id.0,
             amount: input.amount.0,

@@ -6,7 +6,7 @@ use service::model::page::Window;
 use service::{ErrorCode, Ledger, LedgerError};
 
 use super::{Entry, connection, decode_cursor};
-use crate::auth::ensure_sees;
+use crate::auth::sees;
 use crate::error::{GqlResult, IntoGql, gql};
 use crate::scalars::{Id, Money};
 
@@ -38,27 +38,27 @@ impl Account {
     }
     /// The stored total, at the currency's scale.
     async fn balance(&self, ctx: &Context<'_>) -> GqlResult<Money> {
-        ensure_sees(ctx, &self.0)?;
+        sees(ctx, &self.0)?;
         Ok(Money(self.0.balance.0))
     }
     /// Σ of pending holds on this account.
     async fn held_balance(&self, ctx: &Context<'_>) -> GqlResult<Money> {
-        ensure_sees(ctx, &self.0)?;
+        sees(ctx, &self.0)?;
         Ok(Money(self.0.held_balance.0))
     }
     /// What can be spent or held: balance - heldBalance. Every funds check uses it.
     async fn available_balance(&self, ctx: &Context<'_>) -> GqlResult<Money> {
-        ensure_sees(ctx, &self.0)?;
+        sees(ctx, &self.0)?;
         Ok(Money(self.0.balance.0 - self.0.held_balance.0))
     }
     /// The floor the available balance may not go below; null = unbounded (system accounts).
     async fn min_balance(&self, ctx: &Context<'_>) -> GqlResult<Option<Money>> {
-        ensure_sees(ctx, &self.0)?;
+        sees(ctx, &self.0)?;
         Ok(self.0.min_balance.map(|m| Money(m.0)))
     }
     /// Bumped on every change of the account row.
     async fn version(&self, ctx: &Context<'_>) -> GqlResult<i64> {
-        ensure_sees(ctx, &self.0)?;
+        sees(ctx, &self.0)?;
         Ok(self.0.version)
     }
     async fn status(&self) -> AccountStatus {
@@ -69,19 +69,19 @@ impl Account {
         self.0.is_system
     }
     async fn entry_count(&self, ctx: &Context<'_>) -> GqlResult<i64> {
-        ensure_sees(ctx, &self.0)?;
+        sees(ctx, &self.0)?;
         Ok(self.0.entry_count)
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
     async fn metadata(&self, ctx: &Context<'_>) -> GqlResult<Option<Json<serde_json::Value>>> {
-        ensure_sees(ctx, &self.0)?;
+        sees(ctx, &self.0)?;
         Ok(self.0.metadata.clone().map(Json))
     }
     /// The end user this account belongs to, if any.
     async fn owner(&self, ctx: &Context<'_>) -> GqlResult<Option<&str>> {
-        ensure_sees(ctx, &self.0)?;
+        sees(ctx, &self.0)?;
         Ok(self.0.owner.as_deref())
     }
 
@@ -96,7 +96,7 @@ impl Account {
         last: Option<i32>,
         before: Option<String>,
     ) -> GqlResult<Connection<String, Entry>> {
-        ensure_sees(ctx, &self.0)?;
+        sees(ctx, &self.0)?;
         let window = window(first, after, last, before)?;
         let page = service::store::entry::page(ctx.data::<Ledger>()?, self.0.id, window)
             .await
@@ -106,7 +106,7 @@ impl Account {
 
     /// The balance right after the last entry at or before `at` (an index lookup).
     async fn balance_at(&self, ctx: &Context<'_>, at: DateTime<Utc>) -> GqlResult<Money> {
-        ensure_sees(ctx, &self.0)?;
+        sees(ctx, &self.0)?;
         let ledger = ctx.data::<Ledger>()?;
         let scale = self.0.balance.0.scale();
         service::store::entry::balance_at(ledger, self.0.id, at, scale)

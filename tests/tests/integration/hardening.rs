@@ -74,11 +74,7 @@ async fn documents_and_values_nested_beyond_any_stack_are_refused_and_the_server
             json!({ "query": chain }).to_string(),
             "QUERY_TOO_COMPLEX",
         ),
-        (
-            keys[0].as_str(),
-            json!({ "query": cycle }).to_string(),
-            "INVALID_INPUT",
-        ),
+        (keys[0].as_str(), json!({ "query": cycle }).to_string(), "INVALID_INPUT"),
         (
             keys[0].as_str(),
             json!({ "query": deep_list }).to_string(),
