@@ -13,6 +13,7 @@ pub mod entry;
 pub mod hold;
 pub mod idempotency;
 pub mod journal;
+pub mod lease;
 pub mod money;
 pub mod status;
 pub mod transfer;

@@ -11,6 +11,7 @@ mod m20261122_000003_sparse_reversal_index;
 mod m20261122_000004_cas_guard;
 mod m20261122_000005_redundant_transfer_fks;
 mod m20261202_000006_access;
+mod m20261204_000007_lease;
 
 pub struct Migrator;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000004_cas_guard::Migration),
             Box::new(m20261122_000005_redundant_transfer_fks::Migration),
             Box::new(m20261202_000006_access::Migration),
+            Box::new(m20261204_000007_lease::Migration),
         ]
     }
 }

@@ -231,14 +231,28 @@ pub(crate) fn is_unavailable(err: &DbErr) -> bool {
         _ => return false,
     };
     if let Some(code) = db_code(err) {
-        // PostgreSQL: connection exceptions (08…), query cancelled (57014,
-        // statement_timeout), admin/crash shutdown (57P01–57P03), too many
-        // connections (53300), deadlock and serialization failure (after the
-        // retries). SQLite: BUSY, LOCKED, BUSY_SNAPSHOT.
+        // PostgreSQL: connection exceptions (08…), query cancelled (57014),
+        // a lock wait past `lock_timeout` (55P03), admin/crash shutdown and "starting up / in
+        // recovery" (57P01–57P03), too many connections (53300), a write
+        // reaching a node that is read-only (25006: a standby being
+        // promoted, or a demoted primary, during a failover), deadlock and
+        // serialization failure (after the retries). SQLite: BUSY, LOCKED,
+        // BUSY_SNAPSHOT.
         return code.starts_with("08")
             || matches!(
                 code.as_str(),
-                "57014" | "57P01" | "57P02" | "57P03" | "53300" | "40P01" | "40001" | "5" | "6" | "517"
+                "57014"
+                    | "55P03"
+                    | "57P01"
+                    | "57P02"
+                    | "57P03"
+                    | "53300"
+                    | "25006"
+                    | "40P01"
+                    | "40001"
+                    | "5"
+                    | "6"
+                    | "517"
             );
     }
     match runtime {

@@ -138,14 +138,19 @@ pub async fn expire_due(ledger: &Ledger) -> Result<usize> {
 /// Runs [`expire_due`] every `every` until the process ends.
 pub fn spawn_expiry_worker(ledger: Ledger, every: Duration) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
+        let mut outage = crate::store::outage::Outage::new("hold expiry", every);
         loop {
-            tick.tick().await;
-            match expire_due(&ledger).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(released = n, "expired holds released"),
-                Err(e) => tracing::warn!(error = %e, "hold expiry pass failed"),
-            }
+            let wait = match expire_due(&ledger).await {
+                Ok(n) => {
+                    outage.succeeded();
+                    if n > 0 {
+                        tracing::info!(released = n, "expired holds released");
+                    }
+                    every
+                }
+                Err(e) => outage.failed(&e),
+            };
+            tokio::time::sleep(wait).await;
         }
     })
 }

@@ -23,12 +23,17 @@
 //! one-second `deadlock_timeout`. (In a locked run the rows are already
 //! this transaction's, and taking them again costs nothing.)
 //!
-//! The count of accounts the compare-and-swap matched goes through
-//! `tally_cas_guard` (migration `m20261122_000004_cas_guard`), which raises a
-//! serialization failure on a shortfall: a row moved under us, so the whole
-//! statement is undone and the run is rerun. That makes the statement safe
-//! outside a transaction too (the engine's optimistic path): it either
-//! writes everything or nothing.
+//! The compare-and-swap is decided once, on the locked rows (`ok`): a row
+//! locked `FOR NO KEY UPDATE` in read committed is the latest committed
+//! version, and nobody can change it until this statement's transaction
+//! ends. Only when every account still has the version the run read does
+//! any part of the statement write; otherwise it writes nothing and reports
+//! the miss, and the run is rerun. That makes the statement safe outside a
+//! transaction too (the engine's optimistic path): it writes everything or
+//! nothing, and an expected, retried miss is a returned flag — not an
+//! aborted statement with an ERROR in the database's log (the function
+//! `tally_cas_guard` of migration `m20261122_000004_cas_guard`, which raised
+//! one, is no longer called).
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
@@ -42,12 +47,14 @@ WITH v AS (
     $8::bytea[], $9::timestamptz[])
     AS v(id, read_version, balance, held_balance, status, version, entry_count, head_hash, last_entry_at)
 ), l AS MATERIALIZED (
-  SELECT id FROM account WHERE id = ANY($1::uuid[]) ORDER BY id FOR NO KEY UPDATE
+  SELECT id, version FROM account WHERE id = ANY($1::uuid[]) ORDER BY id FOR NO KEY UPDATE
+), ok AS MATERIALIZED (
+  SELECT count(*) = $40 AS matched FROM l JOIN v ON v.id = l.id AND v.read_version = l.version
 ), a AS (
   UPDATE account SET balance = v.balance, held_balance = v.held_balance, status = v.status,
     version = v.version, entry_count = v.entry_count, head_hash = v.head_hash, last_entry_at = v.last_entry_at
   FROM v
-  WHERE (SELECT count(*) FROM l) >= 0
+  WHERE (SELECT matched FROM ok)
     AND account.id = ANY($1::uuid[]) AND account.id = v.id AND account.version = v.read_version
   RETURNING 1
 ), t AS (
@@ -59,6 +66,7 @@ WITH v AS (
     $17::uuid[], $18::uuid[], $19::text[], $20::text[], $21::timestamptz[], $22::bytea[])
     AS r(id, kind, debit_account_id, credit_account_id, amount, currency, idempotency_key,
       reversal_of, hold_id, description, metadata, created_at, hash)
+  WHERE (SELECT matched FROM ok)
   RETURNING id, created_at
 ), u AS (
   INSERT INTO unsealed (transfer_id, created_at) SELECT id, created_at FROM t
@@ -69,6 +77,7 @@ WITH v AS (
   FROM unnest($23::uuid[], $24::uuid[], $25::uuid[], $26::text[], $27::text[], $28::int8[],
     $29::timestamptz[], $30::bytea[], $31::bytea[])
     AS r(id, account_id, transfer_id, amount, balance_after, sequence, created_at, previous_hash, hash)
+  WHERE (SELECT matched FROM ok)
 ), i AS (
   INSERT INTO idempotency (key, fingerprint, transfer_id, hold_id, account_id, error_code, error_message,
     created_at)
@@ -76,8 +85,9 @@ WITH v AS (
   FROM unnest($32::text[], $33::bytea[], $34::uuid[], $35::uuid[], $36::uuid[], $37::text[], $38::text[],
     $39::timestamptz[])
     AS r(key, fingerprint, transfer_id, hold_id, account_id, error_code, error_message, created_at)
+  WHERE (SELECT matched FROM ok)
 )
-SELECT tally_cas_guard(count(*), $40) AS matched FROM a";
+SELECT (SELECT matched FROM ok) AS matched";
 
 /// Writes the run back; `accounts` are the changed rows with the version
 /// each was read at. `db` is the run's transaction, or the pool itself for
@@ -103,8 +113,9 @@ pub(super) async fn write(
         .query_one_raw(stmt)
         .await?
         .ok_or_else(|| LedgerError::Internal("write-back returned no row".into()))?;
-    let matched: i64 = row.try_get("", "matched")?;
-    if matched != accounts.len() as i64 {
+    let matched: bool = row.try_get("", "matched")?;
+    if !matched {
+        metrics::counter!("tally_cas_misses_total").increment(1);
         return Err(LedgerError::Conflict);
     }
     Ok(())

@@ -2,6 +2,7 @@
 //! transaction (the invariants are in `seal`).
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
@@ -9,25 +10,56 @@ use uuid::Uuid;
 use crate::model::error::{LedgerError, Result};
 use crate::model::hash::{ZERO_HASH, block_hash};
 use crate::model::time::now_micros;
+use crate::store::lease::Fence;
 use crate::store::ledger::Ledger;
 use entity::{block, journal, transfer, unsealed};
 
 /// The most transfers one block seals.
 const MAX_BLOCK: u64 = 20_000;
 
-/// Seals every queued transfer (up to a block's worth); returns the new block.
+/// What a fenced seal did.
+pub enum Sealed {
+    Block(block::Model),
+    /// Nothing was queued.
+    Nothing,
+    /// The lease has another holder now: nothing was written.
+    Fenced,
+}
+
+/// Seals every queued transfer (up to a block's worth); returns the new
+/// block. Unfenced: for tools and tests; the running sealer holds the
+/// lease ([`seal_fenced`]).
 pub async fn seal_once(ledger: &Ledger) -> Result<Option<block::Model>> {
+    match seal(ledger, None).await? {
+        Sealed::Block(b) => Ok(Some(b)),
+        Sealed::Nothing | Sealed::Fenced => Ok(None),
+    }
+}
+
+/// Seals as the holder of `fence`: the seal's own transaction renews the
+/// lease first, and writes nothing if another holder took it.
+pub async fn seal_fenced(ledger: &Ledger, fence: &Fence, ttl: Duration) -> Result<Sealed> {
+    seal(ledger, Some((fence, ttl))).await
+}
+
+async fn seal(ledger: &Ledger, fence: Option<(&Fence, Duration)>) -> Result<Sealed> {
     // A plain read first: an idle ledger costs the sealer no write transaction
     // (on SQLite that would take the database's one write lock).
     if unsealed::Entity::find().one(ledger.connection()).await?.is_none() {
-        return Ok(None);
+        return Ok(Sealed::Nothing);
     }
-    crate::store::db::retrying(|| seal_attempt(ledger)).await
+    crate::store::db::retrying(|| seal_attempt(ledger, fence)).await
 }
 
-async fn seal_attempt(ledger: &Ledger) -> Result<Option<block::Model>> {
+async fn seal_attempt(ledger: &Ledger, fence: Option<(&Fence, Duration)>) -> Result<Sealed> {
     let w = ledger.begin_write().await?;
     let txn = &w.txn;
+    // The lease row first: it serialises this seal with any takeover.
+    if let Some((fence, ttl)) = fence
+        && !fence.hold(txn, ttl).await?
+    {
+        return Ok(Sealed::Fenced);
+    }
     let queued: Vec<Uuid> = unsealed::Entity::find()
         .order_by_asc(unsealed::Column::TransferId)
         .limit(MAX_BLOCK)
@@ -37,7 +69,8 @@ async fn seal_attempt(ledger: &Ledger) -> Result<Option<block::Model>> {
         .map(|u| u.transfer_id)
         .collect();
     if queued.is_empty() {
-        return Ok(None);
+        w.txn.commit().await?;
+        return Ok(Sealed::Nothing);
     }
     let previous = latest_block(txn).await?;
     let mut frontier = match &previous {
@@ -80,7 +113,7 @@ async fn seal_attempt(ledger: &Ledger) -> Result<Option<block::Model>> {
         metrics::histogram!("tally_seal_lag_seconds").record(waited.max(0.0));
     }
     metrics::counter!("tally_sealed_transfers_total").increment(b.transfer_count.max(0) as u64);
-    Ok(Some(b))
+    Ok(Sealed::Block(b))
 }
 
 async fn write_block(

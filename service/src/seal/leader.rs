@@ -1,66 +1,101 @@
-//! Electing the one sealer among instances sharing a PostgreSQL database:
-//! whoever holds the session advisory lock seals. The lock lives on a
-//! dedicated connection; if the process dies the connection closes and the
-//! lock frees itself. SQLite needs no election: `BEGIN IMMEDIATE` serialises
-//! sealers and block heights are unique.
+//! Which instance seals: the holder of the `sealer` lease (`store::lease`),
+//! a row fenced by an epoch, not a session advisory lock (which vanishes on
+//! failover and breaks behind transaction-pooling proxies). Every instance
+//! runs this loop: a follower tries to take the lease every
+//! [`LEASE_TTL`]/5; the holder seals every `every`, each seal renewing the
+//! lease inside its own transaction with its epoch, and renews it on its
+//! own when idle. A holder that was replaced finds its epoch gone, writes
+//! nothing and becomes a follower. While the database is away the loop
+//! backs off (one log line per outage) and keeps its epoch: whether it is
+//! still the holder is settled by the next renewal.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use sea_orm::DbBackend;
-use sea_orm::sqlx::{self, Connection, PgConnection};
+use tokio::time::Instant;
+use uuid::Uuid;
 
+use super::block::{Sealed, seal_fenced};
+use crate::model::error::Result;
+use crate::store::lease::{self, Fence};
 use crate::store::ledger::Ledger;
+use crate::store::outage::Outage;
 
-/// The advisory lock key: "tally" in ASCII.
-const LOCK_KEY: i64 = 0x74_61_6c_6c_79;
+/// How long a lease lasts without renewal: a dead sealer is replaced after
+/// at most this (plus a follower's try interval).
+pub const LEASE_TTL: Duration = Duration::from_secs(5);
+/// The role's name in the lease table.
+const ROLE: &str = "sealer";
+
+struct Loop {
+    ledger: Ledger,
+    me: Uuid,
+    every: Duration,
+    fence: Option<Fence>,
+    renewed: Instant,
+    is_leader: Arc<AtomicBool>,
+}
+
+impl Loop {
+    /// One pass; returns how long to wait before the next.
+    async fn pass(&mut self) -> Result<Duration> {
+        let Some(fence) = self.fence else {
+            self.fence = lease::acquire(&self.ledger, ROLE, self.me, LEASE_TTL).await?;
+            if let Some(f) = self.fence {
+                tracing::info!(epoch = f.epoch, "this instance is now the sealer");
+                self.is_leader.store(true, Ordering::SeqCst);
+                self.renewed = Instant::now();
+                return Ok(Duration::ZERO);
+            }
+            return Ok(LEASE_TTL / 5);
+        };
+        let held = match seal_fenced(&self.ledger, &fence, LEASE_TTL).await? {
+            Sealed::Block(b) => {
+                tracing::debug!(height = b.height, transfers = b.transfer_count, "sealed a block");
+                true
+            }
+            Sealed::Nothing if self.renewed.elapsed() >= LEASE_TTL / 5 => {
+                fence.hold(self.ledger.connection(), LEASE_TTL).await?
+            }
+            Sealed::Nothing => {
+                return Ok(self.every);
+            }
+            Sealed::Fenced => false,
+        };
+        if held {
+            self.renewed = Instant::now();
+            return Ok(self.every);
+        }
+        tracing::warn!(
+            epoch = fence.epoch,
+            "another instance took the sealer lease; this one stops sealing"
+        );
+        self.fence = None;
+        self.is_leader.store(false, Ordering::SeqCst);
+        Ok(self.every)
+    }
+}
 
 async fn run(ledger: Ledger, every: Duration, is_leader: Arc<AtomicBool>) {
-    if ledger.connection().get_database_backend() != DbBackend::Postgres {
-        is_leader.store(true, Ordering::SeqCst);
-        return seal_forever(&ledger, every, None).await;
-    }
+    let mut outage = Outage::new("sealer", every);
+    let mut l = Loop {
+        ledger,
+        me: Uuid::now_v7(),
+        every,
+        fence: None,
+        renewed: Instant::now(),
+        is_leader,
+    };
     loop {
-        match elect(ledger.url()).await {
-            Ok(Some(conn)) => {
-                is_leader.store(true, Ordering::SeqCst);
-                tracing::info!("this instance is now the sealer");
-                seal_forever(&ledger, every, Some(conn)).await;
-                is_leader.store(false, Ordering::SeqCst);
-                tracing::warn!("sealer lost its leader connection; re-electing");
+        let wait = match l.pass().await {
+            Ok(wait) => {
+                outage.succeeded();
+                wait
             }
-            Ok(None) => {}
-            Err(e) => tracing::warn!(error = %e, "sealer election failed"),
-        }
-        tokio::time::sleep(every).await;
-    }
-}
-
-async fn elect(url: &str) -> Result<Option<PgConnection>, sqlx::Error> {
-    let mut conn = PgConnection::connect(url).await?;
-    let won: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-        .bind(LOCK_KEY)
-        .fetch_one(&mut conn)
-        .await?;
-    Ok(won.then_some(conn))
-}
-
-/// Seals every `every` until the leader connection (if any) fails.
-async fn seal_forever(ledger: &Ledger, every: Duration, mut leader: Option<PgConnection>) {
-    let mut tick = tokio::time::interval(every);
-    loop {
-        tick.tick().await;
-        if let Some(conn) = leader.as_mut()
-            && conn.ping().await.is_err()
-        {
-            return;
-        }
-        match super::block::seal_once(ledger).await {
-            Ok(Some(b)) => tracing::debug!(height = b.height, transfers = b.transfer_count, "sealed a block"),
-            Ok(None) => {}
-            Err(e) => tracing::warn!(error = %e, "sealing failed; will retry"),
-        }
+            Err(e) => outage.failed(&e),
+        };
+        tokio::time::sleep(wait).await;
     }
 }
 
@@ -71,7 +106,7 @@ pub struct Sealer {
 }
 
 impl Sealer {
-    /// Stops sealing (and, on PostgreSQL, gives up leadership).
+    /// Stops sealing. The lease runs out on its own ([`LEASE_TTL`]).
     pub fn stop(self) {
         self.task.abort();
         self.is_leader.store(false, Ordering::SeqCst);

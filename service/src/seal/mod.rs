@@ -6,9 +6,10 @@
 //! posts it and leaves the queue in the transaction that journals it, so it
 //! is sealed exactly once, whenever its commit lands; block heights are
 //! unique, so even two sealers racing cannot seal twice; the sealer never
-//! locks a row writers touch. With PostgreSQL one instance at a time seals,
-//! elected through a session advisory lock: when the leader dies its
-//! connection closes, the lock is released, and another instance takes over.
+//! locks a row writers touch. One instance at a time seals: the holder of
+//! the `sealer` lease, a row fenced by an epoch (`leader`); when it dies or
+//! is cut off, its lease runs out and another instance takes over, and the
+//! old holder can no longer write a block even if it comes back.
 //!
 //! Owns: sealing, digests, proofs and the journal's audit. Uses: rules,
 //! storage and `report` (the problem list it shares with verify); never verify.
@@ -20,4 +21,4 @@ mod leader;
 pub mod proofs;
 
 pub use block::seal_once;
-pub use leader::{Sealer, spawn};
+pub use leader::{LEASE_TTL, Sealer, spawn};

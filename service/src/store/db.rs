@@ -56,8 +56,18 @@ pub async fn connect_with(url: &str, statement_timeout: Option<Duration>) -> Res
             // not sit out its deadline waiting for a database that is down.
             .acquire_timeout(Duration::from_secs(5));
         if let Some(timeout) = statement_timeout {
+            // The bound goes on lock waits (`lock_timeout`), not on whole
+            // statements: a `statement_timeout` that fires while a COMMIT
+            // waits for its synchronous standby does not undo the commit —
+            // PostgreSQL keeps it, locally only, with just a WARNING — so a
+            // write would be acknowledged that is on one node, and with every
+            // standby down strict synchronous replication would stop
+            // blocking writes. A write can only be stuck on a row lock (a
+            // lock wait past the bound fails with 55P03 and rolls back
+            // whole); reads are bounded pages, and the request deadline
+            // answers the client in any case.
             let ms = timeout.as_millis().max(1).to_string();
-            options.map_sqlx_postgres_opts(move |o| o.options([("statement_timeout", ms.clone())]));
+            options.map_sqlx_postgres_opts(move |o| o.options([("lock_timeout", ms.clone())]));
         }
     }
     Ok(Database::connect(options).await?)

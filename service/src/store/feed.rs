@@ -174,11 +174,15 @@ impl Drop for Watch {
 /// Ends when its instance's ledger is gone.
 async fn poll_versions(feed: Weak<Feed>, db: DatabaseConnection) {
     let mut seen: HashMap<Uuid, i64> = HashMap::new();
+    let mut outage: Option<crate::store::outage::Outage> = None;
+    let mut wait = Duration::ZERO;
     loop {
         let Some(interval) = feed.upgrade().map(|f| f.poll()) else {
             return;
         };
-        tokio::time::sleep(interval).await;
+        let outage = outage.get_or_insert_with(|| crate::store::outage::Outage::new("subscription poller", interval));
+        tokio::time::sleep(wait.max(interval)).await;
+        wait = Duration::ZERO;
         let Some(feed) = feed.upgrade() else { return };
         let ids = feed.watched_ids();
         let current: HashSet<&Uuid> = ids.iter().collect();
@@ -191,8 +195,14 @@ async fn poll_versions(feed: Weak<Feed>, db: DatabaseConnection) {
                         .filter(|(id, v)| seen.insert(*id, *v) != Some(*v))
                         .map(|(id, _)| id),
                 ),
-                Err(e) => tracing::warn!(error = %e, "feed poller could not read account versions; retrying"),
+                Err(e) => {
+                    wait = outage.failed(&e.into());
+                    break;
+                }
             }
+        }
+        if wait.is_zero() {
+            outage.succeeded();
         }
         feed.publish(moved);
     }

@@ -8,6 +8,7 @@ mod batches;
 mod bench_smoke;
 mod cli;
 mod errors;
+mod failover;
 mod hardening;
 mod holds;
 mod http;
