@@ -8,14 +8,18 @@ use crate::Money;
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "entry")]
 pub struct Model {
-    #[sea_orm(primary_key, auto_increment = false)]
+    /// Unique by construction (UUID v7); not indexed on PostgreSQL, where
+    /// entries are found by their account and sequence.
     pub id: Uuid,
+    /// With `sequence`, the key: an account's entries in order.
+    #[sea_orm(primary_key, auto_increment = false)]
     pub account_id: Uuid,
     pub transfer_id: Uuid,
     /// Signed: negative = money out of the account.
     pub amount: Money,
     pub balance_after: Money,
     /// 1, 2, 3… per account, no gaps.
+    #[sea_orm(primary_key, auto_increment = false)]
     pub sequence: i64,
     pub created_at: DateTimeUtc,
     pub previous_hash: Vec<u8>,

@@ -12,6 +12,7 @@ mod m20261122_000004_cas_guard;
 mod m20261122_000005_redundant_transfer_fks;
 mod m20261202_000006_access;
 mod m20261204_000007_lease;
+mod m20261204_000008_lean_entries;
 
 pub struct Migrator;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000005_redundant_transfer_fks::Migration),
             Box::new(m20261202_000006_access::Migration),
             Box::new(m20261204_000007_lease::Migration),
+            Box::new(m20261204_000008_lean_entries::Migration),
         ]
     }
 }

@@ -61,8 +61,14 @@ async fn a_page_of_nested_entries_costs_the_same_statements_at_any_size(backend:
         .await?;
     let items: Vec<Value> = (0..120).map(|i| item(a, b, "1.00", &format!("t{i}"))).collect();
     app.data(POST_TRANSFERS, json!({ "i": { "transfers": items } })).await?;
-    let small = statements_for(&app, a, 10).await?;
-    let large = statements_for(&app, a, 100).await?;
+    // The fewest of three tries: the server's own background reads on the
+    // same pool (the API key list, reloaded every second) may land in one.
+    let mut small = u64::MAX;
+    let mut large = u64::MAX;
+    for _ in 0..3 {
+        small = small.min(statements_for(&app, a, 10).await?);
+        large = large.min(statements_for(&app, a, 100).await?);
+    }
     ensure!(
         small <= MOST && large <= MOST,
         "10 entries took {small} statements and 100 took {large}, more than one per field ({MOST})"

@@ -34,4 +34,5 @@ mod subscriptions;
 mod tamper;
 mod tokens;
 mod typed_client;
+mod upgrade;
 mod websockets;
