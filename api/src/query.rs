@@ -11,8 +11,8 @@ use service::{ErrorCode, Ledger, LedgerError};
 use crate::error::{GqlResult, IntoGql, gql};
 use crate::scalars::Id;
 use crate::types::{
-    Account, ConsistencyProof, Currency, Hold, InclusionProof, LedgerDigest, LedgerVerification, Transfer,
-    TransferKindGql, connection, decode_cursor,
+    Account, AccountFilterInput, BalanceTotal, ConsistencyProof, Currency, Hold, InclusionProof, LedgerDigest,
+    LedgerVerification, Transfer, TransferKindGql, connection, decode_cursor,
 };
 
 pub struct Query;
@@ -34,21 +34,41 @@ impl Query {
         visible_account(ctx, found)
     }
 
-    /// All accounts (world accounts included) in creation order. Each page is
-    /// read in one snapshot, so its balances sum consistently under writes.
+    /// Accounts (world accounts included) in creation order, all or those
+    /// `filter` covers. Each page is read in one snapshot, so its balances
+    /// sum consistently under writes.
     #[graphql(complexity = "crate::limits::page_cost(first, child_complexity)")]
     async fn accounts(
         &self,
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
+        filter: Option<AccountFilterInput>,
     ) -> GqlResult<Connection<String, Account>> {
         let after = after.map(|c| id_cursor("account", &c)).transpose()?;
         let first = service::model::page::size(first.map(i64::from), DEFAULT_PAGE).gql()?;
-        let page = service::store::account::page(ctx.data::<Ledger>()?, after, first)
+        let ledger = ctx.data::<Ledger>()?;
+        let page = match filter {
+            Some(f) => service::store::account_query::page(ledger, &f.into(), after, first).await,
+            None => service::store::account::page(ledger, after, first).await,
+        }
+        .gql()?;
+        Ok(connection(page, "account", |a| a.id.to_string(), Account))
+    }
+
+    /// Exact totals per currency of the accounts `filter` covers (all
+    /// accounts without one), read in one snapshot. World accounts count
+    /// like any other, so over a whole currency the balance is zero.
+    async fn balance_totals(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<AccountFilterInput>,
+    ) -> GqlResult<Vec<BalanceTotal>> {
+        let filter = filter.map(Into::into).unwrap_or_default();
+        let totals = service::store::account_query::totals(ctx.data::<Ledger>()?, &filter)
             .await
             .gql()?;
-        Ok(connection(page, "account", |a| a.id.to_string(), Account))
+        Ok(totals.into_iter().map(Into::into).collect())
     }
 
     async fn transfer(&self, ctx: &Context<'_>, id: Id) -> GqlResult<Option<Transfer>> {

@@ -13,6 +13,7 @@ mod m20261122_000005_redundant_transfer_fks;
 mod m20261202_000006_access;
 mod m20261204_000007_lease;
 mod m20261204_000008_lean_entries;
+mod m20261204_000009_account_queries;
 
 pub struct Migrator;
 
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000006_access::Migration),
             Box::new(m20261204_000007_lease::Migration),
             Box::new(m20261204_000008_lean_entries::Migration),
+            Box::new(m20261204_000009_account_queries::Migration),
         ]
     }
 }

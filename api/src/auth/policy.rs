@@ -59,7 +59,9 @@ pub fn rule(kind: OperationType, field: &str) -> Option<Rule> {
         }
         (Query, "transfers") => rule(Scope::Read, Owns),
         (Query, "currencies") => rule(Scope::Read, Public),
-        (Query, "accounts" | "ledgerDigest" | "inclusionProof" | "consistencyProof") => rule(Scope::Read, No),
+        (Query, "accounts" | "balanceTotals" | "ledgerDigest" | "inclusionProof" | "consistencyProof") => {
+            rule(Scope::Read, No)
+        }
         (Query, "verifyLedger") => rule(Scope::Admin, No),
         (Subscription, "entryPosted" | "balanceChanged") => rule(Scope::Read, Owns),
         (Mutation, "transfer" | "postTransfers" | "splitTransfer" | "createHold") => rule(Scope::Write, Owns),

@@ -5,6 +5,7 @@ mod entry;
 mod hold;
 mod payloads;
 mod seal;
+mod totals;
 mod transfer;
 mod verification;
 
@@ -13,6 +14,7 @@ pub use entry::Entry;
 pub use hold::Hold;
 pub use payloads::{AccountPayload, Currency, PostTransfersPayload, SplitTransferPayload};
 pub use seal::{ConsistencyProof, InclusionProof, LedgerDigest};
+pub use totals::{AccountFilterInput, BalanceTotal};
 pub use transfer::{Transfer, TransferKindGql};
 pub use verification::LedgerVerification;
 

@@ -54,7 +54,13 @@ pub fn description(text: Option<&str>) -> Result<()> {
 }
 
 pub fn metadata(value: Option<&Value>) -> Result<()> {
-    let Some(value) = value else { return Ok(()) };
+    match value {
+        Some(v) => metadata_limits(v),
+        None => Ok(()),
+    }
+}
+
+fn metadata_limits(value: &Value) -> Result<()> {
     let shape = shape(value);
     if shape.nul {
         return Err(invalid("metadata must not contain the character U+0000".into()));
@@ -70,6 +76,37 @@ pub fn metadata(value: Option<&Value>) -> Result<()> {
         ))),
         false => Ok(()),
     }
+}
+
+/// An accounts filter: a code prefix of 1–255 characters; metadata to match
+/// as an object of objects and scalars (arrays would match differently on
+/// the two backends: PostgreSQL's containment takes any subset of an
+/// array), within the metadata limits.
+pub fn account_filter(code_prefix: Option<&str>, metadata: Option<&Value>) -> Result<()> {
+    if let Some(prefix) = code_prefix {
+        storable("codePrefix", prefix)?;
+        if prefix.is_empty() || prefix.chars().count() > MAX_CODE_LEN {
+            return Err(invalid(format!("codePrefix must be 1 to {MAX_CODE_LEN} characters")));
+        }
+    }
+    let Some(value) = metadata else { return Ok(()) };
+    metadata_limits(value)?;
+    if !value.is_object() {
+        return Err(invalid("the metadata filter must be a JSON object".into()));
+    }
+    let mut stack = vec![value];
+    while let Some(v) = stack.pop() {
+        match v {
+            Value::Array(_) => {
+                return Err(invalid(
+                    "the metadata filter may hold objects and scalars, not arrays".into(),
+                ));
+            }
+            Value::Object(map) => stack.extend(map.values()),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// PostgreSQL text cannot hold U+0000, so no backend accepts it: the same

@@ -5,6 +5,7 @@
 //! rows. Uses: `model`.
 
 pub mod account;
+pub mod account_query;
 pub mod api_key;
 pub(crate) mod cache;
 pub mod currency;

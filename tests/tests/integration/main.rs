@@ -3,6 +3,7 @@
 // Test code: a failed assumption is the test failing, so it may unwrap.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod account_queries;
 mod accounts;
 mod batches;
 mod bench_smoke;
