@@ -10,6 +10,7 @@
 mod check;
 mod cluster;
 mod faults;
+mod ha;
 mod workload;
 
 use std::collections::BTreeMap;
@@ -34,18 +35,35 @@ struct Args {
     /// Admin URL of the PostgreSQL server (a database is created there).
     #[arg(long, env = "TALLY_PG_URL")]
     pg_url: String,
-    /// PostgreSQL's bin directory (pg_ctl).
+    /// PostgreSQL's bin directory (pg_ctl); single-server mode.
     #[arg(long, env = "PG_BIN")]
-    pg_bin: PathBuf,
-    /// PostgreSQL's data directory.
+    pg_bin: Option<PathBuf>,
+    /// PostgreSQL's data directory; single-server mode.
     #[arg(long, env = "PG_DATA")]
-    pg_data: PathBuf,
+    pg_data: Option<PathBuf>,
     /// Options for `pg_ctl start -o` (listen address, port, socket dir…).
     #[arg(long, env = "PG_START_OPTIONS")]
-    pg_start_options: String,
-    /// PostgreSQL's log file.
+    pg_start_options: Option<String>,
+    /// PostgreSQL's log file; single-server mode.
     #[arg(long, env = "PG_LOG")]
-    pg_log: PathBuf,
+    pg_log: Option<PathBuf>,
+    /// Run against the replicated cluster `scripts/cluster.sh up` made in
+    /// this directory (through its HAProxy primary port, `--pg-url`), with
+    /// the cluster's faults instead of the single server's.
+    #[arg(long)]
+    cluster_dir: Option<PathBuf>,
+    /// The cluster's control script.
+    #[arg(long, default_value = "scripts/cluster.sh")]
+    cluster_script: PathBuf,
+    /// Cluster mode: how many times each cluster fault is done.
+    #[arg(long, default_value_t = 1)]
+    rounds: usize,
+    /// Cluster mode: also fail when a fault kind misses its time target
+    /// (postmaster kill 10 s, node loss 30 s, switchover 5 s without an
+    /// acknowledged write) or Tally's share beyond the cluster's own
+    /// recovery exceeds 0.5 s.
+    #[arg(long)]
+    enforce_targets: bool,
     /// Run pg_ctl as this user (PostgreSQL refuses to run as root).
     #[arg(long, env = "PG_RUN_AS")]
     pg_run_as: Option<String>,
@@ -105,6 +123,7 @@ async fn run(args: Args) -> Result<()> {
         accounts: accounts.clone(),
         stop: Default::default(),
         started: Instant::now(),
+        started_wall: std::time::SystemTime::now(),
     });
     eprintln!(
         "chaos: {} instances, {} clients, {} s, database {db}, logs in {}",
@@ -116,25 +135,40 @@ async fn run(args: Args) -> Result<()> {
     let clients: Vec<_> = (0..args.clients)
         .map(|c| tokio::spawn(workload::client(Arc::clone(&shared), c)))
         .collect();
-    let pg = Postgres {
-        admin_url: args.pg_url.clone(),
-        bin: args.pg_bin.clone(),
-        data: args.pg_data.clone(),
-        start_options: args.pg_start_options.clone(),
-        log: args.pg_log.clone(),
-        run_as: args.pg_run_as.clone(),
+    let (injected, ha_faults, probes) = match &args.cluster_dir {
+        Some(dir) => {
+            let ha = ha::Ha {
+                script: args.cluster_script.clone(),
+                dir: dir.clone(),
+            };
+            let (faults, probes) = inject_ha_faults(&ha, &args.pg_url, &shared, args.rounds).await?;
+            (Vec::new(), faults, probes)
+        }
+        None => {
+            let pg = Postgres {
+                admin_url: args.pg_url.clone(),
+                bin: args.pg_bin.clone().context("--pg-bin (or --cluster-dir)")?,
+                data: args.pg_data.clone().context("--pg-data")?,
+                start_options: args.pg_start_options.clone().context("--pg-start-options")?,
+                log: args.pg_log.clone().context("--pg-log")?,
+                run_as: args.pg_run_as.clone(),
+            };
+            let injected = inject_faults(&mut cluster, &pg, &url, accounts[0], &shared, args.duration).await?;
+            (injected, Vec::new(), Vec::new())
+        }
     };
-    let injected = inject_faults(&mut cluster, &pg, &url, accounts[0], &shared, args.duration).await?;
     shared.stop.store(true, Ordering::Relaxed);
     let mut log = Log::default();
     for c in clients {
         merge(&mut log, c.await?);
     }
+    let outcomes = ha_outcomes(&ha_faults, &log, &probes);
     let drained = check::sealer_caught_up(&url, Duration::from_secs(60)).await?;
     cluster.stop(Duration::from_secs(60)).await?;
     let audit = audit(&args, &dir, &url, &key).await;
     let verify = check::tally_verify(&args.binary, &url);
     report(&log, &injected, drained, &audit, &verify);
+    report_ha(&outcomes);
     ensure!(
         log.problems.is_empty(),
         "{} problems, first: {}",
@@ -151,7 +185,27 @@ async fn run(args: Args) -> Result<()> {
         "{} INTERNAL answers: faults must give UNAVAILABLE, never INTERNAL",
         log.internal_answers
     );
-    ensure!(!injected.is_empty(), "no fault was injected");
+    ensure!(!injected.is_empty() || !outcomes.is_empty(), "no fault was injected");
+    for o in &outcomes {
+        let Some(gap) = o.tally else {
+            bail!("no write was acknowledged after {}", o.fault.name())
+        };
+        if args.enforce_targets {
+            if let Some(target) = o.fault.target() {
+                ensure!(
+                    gap <= target,
+                    "{}: {gap:?} without a write (target {target:?})",
+                    o.fault.name()
+                );
+            }
+            let share = o.share().unwrap_or_default();
+            ensure!(
+                share <= Duration::from_millis(500),
+                "{}: Tally's share {share:?} beyond the cluster's own recovery",
+                o.fault.name()
+            );
+        }
+    }
     for i in &injected {
         if let Some((said_down, ready_after)) = i.readiness {
             ensure!(said_down, "an instance's /readyz did not report the database down");
@@ -212,6 +266,99 @@ async fn inject_faults(
     Ok(injected)
 }
 
+/// Cluster mode: each fault in turn, `rounds` times, each once the cluster
+/// is healthy again after the one before (and a few seconds of steady load
+/// between), with the psql probe running throughout.
+async fn inject_ha_faults(
+    ha: &ha::Ha,
+    url: &str,
+    shared: &Shared,
+    rounds: usize,
+) -> Result<(Vec<(ha::HaFault, Duration)>, Vec<ha::Probe>)> {
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let probes = ha::spawn_probe(url.to_owned(), shared.started, Arc::clone(&stop));
+    ha.wait_healthy(Duration::from_secs(120)).await?;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let mut done = Vec::new();
+    for _ in 0..rounds {
+        for fault in ha::HaFault::CYCLE {
+            eprintln!(
+                "[{:>6.1}s] fault: {}",
+                shared.started.elapsed().as_secs_f64(),
+                fault.name()
+            );
+            let happened = ha.inject(fault).await?;
+            // The moment of the kill, on the run's clock.
+            let at = happened
+                .duration_since(shared.started_wall)
+                .unwrap_or_else(|_| shared.started.elapsed());
+            done.push((fault, at));
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            ha.wait_healthy(Duration::from_secs(120)).await?;
+            tokio::time::sleep(Duration::from_secs(4)).await;
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let probes = probes.lock().map(|p| p.clone()).unwrap_or_default();
+    Ok((done, probes))
+}
+
+fn ha_outcomes(faults: &[(ha::HaFault, Duration)], log: &Log, probes: &[ha::Probe]) -> Vec<ha::Outcome> {
+    let end = log.acknowledged.iter().map(|a| a.at).max().unwrap_or_default();
+    faults
+        .iter()
+        .enumerate()
+        .map(|(i, &(fault, at))| {
+            let until = faults.get(i + 1).map_or(end, |next| next.1);
+            ha::Outcome {
+                fault,
+                at,
+                tally: ha::longest_gap(at, until, log.acknowledged.iter().map(|a| a.at)),
+                cluster: ha::longest_gap(at, until, probes.iter().map(|p| p.done)),
+            }
+        })
+        .collect()
+}
+
+fn report_ha(outcomes: &[ha::Outcome]) {
+    if outcomes.is_empty() {
+        return;
+    }
+    let secs = |d: Option<Duration>| d.map_or("-".to_owned(), |d| format!("{:.2} s", d.as_secs_f64()));
+    println!("cluster faults (longest time without an acknowledged write, from the fault to the next):");
+    for o in outcomes {
+        println!(
+            "  at {:>6.1} s: {:<52} tally {:>8}  psql {:>8}  tally's share {:>8}",
+            o.at.as_secs_f64(),
+            o.fault.name(),
+            secs(o.tally),
+            secs(o.cluster),
+            secs(o.share())
+        );
+    }
+    for fault in ha::HaFault::CYCLE {
+        let of: Vec<&ha::Outcome> = outcomes.iter().filter(|o| o.fault == fault).collect();
+        let pick = |f: fn(&ha::Outcome) -> Option<Duration>| ha::p50_max(of.iter().filter_map(|o| f(o)).collect());
+        let show = |v: Option<(Duration, Duration)>| {
+            v.map_or("-".to_owned(), |(p50, max)| {
+                format!("p50 {:.2} s, max {:.2} s", p50.as_secs_f64(), max.as_secs_f64())
+            })
+        };
+        let target = fault
+            .target()
+            .map_or(String::new(), |t| format!(" (target ≤ {} s)", t.as_secs()));
+        println!(
+            "  {} × {}{target}: tally {}; psql {}; tally's share {}",
+            of.len(),
+            fault.name(),
+            show(pick(|o| o.tally)),
+            show(pick(|o| o.cluster)),
+            show(pick(ha::Outcome::share))
+        );
+    }
+}
+
 /// For each database fault: how long after the database was back the first
 /// transfer was acknowledged.
 fn recoveries(injected: &[Injected], log: &Log) -> Vec<(Fault, Option<Duration>)> {
@@ -269,7 +416,9 @@ fn report(log: &Log, injected: &[Injected], drained: Duration, audit: &Result<St
         "reads checked (sum = 0):       {} ({} failed to answer)",
         log.reads_checked, log.reads_failed
     );
-    println!("faults injected:               {}", injected.len());
+    if !injected.is_empty() {
+        println!("faults injected:               {}", injected.len());
+    }
     for (name, n) in &faults {
         println!("  {n} × {name}");
     }
@@ -339,6 +488,7 @@ async fn open_accounts(http: &reqwest::Client, base: &str, key: &str, n: usize) 
         accounts: Vec::new(),
         stop: Default::default(),
         started: Instant::now(),
+        started_wall: std::time::SystemTime::now(),
     };
     let mut ids = Vec::new();
     for i in 0..n {

@@ -21,6 +21,8 @@ pub struct Shared {
     pub accounts: Vec<Uuid>,
     pub stop: AtomicBool,
     pub started: Instant,
+    /// `started` on the wall clock (the cluster's helpers report wall time).
+    pub started_wall: std::time::SystemTime,
 }
 
 /// A transfer the server acknowledged.

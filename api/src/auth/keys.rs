@@ -99,12 +99,20 @@ fn known(row: &service::entity::api_key::Model) -> Option<Known> {
     })
 }
 
+/// Reloads every [`REFRESH`]; while the database is away it keeps the last
+/// copy, backs off and logs once per outage.
 async fn refresh(cache: Weak<KeyCache>) {
+    let mut outage = service::store::outage::Outage::new("API key reload", REFRESH);
+    let mut wait = REFRESH;
     loop {
-        tokio::time::sleep(REFRESH).await;
+        tokio::time::sleep(wait).await;
         let Some(cache) = cache.upgrade() else { return };
-        if let Err(e) = cache.reload().await {
-            tracing::warn!(error = %e, "could not reload API keys; keeping the last copy");
-        }
+        wait = match cache.reload().await {
+            Ok(()) => {
+                outage.succeeded();
+                REFRESH
+            }
+            Err(e) => outage.failed(&e).max(REFRESH),
+        };
     }
 }
