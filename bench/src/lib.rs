@@ -3,6 +3,7 @@
 //! figure with the raw-SQL ceiling measured in the same run.
 
 pub mod ceiling;
+pub mod cost;
 pub mod gql;
 pub mod load;
 pub mod plot;

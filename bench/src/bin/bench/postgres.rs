@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use bench::ceiling::{self, Ceiling};
+use bench::cost::{Cost, Meter};
 use bench::gql::Tally;
 use bench::plot::{self, Panel, Series};
 use bench::report::{Report, Row};
@@ -46,13 +47,23 @@ pub(super) async fn postgres(args: &Args, admin: &str, run: &Run, report: &mut R
     };
     ceiling.prepare()?;
     let secs = run.duration.as_secs();
+    let meter = Meter::new(admin)?;
     let mut sweep = Vec::new();
     for &c in &args.clients {
         let rss = sample_rss(srv.pid());
+        let before = meter.read(Some(srv.pid()))?;
         let s = scenarios::run(&tally, &accounts, Scenario::Uncontended, c, run, &run_id()).await;
+        let tally_cost = meter.cost(&before, &meter.read(Some(srv.pid()))?, s.all_transfers as f64)?;
         let peak = rss.stop();
+        let before = meter.read(None)?;
         let multi = ceiling.run("transfer.sql", c, false, 0, secs)?;
+        let multi_cost = meter.cost(&before, &meter.read(None)?, multi * secs as f64)?;
+        let before = meter.read(None)?;
         let single = ceiling.run("transfer_fn.sql", c, false, 0, secs)?;
+        let single_cost = meter.cost(&before, &meter.read(None)?, single * secs as f64)?;
+        if c == 32 {
+            report_costs(report, &tally_cost, &multi_cost, &single_cost);
+        }
         let row = Row::new("postgres", Scenario::Uncontended.name(), c, &s, false);
         report.rows.push(
             row.clone()
@@ -107,6 +118,33 @@ pub(super) async fn postgres(args: &Args, admin: &str, run: &Run, report: &mut R
     srv.stop();
     write_plot(&args.plot, &sweep)?;
     Ok(())
+}
+
+/// CPU and WAL per committed transfer, Tally beside each ceiling (the
+/// issue's goal: PostgreSQL's CPU per transfer within 1.3× of the
+/// one-round-trip ceiling's).
+fn report_costs(report: &mut Report, tally: &Cost, multi: &Cost, single: &Cost) {
+    report.figures.push((
+        "CPU µs per committed transfer, 32 clients uncontended: Tally server / PostgreSQL / load generator".into(),
+        format!(
+            "{:.0} / {:.0} / {:.0} (transfer.sql: – / {:.0} / {:.0}; transfer_fn.sql: – / {:.0} / {:.0}); PostgreSQL ÷ transfer_fn.sql's: {:.2}",
+            tally.server_us,
+            tally.postgres_us,
+            tally.load_us,
+            multi.postgres_us,
+            multi.load_us,
+            single.postgres_us,
+            single.load_us,
+            tally.postgres_us / single.postgres_us.max(1e-9)
+        ),
+    ));
+    report.figures.push((
+        "WAL bytes per committed transfer, 32 clients uncontended: Tally / transfer.sql / transfer_fn.sql".into(),
+        format!(
+            "{:.0} / {:.0} / {:.0}",
+            tally.wal_bytes, multi.wal_bytes, single.wal_bytes
+        ),
+    ));
 }
 
 async fn reads(tally: &Tally, accounts: &Accounts, run: &Run, report: &mut Report) -> Result<()> {
