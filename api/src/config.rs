@@ -131,6 +131,10 @@ pub struct ServeArgs {
     #[arg(long, env = "TALLY_LOADER_DELAY_MS", default_value_t = crate::http::DEFAULT_LOADER_DELAY_MS)]
     pub loader_delay_ms: u64,
 
+    /// Movements may be dated back (`effectiveAt`) this many hours with the
+    /// write scope; further back needs the admin scope.
+    #[arg(long, env = "TALLY_BACKDATE_WINDOW_HOURS", default_value_t = 24)]
+    pub backdate_window_hours: u64,
     /// Connections this instance holds at most (one beyond is closed at once).
     #[arg(long, env = "TALLY_MAX_CONNECTIONS", default_value_t = crate::http::ConnLimits::DEFAULT.max_connections)]
     pub max_connections: usize,

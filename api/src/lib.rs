@@ -40,6 +40,7 @@ pub fn schema(ledger: Ledger, signer: Signer, options: &ServerOptions) -> TallyS
         .data(signer)
         .data(loader)
         .data(query::Audits(tokio::sync::Semaphore::new(1)))
+        .data(options.backdating)
         .extension(limits::Enforce(options.limits));
     let builder = match options.introspection {
         true => builder,

@@ -140,6 +140,7 @@ fn options(args: &ServeArgs, jwt: Option<Arc<JwtVerifier>>) -> api::ServerOption
             header_timeout: Duration::from_millis(args.header_timeout_ms.max(1)),
         },
         ide_assets: args.ide_assets.clone(),
+        backdating: api::auth::Backdating(Duration::from_secs(args.backdate_window_hours.saturating_mul(3600))),
     }
 }
 

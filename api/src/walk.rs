@@ -133,6 +133,48 @@ pub fn directives(doc: &ExecutableDocument) -> usize {
     fields(doc).iter().map(|f| f.directives.len()).max().unwrap_or(0)
 }
 
+/// The earliest `effectiveAt` the request carries anywhere — in an
+/// argument literal of any field, or in any variable — as written (an
+/// unparsable one is left to the executor, which refuses it).
+pub fn earliest_effective_at(doc: &ExecutableDocument, variables: &Variables) -> Option<chrono::DateTime<chrono::Utc>> {
+    const KEY: &str = "effectiveAt";
+    let parse = |s: &str| chrono::DateTime::parse_from_rfc3339(s).ok().map(|t| t.to_utc());
+    let mut found: Vec<chrono::DateTime<chrono::Utc>> = Vec::new();
+    for field in fields(doc) {
+        let mut stack: Vec<&Value> = field.arguments.iter().map(|(_, v)| &v.node).collect();
+        while let Some(v) = stack.pop() {
+            match v {
+                Value::List(items) => stack.extend(items),
+                Value::Object(map) => {
+                    for (k, v) in map {
+                        match (k.as_str(), v) {
+                            (KEY, Value::String(s)) => found.extend(parse(s)),
+                            _ => stack.push(v),
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    let mut stack: Vec<&ConstValue> = variables.values().collect();
+    while let Some(v) = stack.pop() {
+        match v {
+            ConstValue::List(items) => stack.extend(items),
+            ConstValue::Object(map) => {
+                for (k, v) in map {
+                    match (k.as_str(), v) {
+                        (KEY, ConstValue::String(s)) => found.extend(parse(s)),
+                        _ => stack.push(v),
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    found.into_iter().min()
+}
+
 /// The number of aliased fields in the document.
 pub fn aliases(doc: &ExecutableDocument) -> usize {
     fields(doc).iter().filter(|f| f.alias.is_some()).count()

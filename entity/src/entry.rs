@@ -22,6 +22,8 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub sequence: i64,
     pub created_at: DateTimeUtc,
+    /// Its transfer's effective time, if earlier than the commit.
+    pub effective_at: Option<DateTimeUtc>,
     pub previous_hash: Vec<u8>,
     pub hash: Vec<u8>,
 }

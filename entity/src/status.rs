@@ -46,16 +46,19 @@ pub enum TransferKind {
     Capture,
     #[sea_orm(string_value = "SWEEP")]
     Sweep,
+    #[sea_orm(string_value = "EXCHANGE")]
+    Exchange,
 }
 
 impl TransferKind {
-    pub const ALL: [TransferKind; 6] = [
+    pub const ALL: [TransferKind; 7] = [
         Self::Deposit,
         Self::Withdrawal,
         Self::Transfer,
         Self::Reversal,
         Self::Capture,
         Self::Sweep,
+        Self::Exchange,
     ];
 
     /// The stored text (also what hashes cover).
@@ -67,6 +70,7 @@ impl TransferKind {
             Self::Reversal => "REVERSAL",
             Self::Capture => "CAPTURE",
             Self::Sweep => "SWEEP",
+            Self::Exchange => "EXCHANGE",
         }
     }
 }

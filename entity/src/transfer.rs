@@ -24,6 +24,9 @@ pub struct Model {
     pub description: Option<String>,
     pub metadata: Option<Json>,
     pub created_at: DateTimeUtc,
+    /// When the movement took effect, if earlier than its commit (imported
+    /// history); `None`: effective when committed.
+    pub effective_at: Option<DateTimeUtc>,
     /// SHA-256 over the transfer's canonical content and its entries' hashes.
     pub hash: Option<Vec<u8>>,
 }

@@ -14,6 +14,7 @@ mod m20261202_000006_access;
 mod m20261204_000007_lease;
 mod m20261204_000008_lean_entries;
 mod m20261204_000009_account_queries;
+mod m20261204_000010_effective_dates;
 
 pub struct Migrator;
 
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000007_lease::Migration),
             Box::new(m20261204_000008_lean_entries::Migration),
             Box::new(m20261204_000009_account_queries::Migration),
+            Box::new(m20261204_000010_effective_dates::Migration),
         ]
     }
 }

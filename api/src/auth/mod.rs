@@ -25,7 +25,7 @@ use uuid::Uuid;
 
 pub use jwt::{JwtConfig, JwtVerifier};
 pub use limiter::{RateLimit, RateLimiter, rate_limited, retry_after};
-pub use policy::{Policy, authorize, sees, touches};
+pub use policy::{Backdating, Policy, authorize, sees, touches};
 
 /// The caller of one request (or websocket connection); also the key of its
 /// rate-limit bucket.

@@ -64,7 +64,9 @@ pub fn rule(kind: OperationType, field: &str) -> Option<Rule> {
         }
         (Query, "verifyLedger") => rule(Scope::Admin, No),
         (Subscription, "entryPosted" | "balanceChanged") => rule(Scope::Read, Owns),
-        (Mutation, "transfer" | "postTransfers" | "splitTransfer" | "createHold") => rule(Scope::Write, Owns),
+        (Mutation, "transfer" | "postTransfers" | "splitTransfer" | "createHold" | "exchange") => {
+            rule(Scope::Write, Owns)
+        }
         (Mutation, "deposit" | "withdraw" | "reverseTransfer" | "captureHold" | "voidHold") => rule(Scope::Write, No),
         (Mutation, "createAccount" | "createCurrency" | "updateAccount" | "archiveAccount" | "mergeAccounts") => {
             rule(Scope::Admin, No)
@@ -97,20 +99,65 @@ fn refusal(principal: &Principal, kind: OperationType, field: &str) -> async_gra
 }
 
 /// Refuses the request if its operation has a root field beyond
-/// `principal`. A request that does not parse, or names no operation of its
+/// `principal`, or backdates a movement further than `window` without the
+/// admin scope. A request that does not parse, or names no operation of its
 /// document, is left to the executor, which refuses it before anything runs.
-pub fn authorize(principal: &Principal, request: &mut Request) -> async_graphql::Result<()> {
+pub fn authorize(principal: &Principal, request: &mut Request, window: Backdating) -> async_graphql::Result<()> {
     if *principal == Principal::Open {
         return Ok(());
     }
     let name = request.operation_name.clone();
-    let Ok(doc) = request.parsed_query() else { return Ok(()) };
-    let Some((kind, fields)) = root_fields(doc, name.as_deref()) else {
+    let variables = std::mem::take(&mut request.variables);
+    let verdict = match request.parsed_query() {
+        Ok(doc) => judge(principal, doc, name.as_deref(), &variables, window),
+        Err(_) => Ok(()),
+    };
+    request.variables = variables;
+    verdict
+}
+
+fn judge(
+    principal: &Principal,
+    doc: &ExecutableDocument,
+    name: Option<&str>,
+    variables: &async_graphql::Variables,
+    window: Backdating,
+) -> async_graphql::Result<()> {
+    let Some((kind, fields)) = root_fields(doc, name) else {
         return Ok(());
     };
-    match fields.iter().find(|f| !allows(principal, rule(kind, f))) {
-        Some(field) => Err(refusal(principal, kind, field)),
-        None => Ok(()),
+    if let Some(field) = fields.iter().find(|f| !allows(principal, rule(kind, f))) {
+        return Err(refusal(principal, kind, field));
+    }
+    if kind == OperationType::Mutation {
+        window.allows(principal, crate::walk::earliest_effective_at(doc, variables))?;
+    }
+    Ok(())
+}
+
+/// How far back a movement may be dated (`effectiveAt`) without the admin
+/// scope: importing older history is an administrator's act.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Backdating(pub std::time::Duration);
+
+impl Backdating {
+    pub const DEFAULT: Backdating = Backdating(std::time::Duration::from_secs(24 * 3600));
+
+    fn allows(self, caller: &Principal, earliest: Option<chrono::DateTime<chrono::Utc>>) -> async_graphql::Result<()> {
+        let Some(at) = earliest else { return Ok(()) };
+        let limit = chrono::Utc::now() - chrono::Duration::from_std(self.0).unwrap_or(chrono::Duration::MAX);
+        match caller {
+            _ if at >= limit => Ok(()),
+            Principal::Open => Ok(()),
+            Principal::Key { scope, .. } if *scope >= Scope::Admin => Ok(()),
+            p => Err(forbidden(format!(
+                "{} may not date a movement before {} (effectiveAt {}): backdating beyond {} s needs the admin scope",
+                p.label(),
+                limit.to_rfc3339(),
+                at.to_rfc3339(),
+                self.0.as_secs()
+            ))),
+        }
     }
 }
 
@@ -133,6 +180,7 @@ fn root_fields(doc: &ExecutableDocument, name: Option<&str>) -> Option<(Operatio
 pub struct Policy {
     kind: OperationType,
     owning: Vec<Uuid>,
+    backdated: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Policy {
@@ -149,7 +197,14 @@ impl Policy {
         Self {
             kind,
             owning: Vec::new(),
+            backdated: None,
         }
+    }
+
+    /// The earliest effective time the field's arguments give, if any.
+    pub fn backdating(mut self, at: Option<chrono::DateTime<chrono::Utc>>) -> Self {
+        self.backdated = at;
+        self
     }
 
     /// The accounts the field acts on, from its arguments.
@@ -167,6 +222,8 @@ impl Guard for Policy {
         if !allows(caller, rule) {
             return Err(refusal(caller, self.kind, field));
         }
+        let window = ctx.data_opt::<Backdating>().copied().unwrap_or(Backdating::DEFAULT);
+        window.allows(caller, self.backdated)?;
         match (caller, rule) {
             (Principal::User { subject }, Some(rule)) if rule.end_user == EndUser::Owns => {
                 owns(ctx, subject, &self.owning).await
@@ -235,7 +292,7 @@ mod tests {
     }
 
     fn allowed(p: &Principal, query: &str) -> bool {
-        authorize(p, &mut Request::new(query)).is_ok()
+        authorize(p, &mut Request::new(query), Backdating::DEFAULT).is_ok()
     }
 
     #[test]
@@ -288,7 +345,22 @@ mod tests {
         let mut two =
             Request::new("query A { accounts { edges { cursor } } } mutation B { deposit(input: {}) { id } }")
                 .operation_name("B");
-        assert!(authorize(&read, &mut two).is_err());
+        assert!(authorize(&read, &mut two, Backdating::DEFAULT).is_err());
+    }
+
+    #[test]
+    fn backdating_beyond_the_window_needs_admin() {
+        let (write, admin) = (key(Scope::Write), key(Scope::Admin));
+        let old = (chrono::Utc::now() - chrono::Duration::days(3)).to_rfc3339();
+        let recent = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
+        let q = |at: &str| format!("mutation {{ deposit(input: {{ effectiveAt: \"{at}\" }}) {{ id }} }}");
+        assert!(allowed(&write, &q(&recent)));
+        assert!(!allowed(&write, &q(&old)));
+        assert!(allowed(&admin, &q(&old)));
+        let mut via_variable = Request::new("mutation($i: DepositInput!) { deposit(input: $i) { id } }").variables(
+            async_graphql::Variables::from_json(serde_json::json!({ "i": { "effectiveAt": old } })),
+        );
+        assert!(authorize(&write, &mut via_variable, Backdating::DEFAULT).is_err());
     }
 
     #[test]

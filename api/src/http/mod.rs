@@ -57,6 +57,8 @@ pub struct ServerOptions {
     pub jwt: Option<Arc<JwtVerifier>>,
     /// Connections: how many at once, how long a request head may take.
     pub conn: ConnLimits,
+    /// How far back a movement may be dated without the admin scope.
+    pub backdating: crate::auth::Backdating,
     /// Serve the IDEs' pinned scripts from this directory instead of a CDN.
     pub ide_assets: Option<std::path::PathBuf>,
 }
@@ -80,6 +82,7 @@ impl Default for ServerOptions {
             rate_limit: DEFAULT_RATE_LIMIT,
             jwt: None,
             conn: ConnLimits::DEFAULT,
+            backdating: crate::auth::Backdating::DEFAULT,
             ide_assets: None,
         }
     }
@@ -121,6 +124,7 @@ pub async fn app(
         documents: documents.clone(),
         options: options.ws,
         registry: crate::ws::Registry::default(),
+        backdating: options.backdating,
     });
     let state = AppState {
         operations: Arc::new(telemetry::Operations::of(&schema)),

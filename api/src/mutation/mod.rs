@@ -1,5 +1,6 @@
 //! Mutations: one service call each. Inputs are converted, never interpreted.
 
+mod exchange;
 mod holds;
 mod lifecycle;
 mod movements;
@@ -7,6 +8,7 @@ mod movements;
 use async_graphql::MergedObject;
 
 use async_graphql::{Context, InputObject, Json, Object};
+use chrono::{DateTime, Utc};
 use service::Ledger;
 use service::operations::transfer::Details;
 use service::operations::transfer::Movement;
@@ -41,6 +43,10 @@ pub struct DepositInput {
     pub idempotency_key: String,
     pub description: Option<String>,
     pub metadata: Metadata,
+    /// When the movement took effect, for importing history with its
+    /// original dates: not in the future; earlier than the server's
+    /// backdating window it needs the admin scope. Default: when committed.
+    pub effective_at: Option<DateTime<Utc>>,
 }
 
 #[derive(InputObject)]
@@ -50,6 +56,10 @@ pub struct WithdrawInput {
     pub idempotency_key: String,
     pub description: Option<String>,
     pub metadata: Metadata,
+    /// When the movement took effect, for importing history with its
+    /// original dates: not in the future; earlier than the server's
+    /// backdating window it needs the admin scope. Default: when committed.
+    pub effective_at: Option<DateTime<Utc>>,
 }
 
 #[derive(InputObject)]
@@ -60,6 +70,10 @@ pub struct TransferInput {
     pub idempotency_key: String,
     pub description: Option<String>,
     pub metadata: Metadata,
+    /// When the movement took effect, for importing history with its
+    /// original dates: not in the future; earlier than the server's
+    /// backdating window it needs the admin scope. Default: when committed.
+    pub effective_at: Option<DateTime<Utc>>,
 }
 
 #[derive(MergedObject, Default)]
@@ -68,6 +82,7 @@ pub struct Mutation(
     movements::MovementMutation,
     holds::HoldMutation,
     lifecycle::LifecycleMutation,
+    exchange::ExchangeMutation,
 );
 
 #[derive(Default)]
@@ -90,6 +105,7 @@ impl CoreMutation {
     }
 
     /// Money in: from the currency's world account to `accountId`.
+    #[graphql(guard = "crate::auth::Policy::mutation().backdating(input.effective_at)")]
     async fn deposit(&self, ctx: &Context<'_>, input: DepositInput) -> GqlResult<Transfer> {
         service::operations::transfer::deposit(ctx.data::<Ledger>()?, input.into())
             .await
@@ -98,6 +114,7 @@ impl CoreMutation {
     }
 
     /// Money out: from `accountId` to the currency's world account.
+    #[graphql(guard = "crate::auth::Policy::mutation().backdating(input.effective_at)")]
     async fn withdraw(&self, ctx: &Context<'_>, input: WithdrawInput) -> GqlResult<Transfer> {
         service::operations::transfer::withdraw(ctx.data::<Ledger>()?, input.into())
             .await
@@ -105,7 +122,9 @@ impl CoreMutation {
             .gql()
     }
 
-    #[graphql(guard = "crate::auth::Policy::mutation().owning([input.from_account_id.0])")]
+    #[graphql(
+        guard = "crate::auth::Policy::mutation().owning([input.from_account_id.0]).backdating(input.effective_at)"
+    )]
     async fn transfer(&self, ctx: &Context<'_>, input: TransferInput) -> GqlResult<Transfer> {
         service::operations::transfer::transfer(ctx.data::<Ledger>()?, input.into())
             .await
@@ -123,7 +142,7 @@ macro_rules! movement_from {
                 Movement {
                     account_id: input.account_id.0,
                     amount: input.amount.0,
-                    details: details(input.idempotency_key, input.description, input.metadata),
+                    details: details(input.idempotency_key, input.description, input.metadata, input.effective_at),
                 }
             }
         }
@@ -132,11 +151,17 @@ macro_rules! movement_from {
 
 movement_from!(DepositInput, WithdrawInput);
 
-pub(crate) fn details(key: String, description: Option<String>, metadata: Metadata) -> Details {
+pub(crate) fn details(
+    key: String,
+    description: Option<String>,
+    metadata: Metadata,
+    effective_at: Option<DateTime<Utc>>,
+) -> Details {
     Details {
         idempotency_key: key,
         description,
         metadata: metadata.map(|j| j.0),
+        effective_at,
     }
 }
 
@@ -146,7 +171,12 @@ impl From<TransferInput> for TransferRequest {
             from_account_id: input.from_account_id.0,
             to_account_id: input.to_account_id.0,
             amount: input.amount.0,
-            details: details(input.idempotency_key, input.description, input.metadata),
+            details: details(
+                input.idempotency_key,
+                input.description,
+                input.metadata,
+                input.effective_at,
+            ),
         }
     }
 }

@@ -34,6 +34,8 @@ pub struct SplitTransferInput {
     pub parts: Vec<SplitPartInput>,
     pub description: Option<String>,
     pub metadata: Metadata,
+    /// When the split took effect (see `DepositInput.effectiveAt`).
+    pub effective_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[derive(InputObject)]
@@ -52,7 +54,9 @@ pub struct MovementMutation;
 #[Object(guard = "crate::auth::Policy::mutation()")]
 impl MovementMutation {
     /// Up to 1,000 transfers in one database transaction (accounts locked once each, in id order).
-    #[graphql(guard = "crate::auth::Policy::mutation().owning(input.transfers.iter().map(|t| t.from_account_id.0))")]
+    #[graphql(
+        guard = "crate::auth::Policy::mutation().owning(input.transfers.iter().map(|t| t.from_account_id.0)).backdating(input.transfers.iter().filter_map(|t| t.effective_at).min())"
+    )]
     async fn post_transfers(&self, ctx: &Context<'_>, input: PostTransfersInput) -> GqlResult<PostTransfersPayload> {
         let items = input.transfers.into_iter().map(Into::into).collect();
         let outcomes = service::operations::transfer::post_batch(ctx.data::<Ledger>()?, items, input.atomic)
@@ -63,13 +67,20 @@ impl MovementMutation {
 
     /// Divides `amount` over `parts` at the currency's scale (largest remainder;
     /// ties go to the earlier part): the parts always sum exactly to the amount.
-    #[graphql(guard = "crate::auth::Policy::mutation().owning([input.from_account_id.0])")]
+    #[graphql(
+        guard = "crate::auth::Policy::mutation().owning([input.from_account_id.0]).backdating(input.effective_at)"
+    )]
     async fn split_transfer(&self, ctx: &Context<'_>, input: SplitTransferInput) -> GqlResult<SplitTransferPayload> {
         let request = SplitRequest {
             from_account_id: input.from_account_id.0,
             amount: input.amount.0,
             parts: input.parts.into_iter().map(|p| (p.account_id.0, p.weight.0)).collect(),
-            details: details(input.idempotency_key, input.description, input.metadata),
+            details: details(
+                input.idempotency_key,
+                input.description,
+                input.metadata,
+                input.effective_at,
+            ),
         };
         service::operations::transfer::split(ctx.data::<Ledger>()?, request)
             .await
@@ -80,7 +91,7 @@ impl MovementMutation {
     /// A compensating transfer, full or partial; the reversals of a transfer
     /// never exceed it, and a reversal cannot be reversed.
     async fn reverse_transfer(&self, ctx: &Context<'_>, input: ReverseTransferInput) -> GqlResult<Transfer> {
-        let d = details(input.idempotency_key, input.description, input.metadata);
+        let d = details(input.idempotency_key, input.description, input.metadata, None);
         let amount = input.amount.map(|m| m.0);
         service::operations::transfer::reverse(ctx.data::<Ledger>()?, input.transfer_id.0, amount, d)
             .await

@@ -24,6 +24,18 @@ pub enum AccountStatus {
 
 const DEFAULT_PAGE: u64 = 50;
 
+/// Which time a question about the past goes by.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq, Default)]
+pub enum TimeBasis {
+    /// When movements were committed: the order of the chains, sequences
+    /// and the sealed journal.
+    #[default]
+    Commit,
+    /// When movements took effect (`effectiveAt`; the commit time for all
+    /// but imported history).
+    Effective,
+}
+
 #[Object]
 impl Account {
     async fn id(&self) -> Id {
@@ -104,15 +116,25 @@ impl Account {
         Ok(connection(page, "entry", |e| e.sequence.to_string(), Entry))
     }
 
-    /// The balance right after the last entry at or before `at` (an index lookup).
-    async fn balance_at(&self, ctx: &Context<'_>, at: DateTime<Utc>) -> GqlResult<Money> {
+    /// The balance at `at`. By commit time (the default): right after the
+    /// last entry committed at or before `at` (one index lookup). By
+    /// effective time: every movement that took effect at or before `at`,
+    /// imported history included, however late it was committed. Both exact.
+    async fn balance_at(
+        &self,
+        ctx: &Context<'_>,
+        at: DateTime<Utc>,
+        #[graphql(default)] basis: TimeBasis,
+    ) -> GqlResult<Money> {
         sees(ctx, &self.0)?;
         let ledger = ctx.data::<Ledger>()?;
         let scale = self.0.balance.0.scale();
-        service::store::entry::balance_at(ledger, self.0.id, at, scale)
-            .await
-            .map(Money)
-            .gql()
+        match basis {
+            TimeBasis::Commit => service::store::entry::balance_at(ledger, self.0.id, at, scale).await,
+            TimeBasis::Effective => service::store::entry::balance_at_effective(ledger, self.0.id, at, scale).await,
+        }
+        .map(Money)
+        .gql()
     }
 }
 

@@ -59,6 +59,10 @@ impl Entry {
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
+    /// When its movement took effect (`Transfer.effectiveAt`).
+    async fn effective_at(&self) -> DateTime<Utc> {
+        self.0.effective_at.unwrap_or(self.0.created_at)
+    }
     /// Hex SHA-256 of this entry (see README, "Hash chain").
     async fn hash(&self, ctx: &Context<'_>) -> GqlResult<String> {
         self.private(ctx).await?;

@@ -15,7 +15,7 @@ pub use hold::Hold;
 pub use payloads::{AccountPayload, Currency, PostTransfersPayload, SplitTransferPayload};
 pub use seal::{ConsistencyProof, InclusionProof, LedgerDigest};
 pub use totals::{AccountFilterInput, BalanceTotal};
-pub use transfer::{Transfer, TransferKindGql};
+pub use transfer::{ExchangeDetails, Transfer, TransferKindGql};
 pub use verification::LedgerVerification;
 
 use base64::Engine;

@@ -26,6 +26,51 @@ pub enum TransferKindGql {
     Capture,
     /// The balance of an archived or merged account moved out.
     Sweep,
+    /// One leg of a currency exchange (see `exchange`).
+    Exchange,
+}
+
+/// The conversion an exchange leg records (both legs record the same).
+#[derive(async_graphql::SimpleObject, Clone, Debug)]
+pub struct ExchangeDetails {
+    pub source_currency: String,
+    pub source_amount: Money,
+    pub target_currency: String,
+    /// What the target account received.
+    pub target_amount: Money,
+    /// Target units per source unit: as given, or implied by a quote.
+    pub rate: Money,
+    /// `RATE` when a rate was given, `QUOTE` when the target amount was.
+    pub priced: String,
+    /// The rule the exact product was rounded by (`HALF_EVEN`, `HALF_UP`, `DOWN`, `UP`).
+    pub rounding: String,
+    /// `sourceAmount × rate`, exactly.
+    pub exact_target_amount: Money,
+    /// `exactTargetAmount − targetAmount`: what rounding left, recorded rather than lost.
+    pub remainder: Money,
+}
+
+impl ExchangeDetails {
+    /// The record of an exchange leg (`None` for any other transfer).
+    pub fn of(t: &transfer::Model) -> Option<Self> {
+        if t.kind != TransferKind::Exchange {
+            return None;
+        }
+        let e = t.metadata.as_ref()?.get("exchange")?;
+        let text = |k: &str| e.get(k)?.as_str().map(str::to_owned);
+        let money = |k: &str| text(k)?.parse().ok().map(Money);
+        Some(ExchangeDetails {
+            source_currency: text("sourceCurrency")?,
+            source_amount: money("sourceAmount")?,
+            target_currency: text("targetCurrency")?,
+            target_amount: money("targetAmount")?,
+            rate: money("rate")?,
+            priced: text("priced")?.to_uppercase(),
+            rounding: text("rounding")?,
+            exact_target_amount: money("exactTarget")?,
+            remainder: money("remainder")?,
+        })
+    }
 }
 
 #[Object]
@@ -51,8 +96,17 @@ impl Transfer {
     async fn metadata(&self) -> Option<Json<serde_json::Value>> {
         self.0.metadata.clone().map(Json)
     }
+    /// For an exchange leg: the conversion it records.
+    async fn exchange(&self) -> Option<ExchangeDetails> {
+        ExchangeDetails::of(&self.0)
+    }
+    /// When it was committed (the order of chains, sequences and the journal).
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
+    }
+    /// When it took effect: the date it was imported with, or its commit time.
+    async fn effective_at(&self) -> DateTime<Utc> {
+        self.0.effective_at.unwrap_or(self.0.created_at)
     }
     async fn from_account_id(&self) -> Id {
         Id(self.0.debit_account_id)

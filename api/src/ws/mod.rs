@@ -76,6 +76,7 @@ pub struct Door {
     pub documents: Documents,
     pub options: WsOptions,
     pub registry: Registry,
+    pub backdating: crate::auth::Backdating,
 }
 
 /// Upgrades to a websocket speaking `protocol`, or refuses when this

@@ -55,7 +55,7 @@ async fn admit(
         return Err(pre_execution(e));
     }
     door.limits.screen(request)?;
-    crate::auth::authorize(&principal, request).map_err(pre_execution)?;
+    crate::auth::authorize(&principal, request, door.backdating).map_err(pre_execution)?;
     Ok(principal)
 }
 

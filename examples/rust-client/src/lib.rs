@@ -20,6 +20,8 @@ use serde::Serialize;
 #[allow(clippy::upper_case_acronyms)]
 type UUID = String;
 type Decimal = String;
+/// RFC 3339 text.
+type DateTime = String;
 #[allow(clippy::upper_case_acronyms)]
 type JSON = serde_json::Value;
 
@@ -54,6 +56,14 @@ pub struct Transfer;
     response_derives = "Debug"
 )]
 pub struct History;
+
+#[derive(GraphQLQuery)]
+#[graphql(
+    schema_path = "../../schema.graphql",
+    query_path = "queries/exchange.graphql",
+    response_derives = "Debug"
+)]
+pub struct Exchange;
 
 /// A GraphQL endpoint and an HTTP client.
 pub struct Client {
@@ -120,15 +130,21 @@ pub struct Report {
     pub alice_entries: Vec<(i64, String, String, String)>,
     /// The code of the overdraft attempt's refusal.
     pub overdraft_code: String,
+    /// Carol's EUR balance after alice's 10.00 USD were exchanged to her.
+    pub carol_balance: String,
+    /// The exchange's (target amount, exact target amount, remainder, kinds of its legs).
+    pub exchange: (String, String, String, Vec<String>),
 }
 
 /// Creates two USD accounts named after `run_id`, deposits 100.00 into the
 /// first, moves 30.00 to the second (twice under one key: one effect), tries
-/// an overdraft, and reads the first account's whole history page by page.
+/// an overdraft, reads the first account's whole history page by page, then
+/// exchanges 10.00 of the second's USD into a EUR account at 0.9137
+/// (rounded half-even to 9.14, the remainder recorded).
 pub async fn run(endpoint: &str, run_id: &str) -> Result<Report> {
     let client = Client::new(endpoint);
-    let alice = open(&client, &format!("alice-{run_id}")).await?;
-    let bob = open(&client, &format!("bob-{run_id}")).await?;
+    let alice = open(&client, &format!("alice-{run_id}"), "USD").await?;
+    let bob = open(&client, &format!("bob-{run_id}"), "USD").await?;
     client
         .send::<Deposit>(deposit::Variables {
             input: deposit::DepositInput {
@@ -137,6 +153,7 @@ pub async fn run(endpoint: &str, run_id: &str) -> Result<Report> {
                 idempotency_key: format!("{run_id}-deposit"),
                 description: Some("typed client".into()),
                 metadata: None,
+                effective_at: None,
             },
         })
         .await?;
@@ -148,6 +165,7 @@ pub async fn run(endpoint: &str, run_id: &str) -> Result<Report> {
             idempotency_key: format!("{run_id}-transfer"),
             description: None,
             metadata: None,
+            effective_at: None,
         },
     };
     let first = client.send::<Transfer>(move_30()).await?;
@@ -170,6 +188,26 @@ pub async fn run(endpoint: &str, run_id: &str) -> Result<Report> {
     };
     let (alice_balance, alice_entries) = history(&client, &alice).await?;
     let (bob_balance, _) = history(&client, &bob).await?;
+    let carol = open(&client, &format!("carol-{run_id}"), "EUR").await?;
+    let exchanged = client
+        .send::<Exchange>(exchange::Variables {
+            input: exchange::ExchangeInput {
+                from_account_id: bob.clone(),
+                to_account_id: carol.clone(),
+                amount: "10.00".into(),
+                rate: Some("0.9137".into()),
+                quote_amount: None,
+                rounding: exchange::RoundingRule::HALF_EVEN,
+                idempotency_key: format!("{run_id}-exchange"),
+                description: None,
+                metadata: None,
+            },
+        })
+        .await?
+        .exchange;
+    let (carol_balance, _) = history(&client, &carol).await?;
+    let x = exchanged.exchange;
+    let kinds = exchanged.transfers.iter().map(|t| format!("{:?}", t.kind)).collect();
     Ok(Report {
         alice_id: alice,
         bob_id: bob,
@@ -177,15 +215,17 @@ pub async fn run(endpoint: &str, run_id: &str) -> Result<Report> {
         bob_balance,
         alice_entries,
         overdraft_code,
+        carol_balance,
+        exchange: (x.target_amount, x.exact_target_amount, x.remainder, kinds),
     })
 }
 
-async fn open(client: &Client, code: &str) -> Result<String> {
+async fn open(client: &Client, code: &str, currency: &str) -> Result<String> {
     let data = client
         .send::<CreateAccount>(create_account::Variables {
             input: create_account::CreateAccountInput {
                 code: code.to_owned(),
-                currency: "USD".into(),
+                currency: currency.into(),
                 min_balance: None,
                 metadata: None,
                 owner: None,

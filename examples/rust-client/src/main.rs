@@ -14,6 +14,8 @@ async fn main() -> ExitCode {
             println!("alice {} has {}", report.alice_id, report.alice_balance);
             println!("bob   {} has {}", report.bob_id, report.bob_balance);
             println!("overdraft refused with {}", report.overdraft_code);
+            let (target, exact, remainder, _) = &report.exchange;
+            println!("10.00 USD from bob -> {target} EUR to carol (exactly {exact}, remainder {remainder})");
             for (sequence, amount, after, kind) in &report.alice_entries {
                 println!("  #{sequence} {kind:<10} {amount:>8} -> {after}");
             }

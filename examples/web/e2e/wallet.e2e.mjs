@@ -57,10 +57,10 @@ async function gql(query, variables = {}) {
   return body.data;
 }
 
-async function createAccount(code) {
+async function createAccount(code, currency = 'USD') {
   const data = await gql(
     `mutation ($input: CreateAccountInput!) { createAccount(input: $input) { id code } }`,
-    { input: { code, currency: 'USD' } },
+    { input: { code, currency } },
   );
   return data.createAccount;
 }
@@ -207,13 +207,15 @@ async function main() {
     if (old.endsWith('.png')) rmSync(join(RESULTS_DIR, old));
   }
   const run = Math.random().toString(36).slice(2, 7);
-  const codes = { alice: `alice-${run}`, bob: `bob-${run}` };
+  const codes = { alice: `alice-${run}`, bob: `bob-${run}`, carol: `carol-${run}` };
   let alice;
   let bob;
+  let carol;
 
-  await step('seed: USD accounts alice and bob, a deposit of 100.00 into alice (direct GraphQL)', async () => {
+  await step('seed: USD accounts alice and bob, EUR account carol, a deposit of 100.00 into alice (direct GraphQL)', async () => {
     alice = await createAccount(codes.alice);
     bob = await createAccount(codes.bob);
+    carol = await createAccount(codes.carol, 'EUR');
     const dep = await deposit(alice.id, '100.00', `e2e-${run}-seed`);
     assert.equal(dep.toAccount.balance, '100.00');
   }, { fatal: true });
@@ -354,6 +356,20 @@ async function main() {
       assert.equal(twos.length, 1, `expected exactly one 2.00 transfer from alice, found ${twos.length}`);
       await waitForText('balance', '72.00');
       await screenshot('retried');
+    });
+
+    await step('converting 10.00 USD to carol at 0.9137: 9.14 EUR, the remainder shown, alice 62.00', async () => {
+      await waitIdle();
+      await byTestId('exchange-to').selectOption({ label: codes.carol });
+      await byTestId('exchange-amount').fill('10.00');
+      await byTestId('exchange-rate').fill('0.9137');
+      await byTestId('exchange-submit').click();
+      await waitForTextContaining('exchange-result', '9.14 EUR');
+      assert.match(await textOf(byTestId('exchange-result')), /remainder -0\.003 recorded/);
+      await waitForText('balance', '62.00');
+      await waitForApiBalance(alice.id, '62.00', 'alice');
+      await waitForApiBalance(carol.id, '9.14', 'carol');
+      await screenshot('exchanged');
     });
 
     await step('no uncaught errors in the page', async () => {

@@ -82,6 +82,40 @@ export const TransferMutation = graphql(`
   }
 `);
 
+/** Both legs of a currency exchange and the conversion they record. */
+export const ExchangeMutation = graphql(`
+  mutation Exchange($input: ExchangeInput!) {
+    exchange(input: $input) {
+      transfers {
+        id
+        fromAccount {
+          id
+          balance
+          heldBalance
+          availableBalance
+          version
+        }
+        toAccount {
+          id
+          balance
+          heldBalance
+          availableBalance
+          version
+        }
+      }
+      exchange {
+        sourceAmount
+        sourceCurrency
+        targetAmount
+        targetCurrency
+        rate
+        rounding
+        remainder
+      }
+    }
+  }
+`);
+
 /** Entries after `after` first, then live ones, in sequence order, exactly once. */
 export const EntryPostedSubscription = graphql(`
   subscription EntryPosted($accountId: UUID!, $after: String) {

@@ -12,6 +12,8 @@ export interface TransferFields {
   fromAccountId: string;
   toAccountId: string;
   amount: string;
+  /** An exchange's rate: part of what makes two submissions the same one. */
+  rate?: string;
 }
 
 export class IdempotencyKeys {
@@ -21,7 +23,7 @@ export class IdempotencyKeys {
 
   /** The key to send for these fields: the pending one when the fields are unchanged. */
   keyFor(fields: TransferFields): string {
-    const fingerprint = JSON.stringify([fields.fromAccountId, fields.toAccountId, fields.amount]);
+    const fingerprint = JSON.stringify([fields.fromAccountId, fields.toAccountId, fields.amount, fields.rate ?? null]);
     if (this.#current?.fingerprint !== fingerprint) {
       this.#current = { fingerprint, key: this.newKey() };
     }

@@ -1,5 +1,6 @@
 // Tally wallet: accounts, the selected account's balance and entries (kept
-// live by subscriptions) and an idempotent transfer form. Plain DOM.
+// live by subscriptions), an idempotent transfer form and a currency
+// exchange form. Plain DOM.
 import './style.css';
 import { client, onWsStatus } from './client';
 import {
@@ -7,6 +8,7 @@ import {
   AccountViewQuery,
   BalanceChangedSubscription,
   EntryPostedSubscription,
+  ExchangeMutation,
   TransferMutation,
 } from './documents';
 import { describeError, type UiError } from './errors';
@@ -50,6 +52,11 @@ const ui = {
   to: $<HTMLSelectElement>('transfer-to'),
   amount: $<HTMLInputElement>('transfer-amount'),
   submit: $<HTMLButtonElement>('transfer-submit'),
+  exchangeForm: $<HTMLFormElement>('exchange-form'),
+  exchangeTo: $<HTMLSelectElement>('exchange-to'),
+  exchangeAmount: $<HTMLInputElement>('exchange-amount'),
+  exchangeRate: $<HTMLInputElement>('exchange-rate'),
+  exchangeSubmit: $<HTMLButtonElement>('exchange-submit'),
   messages: $('messages'),
   entries: $<HTMLOListElement>('entries'),
   entriesStatus: $('entries-status'),
@@ -270,13 +277,17 @@ function renderEntries(): void {
 const keys = new IdempotencyKeys();
 let inFlight = false;
 
+/** Transfers go to accounts of the same currency, exchanges to the others. */
 function renderTransferTargets(): void {
   const from = selectedId ? accounts.get(selectedId) : undefined;
-  const previous = ui.to.value;
-  const options = [...accounts.values()].filter(
-    (a) => from && a.id !== from.id && a.currency === from.currency && !a.isSystem,
-  );
-  ui.to.replaceChildren(
+  const others = [...accounts.values()].filter((a) => from && a.id !== from.id && !a.isSystem);
+  fillTargets(ui.to, others.filter((a) => a.currency === from?.currency));
+  fillTargets(ui.exchangeTo, others.filter((a) => a.currency !== from?.currency));
+}
+
+function fillTargets(select: HTMLSelectElement, options: AccountRow[]): void {
+  const previous = select.value;
+  select.replaceChildren(
     new Option('choose…', ''),
     ...options.map((a) => {
       const option = new Option(a.code, a.id);
@@ -284,7 +295,7 @@ function renderTransferTargets(): void {
       return option;
     }),
   );
-  if (options.some((a) => a.id === previous)) ui.to.value = previous;
+  if (options.some((a) => a.id === previous)) select.value = previous;
 }
 
 function format(error: UiError): string {
@@ -295,7 +306,7 @@ function clearMessages(): void {
   ui.messages.replaceChildren();
 }
 
-function showMessage(testId: 'error' | 'transfer-result', text: string): void {
+function showMessage(testId: 'error' | 'transfer-result' | 'exchange-result', text: string): void {
   const div = document.createElement('div');
   div.dataset.testid = testId;
   div.className = testId;
@@ -366,6 +377,66 @@ async function submitTransfer(): Promise<void> {
     ui.submit.disabled = false;
     ui.form.removeAttribute('aria-busy');
     showPendingKey();
+  }
+}
+
+// ---- exchange form ------------------------------------------------------------------
+
+const exchangeKeys = new IdempotencyKeys();
+let exchangeInFlight = false;
+
+for (const input of [ui.exchangeTo, ui.exchangeAmount, ui.exchangeRate]) {
+  input.addEventListener('input', () => exchangeKeys.inputsChanged());
+}
+
+ui.exchangeForm.addEventListener('submit', (event) => {
+  event.preventDefault();
+  void submitExchange();
+});
+
+/** Converts at the rate typed in (rounded half-even, the remainder recorded by the server). */
+async function submitExchange(): Promise<void> {
+  if (exchangeInFlight || !selectedId) return;
+  const fields = {
+    fromAccountId: selectedId,
+    toAccountId: ui.exchangeTo.value,
+    amount: ui.exchangeAmount.value.trim(),
+    rate: ui.exchangeRate.value.trim(),
+  };
+  if (!fields.toAccountId) return showMessage('error', 'INVALID_INPUT: choose an account of another currency');
+  if (!fields.amount) return showMessage('error', 'INVALID_AMOUNT: enter an amount, e.g. 10.00');
+  const idempotencyKey = exchangeKeys.keyFor(fields);
+  exchangeInFlight = true;
+  ui.exchangeSubmit.disabled = true;
+  ui.exchangeForm.setAttribute('aria-busy', 'true');
+  clearMessages();
+  try {
+    const input = { ...fields, rate: fields.rate || null, rounding: 'HALF_EVEN' as const, idempotencyKey };
+    const result = await client.mutation(ExchangeMutation, { input }).toPromise();
+    if (result.error || !result.data) {
+      const error = result.error
+        ? describeError(result.error)
+        : { code: 'NETWORK_ERROR', message: 'no answer', definite: false };
+      if (error.definite && exchangeKeys.pending === idempotencyKey) exchangeKeys.settle();
+      showMessage('error', format(error));
+    } else {
+      if (exchangeKeys.pending === idempotencyKey) exchangeKeys.settle();
+      const { transfers, exchange: x } = result.data.exchange;
+      for (const leg of transfers) {
+        applyAccount(leg.fromAccount);
+        applyAccount(leg.toAccount);
+      }
+      showMessage(
+        'exchange-result',
+        `Converted ${x.sourceAmount} ${x.sourceCurrency} to ${x.targetAmount} ${x.targetCurrency} at ${x.rate} ` +
+          `(${x.rounding.toLowerCase().replace('_', '-')}; remainder ${x.remainder} recorded).`,
+      );
+      ui.exchangeAmount.value = '';
+    }
+  } finally {
+    exchangeInFlight = false;
+    ui.exchangeSubmit.disabled = false;
+    ui.exchangeForm.removeAttribute('aria-busy');
   }
 }
 

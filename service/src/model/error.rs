@@ -108,6 +108,8 @@ error_codes! {
         "the request body is larger than the server accepts (HTTP 413)";
     MethodNotAllowed = "METHOD_NOT_ALLOWED", recorded: false,
         "a mutation sent with GET, which may only read (HTTP 405)";
+    RateRequired = "RATE_REQUIRED", recorded: false,
+        "`exchange` given neither a `rate` nor a `quoteAmount`: a conversion needs one of the two";
     TooManySubscriptions = "TOO_MANY_SUBSCRIPTIONS", recorded: false,
         "a websocket already runs the most operations one socket may (`--ws-max-subscriptions`): complete one, or open another socket";
     Unavailable = "UNAVAILABLE", recorded: false,

@@ -79,10 +79,20 @@ pub struct EntryFields<'a> {
     pub amount: &'a str,
     pub balance_after: &'a str,
     pub created_at: DateTime<Utc>,
+    /// Only for imported history (effective before its commit).
+    pub effective_at: Option<DateTime<Utc>>,
 }
 
+/// Domain tag of an entry with an effective time of its own (version 2:
+/// version 1's fields, then effectiveAt). Entries without one keep version
+/// 1, byte for byte, so no existing hash changes.
+const ENTRY_TAG_V2: &[u8] = b"tally.entry.v2";
+
 pub fn entry_hash(f: &EntryFields<'_>) -> [u8; HASH_LEN] {
-    let mut c = Canonical::new(ENTRY_TAG);
+    let mut c = Canonical::new(match f.effective_at {
+        Some(_) => ENTRY_TAG_V2,
+        None => ENTRY_TAG,
+    });
     c.bytes(f.previous_hash)
         .uuid(f.account_id)
         .int(f.sequence)
@@ -90,6 +100,9 @@ pub fn entry_hash(f: &EntryFields<'_>) -> [u8; HASH_LEN] {
         .text(f.amount)
         .text(f.balance_after)
         .time(f.created_at);
+    if let Some(at) = f.effective_at {
+        c.time(at);
+    }
     c.finish()
 }
 
@@ -102,8 +115,16 @@ const TRANSFER_TAG: &[u8] = b"tally.transfer.v1";
 /// holdId (UUID bytes), description (text) and metadata (canonical JSON
 /// with sorted keys) — each a presence byte, then the field — then each
 /// entry hash.
+/// Domain tag of a transfer with an effective time of its own (version 2:
+/// version 1's fields through createdAt, then effectiveAt, then the rest).
+/// Transfers without one keep version 1, byte for byte.
+const TRANSFER_TAG_V2: &[u8] = b"tally.transfer.v2";
+
 pub fn transfer_hash(t: &entity::transfer::Model, entry_hashes: &[&[u8]]) -> [u8; HASH_LEN] {
-    let mut c = Canonical::new(TRANSFER_TAG);
+    let mut c = Canonical::new(match t.effective_at {
+        Some(_) => TRANSFER_TAG_V2,
+        None => TRANSFER_TAG,
+    });
     c.uuid(t.id)
         .text(t.kind.as_str())
         .uuid(t.debit_account_id)
@@ -111,8 +132,11 @@ pub fn transfer_hash(t: &entity::transfer::Model, entry_hashes: &[&[u8]]) -> [u8
         .decimal(t.amount.0)
         .text(&t.currency)
         .text(&t.idempotency_key)
-        .time(t.created_at)
-        .optional(t.reversal_of.as_ref().map(|u| &u.as_bytes()[..]))
+        .time(t.created_at);
+    if let Some(at) = t.effective_at {
+        c.time(at);
+    }
+    c.optional(t.reversal_of.as_ref().map(|u| &u.as_bytes()[..]))
         .optional(t.hold_id.as_ref().map(|u| &u.as_bytes()[..]))
         .optional(t.description.as_deref().map(str::as_bytes))
         .optional(t.metadata.as_ref().map(canonical_json).as_deref().map(str::as_bytes));

@@ -22,6 +22,54 @@ pub(crate) enum Side {
     World,
 }
 
+/// What one unit of an exchange's source currency buys of its target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Price {
+    /// Target units per source unit; the target amount is the product,
+    /// rounded to the target currency's scale by the exchange's rule.
+    Rate(Decimal),
+    /// The exact target amount (at the target currency's scale).
+    Quote(Decimal),
+}
+
+/// How an exchange's exact product is rounded to the target currency's scale.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Rounding {
+    /// To the nearest unit, halves to the even one (banker's rounding).
+    #[default]
+    HalfEven,
+    /// To the nearest unit, halves away from zero.
+    HalfUp,
+    /// Toward zero: the account receives no more than the exact product.
+    Down,
+    /// Away from zero.
+    Up,
+}
+
+impl Rounding {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Rounding::HalfEven => "HALF_EVEN",
+            Rounding::HalfUp => "HALF_UP",
+            Rounding::Down => "DOWN",
+            Rounding::Up => "UP",
+        }
+    }
+
+    pub fn apply(self, exact: Decimal, scale: u32) -> Decimal {
+        use rust_decimal::RoundingStrategy as S;
+        let strategy = match self {
+            Rounding::HalfEven => S::MidpointNearestEven,
+            Rounding::HalfUp => S::MidpointAwayFromZero,
+            Rounding::Down => S::ToZero,
+            Rounding::Up => S::AwayFromZero,
+        };
+        let mut rounded = exact.round_dp_with_strategy(scale, strategy);
+        rounded.rescale(scale);
+        rounded
+    }
+}
+
 /// What a request asks the ledger to do.
 #[derive(Clone, Debug)]
 pub(crate) enum Action {
@@ -62,6 +110,15 @@ pub(crate) enum Action {
         account: Uuid,
         sweep_to: Option<Uuid>,
     },
+    /// `amount` of `from`'s currency into `to`'s currency, through each
+    /// currency's exchange account.
+    Exchange {
+        from: Uuid,
+        to: Uuid,
+        amount: Decimal,
+        price: Price,
+        rounding: Rounding,
+    },
 }
 
 /// One request: an operation, validated for shape but not yet for state.
@@ -73,6 +130,9 @@ pub(crate) struct Request {
     pub(crate) fingerprint: [u8; HASH_LEN],
     pub(crate) description: Option<String>,
     pub(crate) metadata: Option<Value>,
+    /// When a movement took effect, if earlier than its commit (imported
+    /// history); `None`: when committed.
+    pub(crate) effective_at: Option<DateTime<Utc>>,
 }
 
 /// What a request did: the transfers it posted, the hold or account it

@@ -8,6 +8,8 @@ use crate::model::error::{ErrorCode, LedgerError, Result};
 
 /// The reserved prefix of each currency's system account code (`world:USD`).
 pub const WORLD_PREFIX: &str = "world:";
+/// The reserved prefix of each currency's exchange account (`exchange:USD`).
+pub const EXCHANGE_PREFIX: &str = "exchange:";
 
 const MAX_CODE_LEN: usize = 255;
 const MAX_DESCRIPTION_LEN: usize = 1000;
@@ -24,9 +26,12 @@ pub fn account_code(code: &str) -> Result<()> {
             "account code must be 1 to {MAX_CODE_LEN} characters without surrounding spaces"
         )));
     }
-    if code.starts_with(WORLD_PREFIX) {
+    if let Some(prefix) = [WORLD_PREFIX, EXCHANGE_PREFIX]
+        .into_iter()
+        .find(|p| code.starts_with(p))
+    {
         return Err(invalid(format!(
-            "account codes starting with \"{WORLD_PREFIX}\" are reserved"
+            "account codes starting with \"{prefix}\" are reserved"
         )));
     }
     Ok(())

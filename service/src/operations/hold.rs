@@ -77,6 +77,7 @@ pub async fn create(ledger: &Ledger, new: NewHold) -> Result<Effect> {
             fingerprint,
             description: new.description,
             metadata: new.metadata,
+            effective_at: None,
         },
     )
     .await
@@ -97,6 +98,7 @@ pub async fn capture(ledger: &Ledger, hold_id: Uuid, amount: Option<Decimal>, ke
         fingerprint: fp.finish(),
         description: None,
         metadata: None,
+        effective_at: None,
     };
     posting::run_one(ledger, request).await
 }
@@ -108,6 +110,7 @@ pub async fn void(ledger: &Ledger, hold_id: Uuid, key: String) -> Result<Effect>
         fingerprint: Fingerprint::new("VOID").uuid(hold_id).finish(),
         description: None,
         metadata: None,
+        effective_at: None,
     };
     posting::run_one(ledger, request).await
 }
@@ -126,6 +129,7 @@ pub async fn expire_due(ledger: &Ledger) -> Result<usize> {
             fingerprint: [0; 32],
             description: None,
             metadata: None,
+            effective_at: None,
         })
         .collect();
     let outcomes = posting::run(ledger, &requests, Mode::Independent).await?;

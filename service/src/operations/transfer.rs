@@ -16,7 +16,7 @@ use uuid::Uuid;
 use crate::model::error::{ErrorCode, LedgerError, Result};
 use crate::model::idempotency::{Fingerprint, IdempotencyKey};
 use crate::model::money;
-use crate::model::request::{Action, Effect, Mode, Request, Side};
+use crate::model::request::{Action, Effect, Mode, Price, Request, Rounding, Side};
 use crate::model::validate;
 use crate::posting;
 use crate::store::ledger::Ledger;
@@ -34,6 +34,9 @@ pub struct Details {
     pub idempotency_key: String,
     pub description: Option<String>,
     pub metadata: Option<Value>,
+    /// When the movement took effect, for imported history: not in the
+    /// future (who may backdate how far is the caller's rule).
+    pub effective_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Money in or out of one account, against its currency's world account.
@@ -212,17 +215,98 @@ fn movement(kind: TransferKind, debit: Side, credit: Side, amount: Decimal, deta
     )
 }
 
+/// An exchange between accounts of two currencies.
+#[derive(Clone, Debug)]
+pub struct ExchangeRequest {
+    pub from_account_id: Uuid,
+    pub to_account_id: Uuid,
+    /// In the source account's currency.
+    pub amount: Decimal,
+    /// Target units per source unit (exactly one of `rate`, `quote_amount`).
+    pub rate: Option<Decimal>,
+    /// The exact amount the target account receives.
+    pub quote_amount: Option<Decimal>,
+    pub rounding: Rounding,
+    pub details: Details,
+}
+
+/// Converts `amount` of the source account's currency into the target
+/// account's currency, through both currencies' exchange accounts, in one
+/// run (see `posting::exchange` for the rule).
+pub async fn exchange(ledger: &Ledger, e: ExchangeRequest) -> Result<Effect> {
+    if e.from_account_id == e.to_account_id {
+        return Err(LedgerError::client(
+            ErrorCode::SameAccount,
+            "fromAccountId and toAccountId are the same",
+        ));
+    }
+    money::positive(e.amount)?;
+    let price = match (e.rate, e.quote_amount) {
+        (None, None) => {
+            return Err(LedgerError::client(
+                ErrorCode::RateRequired,
+                "an exchange needs a rate or a quoteAmount",
+            ));
+        }
+        (Some(_), Some(_)) => {
+            return Err(LedgerError::client(
+                ErrorCode::InvalidInput,
+                "give a rate or a quoteAmount, not both",
+            ));
+        }
+        (Some(rate), None) if rate <= Decimal::ZERO => {
+            return Err(LedgerError::client(
+                ErrorCode::InvalidInput,
+                "the rate must be positive",
+            ));
+        }
+        (Some(rate), None) => Price::Rate(rate),
+        (None, Some(quote)) => {
+            money::positive(quote)?;
+            Price::Quote(quote)
+        }
+    };
+    let fp = Fingerprint::new("EXCHANGE")
+        .uuid(e.from_account_id)
+        .uuid(e.to_account_id)
+        .decimal(e.amount)
+        .text(Some(e.rounding.as_str()));
+    let fp = match price {
+        Price::Rate(r) => fp.text(Some("rate")).decimal(r),
+        Price::Quote(q) => fp.text(Some("quote")).decimal(q),
+    };
+    let action = Action::Exchange {
+        from: e.from_account_id,
+        to: e.to_account_id,
+        amount: e.amount,
+        price,
+        rounding: e.rounding,
+    };
+    posting::run_one(ledger, request(action, fp, e.details)?).await
+}
+
 /// Shape checks shared by every money request, and the final fingerprint.
 fn request(action: Action, fp: Fingerprint, d: Details) -> Result<Request> {
     let key = IdempotencyKey::parse(d.idempotency_key)?;
     validate::description(d.description.as_deref())?;
     validate::metadata(d.metadata.as_ref())?;
-    let fingerprint = fp.text(d.description.as_deref()).json(d.metadata.as_ref()).finish();
+    let mut fp = fp.text(d.description.as_deref()).json(d.metadata.as_ref());
+    if let Some(at) = d.effective_at {
+        if at > crate::model::time::now_micros() {
+            return Err(LedgerError::client(
+                ErrorCode::InvalidInput,
+                format!("effectiveAt {} is in the future", at.to_rfc3339()),
+            ));
+        }
+        // Only backdated requests carry it, so older fingerprints are unchanged.
+        fp = fp.time(at);
+    }
     Ok(Request {
         action,
         key: Some(key),
-        fingerprint,
+        fingerprint: fp.finish(),
         description: d.description,
         metadata: d.metadata,
+        effective_at: d.effective_at,
     })
 }

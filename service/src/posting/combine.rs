@@ -86,7 +86,7 @@ fn lane_key(action: &Action) -> Option<Uuid> {
         Action::Capture { hold_id: id, .. } | Action::Void { hold_id: id, .. } | Action::Expire { hold_id: id, .. } => {
             Some(*id)
         }
-        Action::Archive { account: id, .. } => Some(*id),
+        Action::Archive { account: id, .. } | Action::Exchange { from: id, .. } => Some(*id),
     }
 }
 

@@ -30,6 +30,7 @@ mod allocate;
 mod archive;
 mod book;
 mod combine;
+mod exchange;
 mod holds;
 mod idempotency;
 mod movements;

@@ -31,6 +31,9 @@ pub(super) struct Move<'a> {
     pub(super) hold_id: Option<Uuid>,
     /// Off only for sweeping an account being closed to zero.
     pub(super) enforce_floor: bool,
+    /// The transfer's metadata when not the request's (an exchange records
+    /// its rate and rounding beside the client's metadata).
+    pub(super) metadata: Option<serde_json::Value>,
 }
 
 impl Book {
@@ -55,6 +58,13 @@ impl Book {
             Action::Void { hold_id } => self.void(*hold_id),
             Action::Expire { hold_id } => self.expire(*hold_id),
             Action::Archive { account, sweep_to } => self.archive(req, *account, *sweep_to),
+            Action::Exchange {
+                from,
+                to,
+                amount,
+                price,
+                rounding,
+            } => self.exchange(req, (*from, *to), *amount, *price, *rounding, plan.exchange),
         }
     }
 
@@ -75,6 +85,7 @@ impl Book {
             reversal_of: None,
             hold_id: None,
             enforce_floor: true,
+            metadata: None,
         }
     }
 
@@ -124,8 +135,9 @@ impl Book {
             reversal_of: m.reversal_of,
             hold_id: m.hold_id,
             description: m.req.description.clone(),
-            metadata: m.req.metadata.clone(),
+            metadata: m.metadata.or_else(|| m.req.metadata.clone()),
             created_at: at,
+            effective_at: m.req.effective_at,
             hash: None,
         };
         self.post_entry(d.id, &t, -amount, debit_after)?;
@@ -154,6 +166,7 @@ impl Book {
             amount: &amount.to_string(),
             balance_after: &after.to_string(),
             created_at: t.created_at,
+            effective_at: t.effective_at,
         });
         let e = entry::Model {
             id: Uuid::now_v7(),
@@ -163,6 +176,7 @@ impl Book {
             balance_after: Money(after),
             sequence,
             created_at: t.created_at,
+            effective_at: t.effective_at,
             previous_hash: row.head_hash.clone(),
             hash: hash.to_vec(),
         };

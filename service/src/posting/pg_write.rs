@@ -59,24 +59,26 @@ WITH v AS (
   RETURNING 1
 ), t AS (
   INSERT INTO transfer (id, kind, debit_account_id, credit_account_id, amount, currency, idempotency_key,
-    reversal_of, hold_id, description, metadata, created_at, hash)
+    reversal_of, hold_id, description, metadata, created_at, hash, effective_at)
   SELECT id, kind, debit_account_id, credit_account_id, amount, currency, idempotency_key,
-    reversal_of, hold_id, description, metadata::jsonb, created_at, hash
+    reversal_of, hold_id, description, metadata::jsonb, created_at, hash, effective_at
   FROM unnest($10::uuid[], $11::text[], $12::uuid[], $13::uuid[], $14::text[], $15::text[], $16::text[],
-    $17::uuid[], $18::uuid[], $19::text[], $20::text[], $21::timestamptz[], $22::bytea[])
+    $17::uuid[], $18::uuid[], $19::text[], $20::text[], $21::timestamptz[], $22::bytea[], $41::timestamptz[])
     AS r(id, kind, debit_account_id, credit_account_id, amount, currency, idempotency_key,
-      reversal_of, hold_id, description, metadata, created_at, hash)
+      reversal_of, hold_id, description, metadata, created_at, hash, effective_at)
   WHERE (SELECT matched FROM ok)
   RETURNING id, created_at
 ), u AS (
   INSERT INTO unsealed (transfer_id, created_at) SELECT id, created_at FROM t
 ), e AS (
   INSERT INTO entry (id, account_id, transfer_id, amount, balance_after, sequence, created_at,
-    previous_hash, hash)
-  SELECT id, account_id, transfer_id, amount, balance_after, sequence, created_at, previous_hash, hash
+    previous_hash, hash, effective_at)
+  SELECT id, account_id, transfer_id, amount, balance_after, sequence, created_at, previous_hash, hash,
+    effective_at
   FROM unnest($23::uuid[], $24::uuid[], $25::uuid[], $26::text[], $27::text[], $28::int8[],
-    $29::timestamptz[], $30::bytea[], $31::bytea[])
-    AS r(id, account_id, transfer_id, amount, balance_after, sequence, created_at, previous_hash, hash)
+    $29::timestamptz[], $30::bytea[], $31::bytea[], $42::timestamptz[])
+    AS r(id, account_id, transfer_id, amount, balance_after, sequence, created_at, previous_hash, hash,
+      effective_at)
   WHERE (SELECT matched FROM ok)
 ), i AS (
   INSERT INTO idempotency (key, fingerprint, transfer_id, hold_id, account_id, error_code, error_message,
@@ -108,6 +110,9 @@ pub(super) async fn write(
     entry_columns(&mut p, entries);
     record_columns(&mut p, records);
     p.0.push((accounts.len() as i64).into());
+    // $41, $42: effective times (NULL for all but imported history).
+    p.nullable(transfers, |t| t.effective_at.as_ref().map(micros));
+    p.nullable(entries, |e| e.effective_at.as_ref().map(micros));
     let stmt = Statement::from_sql_and_values(DbBackend::Postgres, SQL, p.0);
     let row = db
         .query_one_raw(stmt)

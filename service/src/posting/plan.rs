@@ -28,6 +28,9 @@ pub(super) struct Plan {
     pub(super) credit: Option<Uuid>,
     /// For a reversal: the transfer it compensates, when it exists.
     pub(super) original: Option<transfer::Model>,
+    /// For an exchange: the exchange accounts of its source and target
+    /// currencies (`None` when an account does not exist).
+    pub(super) exchange: Option<(Uuid, Uuid)>,
 }
 
 pub(super) async fn prepare(
@@ -83,6 +86,22 @@ async fn plan(
             p.accounts = hold_accounts(hold_id)
         }
         Action::Archive { account, sweep_to } => p.accounts = std::iter::once(*account).chain(*sweep_to).collect(),
+        Action::Exchange { from, to, .. } => {
+            p.accounts = vec![*from, *to];
+            // Currencies never change: an unlocked read picks the exchange accounts.
+            let (a, b) = (
+                repo::currency_of(ledger, txn, *from).await?,
+                repo::currency_of(ledger, txn, *to).await?,
+            );
+            if let (Some(a), Some(b)) = (a, b) {
+                let pair = (
+                    repo::exchange_id(ledger, txn, &a).await?,
+                    repo::exchange_id(ledger, txn, &b).await?,
+                );
+                p.accounts.extend([pair.0, pair.1]);
+                p.exchange = Some(pair);
+            }
+        }
     }
     Ok(p)
 }
@@ -109,7 +128,7 @@ pub(super) fn from_cache(ledger: &Ledger, action: &Action) -> Option<Plan> {
         accounts: vec![debit, credit],
         debit: Some(debit),
         credit: Some(credit),
-        original: None,
+        ..Plan::default()
     })
 }
 

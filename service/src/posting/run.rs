@@ -162,6 +162,7 @@ mod tests {
             fingerprint,
             description: None,
             metadata: None,
+            effective_at: None,
         }
     }
 

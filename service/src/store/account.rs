@@ -149,15 +149,57 @@ pub(crate) async fn world_id(ledger: &Ledger, txn: &DatabaseTransaction, currenc
         return Ok(id);
     }
     let code = format!("{WORLD_PREFIX}{currency}");
-    let mut found = find_id_by_code(txn, &code).await?;
-    if found.is_none() {
-        let scale = crate::store::currency::scale_of(ledger, txn, currency).await?;
-        ensure_world(txn, currency, scale).await?;
-        found = find_id_by_code(txn, &code).await?;
+    if let Some(id) = find_id_by_code(txn, &code).await? {
+        ledger.cache.worlds.insert([(currency.to_owned(), id)]);
+        return Ok(id);
     }
-    let id = found.ok_or_else(|| LedgerError::Internal(format!("world account {code} missing")))?;
-    ledger.cache.worlds.insert([(currency.to_owned(), id)]);
-    Ok(id)
+    let scale = crate::store::currency::scale_of(ledger, txn, currency).await?;
+    ensure_world(txn, currency, scale).await?;
+    // Not cached: this transaction may yet roll back; the next one finds
+    // the committed row and caches it.
+    find_id_by_code(txn, &code)
+        .await?
+        .ok_or_else(|| LedgerError::Internal(format!("world account {code} missing")))
+}
+
+/// The id of `currency`'s exchange account (`exchange:<CUR>`), the liquidity
+/// account every exchange into or out of the currency passes through;
+/// created on demand like the world account, cached likewise.
+pub(crate) async fn exchange_id(ledger: &Ledger, txn: &DatabaseTransaction, currency: &str) -> Result<Uuid> {
+    let code = format!("{}{currency}", crate::model::validate::EXCHANGE_PREFIX);
+    if let Some(id) = ledger.cache.worlds.get(code.as_str()) {
+        return Ok(id);
+    }
+    if let Some(id) = find_id_by_code(txn, &code).await? {
+        ledger.cache.worlds.insert([(code, id)]);
+        return Ok(id);
+    }
+    let scale = crate::store::currency::scale_of(ledger, txn, currency).await?;
+    let row = account::Model {
+        code: code.clone(),
+        ..world_row(currency, scale)
+    };
+    account::Entity::insert(row.into_active_model())
+        .on_conflict(OnConflict::column(Column::Code).do_nothing().to_owned())
+        .exec_without_returning(txn)
+        .await?;
+    // Not cached until committed (see world_id).
+    find_id_by_code(txn, &code)
+        .await?
+        .ok_or_else(|| LedgerError::Internal(format!("exchange account {code} missing")))
+}
+
+/// An account's currency (cached: it never changes); `None` when there is
+/// no such account.
+pub(crate) async fn currency_of(ledger: &Ledger, db: &impl ConnectionTrait, id: Uuid) -> Result<Option<String>> {
+    if let Some(currency) = ledger.cache.currencies.get(&id) {
+        return Ok(Some(currency));
+    }
+    let row = account::Entity::find_by_id(id).one(db).await?;
+    Ok(row.map(|a| {
+        ledger.cache.currencies.insert([(a.id, a.currency.clone())]);
+        a.currency
+    }))
 }
 
 async fn find_id_by_code(db: &impl ConnectionTrait, code: &str) -> Result<Option<Uuid>> {

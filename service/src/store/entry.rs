@@ -54,6 +54,30 @@ pub async fn balance_at(ledger: &Ledger, account_id: Uuid, at: DateTime<Utc>, sc
     Ok(last.map_or_else(|| money::zero(scale), |e| e.balance_after.0))
 }
 
+/// The account's balance at `at` by effective time: every movement that
+/// took effect at or before `at`, however late it was committed. Exact:
+/// the balance committed by then (above), plus the backdated entries
+/// committed after `at` that took effect by it. Backdated entries are the
+/// only ones with an `effective_at` (never later than their commit), so a
+/// partial index holds just them and ordinary entries cost nothing here.
+pub async fn balance_at_effective(ledger: &Ledger, account_id: Uuid, at: DateTime<Utc>, scale: u32) -> Result<Decimal> {
+    let committed = balance_at(ledger, account_id, at, scale).await?;
+    let late: Vec<entity::Money> = entry::Entity::find()
+        .select_only()
+        .column(Column::Amount)
+        .filter(Column::AccountId.eq(account_id))
+        .filter(Column::EffectiveAt.is_not_null())
+        .filter(Column::EffectiveAt.lte(at))
+        .filter(Column::CreatedAt.gt(at))
+        .into_tuple()
+        .all(ledger.connection())
+        .await?;
+    late.into_iter().try_fold(committed, |sum, amount| {
+        sum.checked_add(amount.0)
+            .ok_or_else(|| crate::model::error::LedgerError::Internal("balance out of range".into()))
+    })
+}
+
 pub async fn by_transfer_ids(ledger: &Ledger, ids: &[Uuid]) -> Result<Vec<entry::Model>> {
     let rows = entry::Entity::find()
         .filter(Column::TransferId.is_in(ids.iter().copied()))

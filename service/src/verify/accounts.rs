@@ -114,6 +114,7 @@ async fn entry_page(txn: &DatabaseTransaction, ids: (Uuid, Uuid), cursor: Option
             C::Amount,
             C::BalanceAfter,
             C::CreatedAt,
+            C::EffectiveAt,
             C::PreviousHash,
             C::Hash,
         ])

@@ -45,13 +45,14 @@ pub(super) struct Entry {
     amount_text: String,
     balance_text: String,
     pub created_at: DateTime<Utc>,
+    pub effective_at: Option<DateTime<Utc>>,
     pub previous_hash: Vec<u8>,
     pub hash: Vec<u8>,
 }
 
 /// The columns [`Entry::decode`] reads, in its order, of an `entry e`.
-pub(super) const ENTRY_COLUMNS: &str =
-    "e.account_id, e.sequence, e.transfer_id, e.amount, e.balance_after, e.created_at, e.previous_hash, e.hash";
+pub(super) const ENTRY_COLUMNS: &str = "e.account_id, e.sequence, e.transfer_id, e.amount, e.balance_after, \
+    e.created_at, e.effective_at, e.previous_hash, e.hash";
 
 impl Entry {
     /// Decodes the [`ENTRY_COLUMNS`], in that order.
@@ -67,6 +68,7 @@ impl Entry {
             amount_text,
             balance_text,
             created_at: c.next()?,
+            effective_at: c.next()?,
             previous_hash: c.next()?,
             hash: c.next()?,
         })
@@ -240,6 +242,7 @@ impl Chain {
             amount: &e.amount_text,
             balance_after: &e.balance_text,
             created_at: e.created_at,
+            effective_at: e.effective_at,
         });
         if e.hash != recomputed {
             return Some("hash does not match the entry's content (the entry was altered)".into());

@@ -29,7 +29,7 @@ use entity::transfer;
 
 /// A transfer with its leaf and queue slot: the columns [`decode`] reads.
 const TRANSFER_COLUMNS: &str = "t.id, t.kind, t.debit_account_id, t.credit_account_id, t.amount, t.currency, \
-    t.idempotency_key, t.reversal_of, t.hold_id, t.description, t.metadata, t.created_at, t.hash, \
+    t.idempotency_key, t.reversal_of, t.hold_id, t.description, t.metadata, t.created_at, t.effective_at, t.hash, \
     j.leaf_index, j.transfer_hash, u.transfer_id";
 const TRANSFER_JOINS: &str = "FROM transfer t \
     LEFT JOIN journal j ON j.transfer_id = t.id \
@@ -54,7 +54,7 @@ fn joined_sql() -> String {
 }
 /// Where the entry's columns start in a row of [`joined_sql`]: after the
 /// [`TRANSFER_COLUMNS`].
-const LEG_COLUMNS: usize = 16;
+const LEG_COLUMNS: usize = 17;
 
 /// Transfers (or entries) per hand-over from one task to the next.
 const BATCH: usize = 512;
@@ -222,6 +222,7 @@ fn decode(id: Uuid, c: &mut Cols<'_>) -> Result<Current> {
         description: c.next()?,
         metadata: c.next()?,
         created_at: c.next()?,
+        effective_at: c.next()?,
         hash: c.next()?,
     };
     let leaf_index: Option<i64> = c.next()?;

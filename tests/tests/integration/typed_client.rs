@@ -21,5 +21,12 @@ async fn the_typed_rust_client_creates_moves_and_reads_history(app: TestApp) -> 
         entries == [(1, "100.00", "100.00", "DEPOSIT"), (2, "-30.00", "70.00", "TRANSFER")],
         "{entries:?}"
     );
+    ensure!(report.carol_balance == "9.14", "{report:?}");
+    let (target, exact, remainder, kinds) = &report.exchange;
+    ensure!(
+        (target.as_str(), exact.as_str(), remainder.as_str()) == ("9.14", "9.137", "-0.003"),
+        "{report:?}"
+    );
+    ensure!(kinds == &["EXCHANGE", "EXCHANGE"], "{report:?}");
     app.assert_invariants().await
 }

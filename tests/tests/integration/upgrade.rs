@@ -1,19 +1,31 @@
-//! Existing ledgers keep working: a ledger written under the schema of the
-//! last release (migrations 1–6: every kind of movement, holds, a recorded
-//! refusal, sealed blocks) is upgraded by today's migrations in place, then
-//! verifies whole, replays its old keys, and takes new writes.
+//! Existing ledgers keep working: a ledger written by the last release's
+//! binary (migrations 1–6: every kind of movement, a captured and a pending
+//! hold, a recorded refusal, sealed blocks and an unsealed transfer; made
+//! by `scripts/upgrade-fixture.py` and kept as SQL dumps in
+//! `tests/fixtures/`) is upgraded by today's migrations in place, then
+//! keeps its balances, verifies whole, replays its old keys, and takes new
+//! writes.
 
 use std::time::Duration;
 
-use anyhow::{Context, Result, ensure};
+use anyhow::{Result, ensure};
 use migration::MigratorTrait;
+use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 use tests::{Backend, DEPOSIT, TRANSFER, uuid_at};
 
 tests::each_backend!(a_ledger_of_the_last_release_upgrades_in_place_and_verifies);
 
-/// The migrations the last release shipped (through m20261202_000006_access).
-const LAST_RELEASE: u32 = 6;
+/// The last migration the last release shipped.
+const LAST_RELEASE: &str = "m20261202_000006_access";
+
+/// The dump of a ledger the last release wrote on `backend`.
+fn fixture(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => include_str!("../../fixtures/last-release.sqlite.sql"),
+        Backend::Postgres => include_str!("../../fixtures/last-release.postgres.sql"),
+    }
+}
 
 async fn a_ledger_of_the_last_release_upgrades_in_place_and_verifies(backend: Backend) -> Result<()> {
     let dir = tempfile::tempdir()?;
@@ -21,13 +33,25 @@ async fn a_ledger_of_the_last_release_upgrades_in_place_and_verifies(backend: Ba
         Backend::Sqlite => format!("sqlite:{}?mode=rwc", dir.path().join("old.db").display()),
         Backend::Postgres => tests::fresh_postgres_database().await?,
     };
+    // Restored on a connection of its own: the PostgreSQL dump empties the
+    // session's search_path.
+    let restore = sea_orm::Database::connect(url.as_str()).await?;
+    restore.execute_unprepared(fixture(backend)).await?;
+    restore.close().await?;
     let conn = sea_orm::Database::connect(url.as_str()).await?;
-    migration::Migrator::up(&conn, Some(LAST_RELEASE)).await?;
-    let pending = migration::Migrator::get_pending_migrations(&conn).await?.len();
+    let applied = migration::Migrator::get_applied_migrations(&conn).await?;
     ensure!(
-        pending >= 2,
-        "the test must start behind today's schema ({pending} pending)"
+        applied.last().map(|m| m.name()) == Some(LAST_RELEASE),
+        "the fixture is not at the last release's schema"
     );
+    ensure!(
+        migration::Migrator::get_pending_migrations(&conn).await?.len() >= 4,
+        "the test must start behind today's schema"
+    );
+
+    // Today's migrations, on the old ledger; then today's server on it.
+    migration::Migrator::up(&conn, None).await?;
+    ensure!(migration::Migrator::get_pending_migrations(&conn).await?.is_empty());
     let ledger = service::Ledger::open_with(&url, false, None).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
@@ -43,70 +67,27 @@ async fn a_ledger_of_the_last_release_upgrades_in_place_and_verifies(backend: Ba
         let gql = &gql;
         async move { gql.data(q, v).await }
     };
-
-    // Written under the old schema: every kind of movement.
-    let create = "mutation($i: CreateAccountInput!) { createAccount(input: $i) { id } }";
-    let mut ids = Vec::new();
-    for code in ["a", "b", "c"] {
-        let d = data(create, json!({ "i": { "code": code, "currency": "USD" } })).await?;
-        ids.push(uuid_at(&d["createAccount"]["id"])?);
-    }
-    let (a, b, c) = (ids[0], ids[1], ids[2]);
-    data(
-        DEPOSIT,
-        json!({ "i": { "accountId": a, "amount": "100.00", "idempotencyKey": "old-d" } }),
-    )
-    .await?;
-    let t = data(
-        TRANSFER,
-        json!({ "i": { "fromAccountId": a, "toAccountId": b, "amount": "10.00", "idempotencyKey": "old-t" } }),
-    )
-    .await?;
-    let old_transfer = uuid_at(&t["transfer"]["id"])?;
-    data(
-        "mutation($i: SplitTransferInput!) { splitTransfer(input: $i) { transfers { id } } }",
-        json!({ "i": { "fromAccountId": a, "amount": "10.00", "idempotencyKey": "old-s",
-                       "parts": [{ "accountId": b, "weight": "1" }, { "accountId": c, "weight": "2" }] } }),
-    )
-    .await?;
-    data(
-        "mutation($i: ReverseTransferInput!) { reverseTransfer(input: $i) { id } }",
-        json!({ "i": { "transferId": old_transfer, "amount": "4.00", "idempotencyKey": "old-r" } }),
-    )
-    .await?;
-    let expires = (chrono::Utc::now() + chrono::Duration::minutes(5)).to_rfc3339();
-    let h = data(
-        tests::CREATE_HOLD,
-        json!({ "i": { "fromAccountId": a, "toAccountId": c, "amount": "20.00", "idempotencyKey": "old-h", "expiresAt": expires } }),
-    )
-    .await?;
-    let hold = uuid_at(&h["createHold"]["id"])?;
-    data(
-        "mutation($i: CaptureHoldInput!) { captureHold(input: $i) { status } }",
-        json!({ "i": { "holdId": hold, "amount": "5.00", "idempotencyKey": "old-c" } }),
-    )
-    .await?;
-    let refused = gql
-        .post(
-            TRANSFER,
-            json!({ "i": { "fromAccountId": b, "toAccountId": a, "amount": "999.00", "idempotencyKey": "old-no" } }),
-        )
-        .await?;
-    ensure!(tests::code_of(&refused)? == "INSUFFICIENT_FUNDS", "{refused}");
-    service::seal::seal_once(&ledger)
-        .await?
-        .context("nothing sealed before the upgrade")?;
-    data(
-        DEPOSIT,
-        json!({ "i": { "accountId": b, "amount": "1.00", "idempotencyKey": "old-unsealed" } }),
-    )
-    .await?;
-
-    // Today's migrations, on the live ledger.
-    migration::Migrator::up(&conn, None).await?;
-    ensure!(migration::Migrator::get_pending_migrations(&conn).await?.is_empty());
     let v = service::verify::verify(&ledger).await?;
     ensure!(v.ok(), "after the upgrade: {:?}", v.problems);
+
+    // The balances the old release left, exactly.
+    let mut ids = Vec::new();
+    for (code, balance, held) in [("a", "79.00", "0.00"), ("b", "10.33", "1.00"), ("c", "11.67", "0.00")] {
+        let d = data(
+            "query($c: String!) { accountByCode(code: $c) { id balance heldBalance } }",
+            json!({ "c": code }),
+        )
+        .await?;
+        let account = &d["accountByCode"];
+        ensure!(
+            account["balance"] == balance && account["heldBalance"] == held,
+            "{code}: {d}"
+        );
+        ids.push(uuid_at(&account["id"])?);
+    }
+    let (a, b, c) = (ids[0], ids[1], ids[2]);
+    let t = data("query { transferByIdempotencyKey(key: \"old-t\") { id } }", json!({})).await?;
+    let old_transfer = uuid_at(&t["transferByIdempotencyKey"]["id"])?;
 
     // Old keys replay their outcomes, the recorded refusal included.
     let again = data(
@@ -130,6 +111,20 @@ async fn a_ledger_of_the_last_release_upgrades_in_place_and_verifies(backend: Ba
         tests::code_of(&refused)? == "INSUFFICIENT_FUNDS",
         "a recorded refusal flipped: {refused}"
     );
+
+    // The old pending hold: its key replays it, and it settles today.
+    let h = data(
+        tests::CREATE_HOLD,
+        json!({ "i": { "fromAccountId": b, "toAccountId": c, "amount": "1.00", "idempotencyKey": "old-h2",
+                       "expiresAt": "2099-01-01T00:00:00Z" } }),
+    )
+    .await?;
+    let voided = data(
+        tests::VOID_HOLD,
+        json!({ "i": { "holdId": h["createHold"]["id"], "idempotencyKey": "new-v" } }),
+    )
+    .await?;
+    ensure!(voided["voidHold"]["status"] == "VOIDED", "{voided}");
 
     // New writes, sealed by the new sealer (the lease), verify too.
     for i in 0..5 {

@@ -45,7 +45,7 @@ pub fn admit(
             let code = crate::error::code_of(&e).unwrap_or(ErrorCode::InvalidInput);
             return Err(refuse(StatusCode::BAD_REQUEST, code, e.message));
         }
-        if let Err(e) = auth::authorize(principal, request) {
+        if let Err(e) = auth::authorize(principal, request, state.options.backdating) {
             return Err(refuse(StatusCode::FORBIDDEN, ErrorCode::Forbidden, e.message));
         }
         labels.push(state.operations.label(request));

@@ -114,6 +114,7 @@ async fn lifecycle(ledger: &Ledger, action: Action, fp: Fingerprint, key: String
         fingerprint: fp.finish(),
         description: None,
         metadata: None,
+        effective_at: None,
     };
     posting::run_one(ledger, request).await
 }

@@ -28,6 +28,7 @@ fn chain(n: i64) -> Vec<Entry> {
                 amount: &amount,
                 balance_after: &after,
                 created_at,
+                effective_at: None,
             })
             .to_vec();
             Entry {
@@ -39,6 +40,7 @@ fn chain(n: i64) -> Vec<Entry> {
                 amount_text: amount,
                 balance_text: after,
                 created_at,
+                effective_at: None,
                 previous_hash: std::mem::replace(&mut previous, hash.clone()),
                 hash,
             }
