@@ -131,6 +131,19 @@ pub struct ServeArgs {
     #[arg(long, env = "TALLY_LOADER_DELAY_MS", default_value_t = crate::http::DEFAULT_LOADER_DELAY_MS)]
     pub loader_delay_ms: u64,
 
+    /// How long a webhook endpoint has to answer a delivery.
+    #[arg(long, env = "TALLY_WEBHOOK_TIMEOUT_MS", default_value_t = 10_000)]
+    pub webhook_timeout_ms: u64,
+    /// Attempts before a webhook delivery is dead (redeliverWebhook revives it).
+    #[arg(long, env = "TALLY_WEBHOOK_MAX_ATTEMPTS", default_value_t = 12)]
+    pub webhook_max_attempts: u32,
+    /// The first webhook retry's delay; each next one doubles (jittered), up to an hour.
+    #[arg(long, env = "TALLY_WEBHOOK_BACKOFF_MS", default_value_t = 1_000)]
+    pub webhook_backoff_ms: u64,
+    /// How often an idle delivery worker looks for due deliveries.
+    #[arg(long, env = "TALLY_WEBHOOK_POLL_MS", default_value_t = 250)]
+    pub webhook_poll_ms: u64,
+
     /// Movements may be dated back (`effectiveAt`) this many hours with the
     /// write scope; further back needs the admin scope.
     #[arg(long, env = "TALLY_BACKDATE_WINDOW_HOURS", default_value_t = 24)]

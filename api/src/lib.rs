@@ -18,6 +18,7 @@ mod subscription;
 mod types;
 pub mod verify_cmd;
 mod walk;
+pub mod webhooks;
 mod ws;
 
 use async_graphql::Schema;
@@ -35,13 +36,17 @@ pub fn schema(ledger: Ledger, signer: Signer, options: &ServerOptions) -> TallyS
     // Nested fields of one response level (and of concurrent requests) are
     // gathered for `loader_delay` after the first, then loaded in one query.
     let loader = DataLoader::new(loaders::LedgerLoader(ledger.clone()), tokio::spawn).delay(options.loader_delay);
-    let builder = Schema::build(query::Query, mutation::Mutation::default(), subscription::Subscription)
-        .data(ledger)
-        .data(signer)
-        .data(loader)
-        .data(query::Audits(tokio::sync::Semaphore::new(1)))
-        .data(options.backdating)
-        .extension(limits::Enforce(options.limits));
+    let builder = Schema::build(
+        query::Query::default(),
+        mutation::Mutation::default(),
+        subscription::Subscription,
+    )
+    .data(ledger)
+    .data(signer)
+    .data(loader)
+    .data(query::Audits(tokio::sync::Semaphore::new(1)))
+    .data(options.backdating)
+    .extension(limits::Enforce(options.limits));
     let builder = match options.introspection {
         true => builder,
         // Suggestions ("Did you mean …") would name fields that
@@ -53,7 +58,11 @@ pub fn schema(ledger: Ledger, signer: Signer, options: &ServerOptions) -> TallyS
 
 /// The SDL that `schema.graphql` must equal (`tally schema > schema.graphql`).
 pub fn sdl() -> String {
-    Schema::build(query::Query, mutation::Mutation::default(), subscription::Subscription)
-        .finish()
-        .sdl()
+    Schema::build(
+        query::Query::default(),
+        mutation::Mutation::default(),
+        subscription::Subscription,
+    )
+    .finish()
+    .sdl()
 }

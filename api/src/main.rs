@@ -111,6 +111,13 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
 
 fn options(args: &ServeArgs, jwt: Option<Arc<JwtVerifier>>) -> api::ServerOptions {
     api::ServerOptions {
+        webhooks: api::webhooks::WebhookOptions {
+            timeout: Duration::from_millis(args.webhook_timeout_ms.max(1)),
+            max_attempts: i32::try_from(args.webhook_max_attempts.max(1)).unwrap_or(i32::MAX),
+            backoff: Duration::from_millis(args.webhook_backoff_ms),
+            poll: Duration::from_millis(args.webhook_poll_ms.max(1)),
+            ..api::webhooks::WebhookOptions::DEFAULT
+        },
         ws: api::WsOptions {
             buffer: args.subscription_buffer,
             init_timeout: Duration::from_millis(args.ws_init_timeout_ms.max(1)),

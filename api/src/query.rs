@@ -15,7 +15,12 @@ use crate::types::{
     LedgerVerification, Transfer, TransferKindGql, connection, decode_cursor,
 };
 
-pub struct Query;
+/// The root query: the ledger's reads and the webhook admin's.
+#[derive(async_graphql::MergedObject, Default)]
+pub struct Query(CoreQuery, crate::webhooks::WebhookQuery);
+
+#[derive(Default)]
+pub struct CoreQuery;
 
 const DEFAULT_PAGE: u64 = 50;
 
@@ -23,7 +28,7 @@ const DEFAULT_PAGE: u64 = 50;
 pub struct Audits(pub tokio::sync::Semaphore);
 
 #[Object(guard = "crate::auth::Policy::query()")]
-impl Query {
+impl CoreQuery {
     async fn account(&self, ctx: &Context<'_>, id: Id) -> GqlResult<Option<Account>> {
         let found = found(service::store::account::get(ctx.data::<Ledger>()?, id.0).await)?;
         visible_account(ctx, found)

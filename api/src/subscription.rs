@@ -51,4 +51,22 @@ impl Subscription {
             .gql()?;
         Ok(stream.map(Account).boxed())
     }
+
+    /// Each crossing of a balance alert's threshold by one of the accounts'
+    /// available balance (see `createBalanceAlert`), from now on, each once,
+    /// in each account's commit order. 1 to 100 accounts.
+    #[graphql(guard = "crate::auth::Policy::subscription().owning(account_ids.iter().map(|a| a.0))")]
+    async fn balance_alert(
+        &self,
+        ctx: &Context<'_>,
+        account_ids: Vec<Id>,
+    ) -> Result<BoxStream<'static, crate::webhooks::types::BalanceAlertEvent>> {
+        let ids: Vec<uuid::Uuid> = account_ids.into_iter().map(|id| id.0).collect();
+        let stream = service::store::subscriptions::alerts(ctx.data::<Ledger>()?, &ids)
+            .await
+            .gql()?;
+        Ok(stream
+            .filter_map(|e| async move { crate::webhooks::types::BalanceAlertEvent::parse(&e.payload) })
+            .boxed())
+    }
 }

@@ -7,6 +7,7 @@
 
 pub mod account;
 pub mod api_key;
+pub mod balance_alert;
 pub mod block;
 pub mod currency;
 pub mod entry;
@@ -18,6 +19,10 @@ pub mod money;
 pub mod status;
 pub mod transfer;
 pub mod unsealed;
+pub mod webhook_attempt;
+pub mod webhook_delivery;
+pub mod webhook_endpoint;
+pub mod webhook_event;
 
 pub use money::Money;
-pub use status::{AccountStatus, HoldStatus, TransferKind};
+pub use status::{AccountStatus, AlertCondition, DeliveryStatus, HoldStatus, TransferKind};

@@ -120,3 +120,46 @@ mod tests {
         assert!(HoldStatus::try_from_value(&"pending".to_owned()).is_err());
     }
 }
+
+/// A webhook delivery is pending until delivered, or dead after its last attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+pub enum DeliveryStatus {
+    #[sea_orm(string_value = "PENDING")]
+    Pending,
+    #[sea_orm(string_value = "DELIVERED")]
+    Delivered,
+    #[sea_orm(string_value = "DEAD")]
+    Dead,
+}
+
+/// Which side of its threshold a balance alert watches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+pub enum AlertCondition {
+    /// The available balance is below the threshold.
+    #[sea_orm(string_value = "BELOW")]
+    Below,
+    /// The available balance is above the threshold.
+    #[sea_orm(string_value = "ABOVE")]
+    Above,
+}
+
+impl DeliveryStatus {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "PENDING",
+            Self::Delivered => "DELIVERED",
+            Self::Dead => "DEAD",
+        }
+    }
+}
+
+impl AlertCondition {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Below => "BELOW",
+            Self::Above => "ABOVE",
+        }
+    }
+}

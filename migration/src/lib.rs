@@ -15,6 +15,7 @@ mod m20261204_000007_lease;
 mod m20261204_000008_lean_entries;
 mod m20261204_000009_account_queries;
 mod m20261204_000010_effective_dates;
+mod m20261204_000011_webhooks;
 
 pub struct Migrator;
 
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000008_lean_entries::Migration),
             Box::new(m20261204_000009_account_queries::Migration),
             Box::new(m20261204_000010_effective_dates::Migration),
+            Box::new(m20261204_000011_webhooks::Migration),
         ]
     }
 }

@@ -12,6 +12,7 @@ pub mod invariants;
 pub mod jwt;
 pub mod process;
 pub mod raw_ws;
+pub mod receiver;
 pub mod ws;
 
 pub use documents::*;

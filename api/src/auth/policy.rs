@@ -62,8 +62,8 @@ pub fn rule(kind: OperationType, field: &str) -> Option<Rule> {
         (Query, "accounts" | "balanceTotals" | "ledgerDigest" | "inclusionProof" | "consistencyProof") => {
             rule(Scope::Read, No)
         }
-        (Query, "verifyLedger") => rule(Scope::Admin, No),
-        (Subscription, "entryPosted" | "balanceChanged") => rule(Scope::Read, Owns),
+        (Query, "verifyLedger" | "webhookEndpoints" | "webhookDeliveries" | "balanceAlerts") => rule(Scope::Admin, No),
+        (Subscription, "entryPosted" | "balanceChanged" | "balanceAlert") => rule(Scope::Read, Owns),
         (Mutation, "transfer" | "postTransfers" | "splitTransfer" | "createHold" | "exchange") => {
             rule(Scope::Write, Owns)
         }
@@ -71,6 +71,15 @@ pub fn rule(kind: OperationType, field: &str) -> Option<Rule> {
         (Mutation, "createAccount" | "createCurrency" | "updateAccount" | "archiveAccount" | "mergeAccounts") => {
             rule(Scope::Admin, No)
         }
+        (
+            Mutation,
+            "createWebhookEndpoint"
+            | "updateWebhookEndpoint"
+            | "deleteWebhookEndpoint"
+            | "redeliverWebhook"
+            | "createBalanceAlert"
+            | "deleteBalanceAlert",
+        ) => rule(Scope::Admin, No),
         _ => None,
     }
 }

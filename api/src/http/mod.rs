@@ -61,6 +61,8 @@ pub struct ServerOptions {
     pub backdating: crate::auth::Backdating,
     /// Serve the IDEs' pinned scripts from this directory instead of a CDN.
     pub ide_assets: Option<std::path::PathBuf>,
+    /// Webhook deliveries: timeout, attempts, backoff.
+    pub webhooks: crate::webhooks::WebhookOptions,
 }
 
 /// The defaults `ServerOptions::default()` and the command line share.
@@ -84,6 +86,7 @@ impl Default for ServerOptions {
             conn: ConnLimits::DEFAULT,
             backdating: crate::auth::Backdating::DEFAULT,
             ide_assets: None,
+            webhooks: crate::webhooks::WebhookOptions::DEFAULT,
         }
     }
 }
@@ -102,6 +105,8 @@ pub(crate) struct AppState {
     /// Every request's execution task, so shutdown can wait for them all
     /// (also those whose client was already told UNAVAILABLE).
     pub(crate) tasks: TaskTracker,
+    /// The delivery worker runs while the app does.
+    pub(crate) _webhooks: Arc<crate::webhooks::Webhooks>,
 }
 
 /// The router, with the key cache loaded (hence async), and the tracker of
@@ -113,6 +118,7 @@ pub async fn app(
 ) -> service::model::error::Result<(Router, TaskTracker)> {
     let tasks = TaskTracker::new();
     let auth = Auth::start(ledger.clone(), options.jwt.as_ref().map(Arc::clone)).await?;
+    let webhooks = crate::webhooks::Webhooks::start(ledger.clone(), options.webhooks).await?;
     let schema = crate::schema(ledger.clone(), signer, &options);
     let documents = Documents::default();
     let limiter = RateLimiter::new(options.rate_limit);
@@ -136,6 +142,7 @@ pub async fn app(
         auth,
         ledger,
         tasks: tasks.clone(),
+        _webhooks: webhooks,
     };
     telemetry::install_recorder();
     // The door's layers (`door`), innermost added first. GET is added after

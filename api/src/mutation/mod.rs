@@ -83,6 +83,7 @@ pub struct Mutation(
     holds::HoldMutation,
     lifecycle::LifecycleMutation,
     exchange::ExchangeMutation,
+    crate::webhooks::WebhookMutation,
 );
 
 #[derive(Default)]

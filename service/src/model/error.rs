@@ -108,6 +108,10 @@ error_codes! {
         "the request body is larger than the server accepts (HTTP 413)";
     MethodNotAllowed = "METHOD_NOT_ALLOWED", recorded: false,
         "a mutation sent with GET, which may only read (HTTP 405)";
+    WebhookNotFound = "WEBHOOK_NOT_FOUND", recorded: false,
+        "no webhook endpoint (or delivery) has this id";
+    AlertNotFound = "ALERT_NOT_FOUND", recorded: false,
+        "no balance alert has this id";
     RateRequired = "RATE_REQUIRED", recorded: false,
         "`exchange` given neither a `rate` nor a `quoteAmount`: a conversion needs one of the two";
     TooManySubscriptions = "TOO_MANY_SUBSCRIPTIONS", recorded: false,

@@ -4,6 +4,7 @@
 //! report). Uses nothing above it; everything else uses it.
 
 pub mod error;
+pub mod event;
 pub mod hash;
 pub mod idempotency;
 pub mod money;

@@ -5,3 +5,4 @@
 pub mod account;
 pub mod hold;
 pub mod transfer;
+pub mod webhook;

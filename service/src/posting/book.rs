@@ -54,6 +54,11 @@ pub(super) struct Book {
     seen: HashMap<String, ([u8; 32], Seen)>,
     undo: Undo,
     pub(super) now: DateTime<Utc>,
+    /// Each successful request's changes, when something (a webhook
+    /// endpoint, a balance alert) wants events (see `events`).
+    pub(super) changes: Option<Vec<super::changes::Change>>,
+    /// Each locked account's available balance before the run.
+    initial: HashMap<Uuid, Decimal>,
 }
 
 impl Book {
@@ -83,7 +88,10 @@ impl Book {
                 },
             )
         };
+        let initial = locked.iter().map(|a| (a.id, a.balance.0 - a.held_balance.0)).collect();
         Book {
+            initial,
+            changes: None,
             accounts: locked.into_iter().map(track).collect(),
             holds: holds.into_iter().map(track_hold).collect(),
             scales,
@@ -109,7 +117,13 @@ impl Book {
             ..Undo::default()
         };
         let outcome = match self.dispatch(req, plan) {
-            Ok(effect) => Ok(self.finish_request(effect)),
+            Ok(effect) => {
+                let effect = self.finish_request(effect);
+                if let Some(changes) = &mut self.changes {
+                    super::changes::note(changes, req, &effect);
+                }
+                Ok(effect)
+            }
             Err(e) => {
                 self.roll_back();
                 Err(e)
@@ -155,6 +169,11 @@ impl Book {
         }
         self.transfers.truncate(undo.transfers);
         self.entries.truncate(undo.entries);
+    }
+
+    /// An account's available balance as it was locked, before the run.
+    pub(super) fn initial_available(&self, id: Uuid) -> Option<Decimal> {
+        self.initial.get(&id).copied()
     }
 
     /// A locked account as it currently stands in this run.

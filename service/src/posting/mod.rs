@@ -29,7 +29,9 @@
 mod allocate;
 mod archive;
 mod book;
+mod changes;
 mod combine;
+mod events;
 mod exchange;
 mod holds;
 mod idempotency;

@@ -38,6 +38,10 @@ pub(super) async fn run(ledger: &Ledger, requests: &[Request]) -> Option<Vec<Out
     if db.get_database_backend() != DbBackend::Postgres || requests.iter().any(|r| r.key.is_none()) {
         return None;
     }
+    // Events go in the run's transaction: with webhooks or alerts, runs lock.
+    if ledger.hooks().active() {
+        return None;
+    }
     let plans: Vec<plan::Plan> = requests
         .iter()
         .map(|r| plan::from_cache(ledger, &r.action))

@@ -83,6 +83,10 @@ async fn run_once(ledger: &Ledger, requests: &[Request], mode: Mode, lookup: Rep
     let ids = plan::accounts_of(&plans);
     let _claim = pg.then(|| ledger.cache.in_flight.claim(ids.iter().copied()));
     let mut book = open_book(ledger, txn, ids, &plans, holds).await?;
+    let hooks = ledger.hooks();
+    if hooks.active() {
+        book.changes = Some(Vec::new());
+    }
     for (i, plan) in pending.into_iter().zip(plans) {
         let outcome = book.apply(&requests[i], plan);
         if let Err(LedgerError::Conflict) = outcome {
@@ -103,7 +107,14 @@ async fn run_once(ledger: &Ledger, requests: &[Request], mode: Mode, lookup: Rep
             return Err(LedgerError::Conflict); // rerun with the lookup first
         }
     }
+    let events = match book.changes.take() {
+        Some(changes) => book.events(&hooks, &changes),
+        None => Vec::new(),
+    };
     let rows = book.write(txn).await?;
+    if !events.is_empty() {
+        crate::store::outbox::write(txn, &hooks, events).await?;
+    }
     w.txn.commit().await?;
     if pg {
         ledger.cache.recent.keep(rows); // for the optimistic path's next run

@@ -10,6 +10,8 @@ use sea_orm::{
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::model::event::{Event, EventKind};
+
 use crate::model::error::is_unique_violation;
 use crate::model::error::{ErrorCode, LedgerError, Result};
 use crate::model::hash::ZERO_HASH;
@@ -125,6 +127,11 @@ pub(crate) async fn insert_with_world(ledger: &Ledger, row: account::Model, scal
         )),
         Err(e) => Err(e.into()),
         Ok(_) => {
+            let hooks = ledger.hooks();
+            if hooks.wants_kind(EventKind::AccountCreated) {
+                let event = Event::account(EventKind::AccountCreated, &row, row.created_at);
+                crate::store::outbox::write(&w.txn, &hooks, vec![event]).await?;
+            }
             w.txn.commit().await?;
             Ok(row)
         }

@@ -31,6 +31,8 @@ pub struct Ledger {
     feed: Arc<crate::store::feed::Feed>,
     /// What this instance's pool has executed.
     stats: Arc<db::Stats>,
+    /// Webhook endpoints and balance alerts, as last refreshed.
+    hooks: Arc<crate::store::hooks::HookCell>,
 }
 
 /// Parallel combined runs per PostgreSQL instance.
@@ -123,6 +125,7 @@ impl Ledger {
             combining: None,
             feed: Arc::new(crate::store::feed::Feed::new(crate::store::feed::DEFAULT_POLL)),
             stats: Arc::default(),
+            hooks: Arc::default(),
         }
     }
 
@@ -169,6 +172,18 @@ impl Ledger {
 
     pub(crate) fn feed(&self) -> &Arc<crate::store::feed::Feed> {
         &self.feed
+    }
+
+    /// The webhook endpoints and balance alerts the engine reports to.
+    pub fn hooks(&self) -> Arc<crate::store::hooks::Hooks> {
+        self.hooks.get()
+    }
+
+    /// Rereads webhook endpoints and balance alerts into [`Ledger::hooks`].
+    pub async fn refresh_hooks(&self) -> Result<()> {
+        let hooks = crate::store::hooks::load(&self.db).await?;
+        self.hooks.set(hooks);
+        Ok(())
     }
 
     pub fn connection(&self) -> &DatabaseConnection {

@@ -153,3 +153,76 @@ impl Accounts {
         }
     }
 }
+
+/// Every `balance.alert` event of `ids` committed from now on, each once,
+/// in each account's commit order. An account's events get increasing
+/// `seq`s in its commit order (each is written under the account's lock),
+/// so one cursor per account ("the last seq sent") neither skips nor
+/// repeats; across accounts there is no order to keep.
+pub async fn alerts(
+    ledger: &Ledger,
+    ids: &[Uuid],
+) -> Result<impl Stream<Item = entity::webhook_event::Model> + Send + 'static + use<>> {
+    let ids: Vec<Uuid> = ids.iter().copied().collect::<BTreeSet<Uuid>>().into_iter().collect();
+    if ids.is_empty() || ids.len() > MAX_WATCHED {
+        return Err(LedgerError::client(
+            ErrorCode::InvalidInput,
+            format!("accountIds must name 1 to {MAX_WATCHED} accounts, got {}", ids.len()),
+        ));
+    }
+    let watch = ledger.feed().watch(ledger.connection(), &ids);
+    let rows = crate::store::account::by_ids(ledger, &ids).await?;
+    if let Some(missing) = ids.iter().find(|id| !rows.iter().any(|a| a.id == **id)) {
+        return Err(crate::store::account::not_found(&missing.to_string()));
+    }
+    let start = crate::store::webhook::last_event_seq(ledger).await?;
+    let state = Alerts {
+        ledger: ledger.clone(),
+        watch,
+        cursors: ids.iter().map(|id| (*id, start)).collect(),
+        ids,
+        ready: VecDeque::new(),
+    };
+    Ok(futures::stream::unfold(state, |mut s| async move {
+        let next = s.next().await;
+        Some((next, s))
+    }))
+}
+
+struct Alerts {
+    ledger: Ledger,
+    watch: Watch,
+    ids: Vec<Uuid>,
+    cursors: HashMap<Uuid, i64>,
+    ready: VecDeque<entity::webhook_event::Model>,
+}
+
+impl Alerts {
+    async fn next(&mut self) -> entity::webhook_event::Model {
+        loop {
+            if let Some(e) = self.ready.pop_front() {
+                return e;
+            }
+            let from = self.cursors.values().copied().min().unwrap_or(0);
+            match crate::store::webhook::alert_events(&self.ledger, &self.ids, from).await {
+                Ok(rows) => {
+                    for e in rows {
+                        let Some(account) = e.account_a else { continue };
+                        let cursor = self.cursors.entry(account).or_insert(0);
+                        if e.seq > *cursor {
+                            *cursor = e.seq;
+                            self.ready.push_back(e);
+                        }
+                    }
+                    if self.ready.is_empty() {
+                        self.watch.changed().await;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "alert feed read failed; retrying");
+                    self.watch.changed().await;
+                }
+            }
+        }
+    }
+}

@@ -5,6 +5,7 @@
 
 mod account_queries;
 mod accounts;
+mod alerts;
 mod batches;
 mod bench_smoke;
 mod cli;
@@ -38,4 +39,6 @@ mod tamper;
 mod tokens;
 mod typed_client;
 mod upgrade;
+mod webhook_restart;
+mod webhooks;
 mod websockets;

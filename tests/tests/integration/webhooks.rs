@@ -1,0 +1,453 @@
+//! Webhooks against a real HTTP receiver: signed deliveries of every event
+//! kind from the transaction that made the change, retries with backoff,
+//! dead deliveries and their redelivery, filters, order per account under
+//! concurrent writes, and refused input that writes nothing.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use anyhow::{Result, ensure};
+use serde_json::{Value, json};
+use tests::receiver::{Receiver, Reply, signature_ok};
+use tests::{Backend, TestApp, code_of};
+use uuid::Uuid;
+
+tests::each_backend!(
+    every_kind_is_delivered_signed_once_committed,
+    failures_retry_with_backoff_die_and_redeliver,
+    one_account_is_heard_in_commit_order_under_concurrent_writes,
+    filters_choose_what_an_endpoint_hears,
+);
+tests::both!(bad_webhook_and_alert_input_is_refused_and_writes_nothing);
+
+const SECRET: &str = "test-secret-0123456789";
+const CREATE: &str = "mutation($i: CreateWebhookEndpointInput!) { createWebhookEndpoint(input: $i) { id url eventTypes accountIds enabled secret } }";
+const DELIVERIES: &str = "query($e: UUID, $s: WebhookDeliveryStatus) { webhookDeliveries(endpointId: $e, status: $s, first: 1000) { id eventId status attempts lastStatusCode lastError event { eventType body } attemptLog { attempt statusCode error latencyMs } } }";
+
+async fn app_with(backend: Backend, tune: impl FnOnce(&mut api::webhooks::WebhookOptions)) -> Result<TestApp> {
+    let mut options = api::ServerOptions::default();
+    options.webhooks.poll = Duration::from_millis(20);
+    options.webhooks.backoff = Duration::from_millis(20);
+    tune(&mut options.webhooks);
+    tests::spawn_app_configured(backend, true, options).await
+}
+
+async fn endpoint(app: &TestApp, input: Value) -> Result<Uuid> {
+    let d = app.data(CREATE, json!({ "i": input })).await?;
+    tests::uuid_at(&d["createWebhookEndpoint"]["id"])
+}
+
+async fn deliveries(app: &TestApp, endpoint: Uuid) -> Result<Vec<Value>> {
+    let d = app.data(DELIVERIES, json!({ "e": endpoint })).await?;
+    Ok(d["webhookDeliveries"].as_array().cloned().unwrap_or_default())
+}
+
+async fn every_kind_is_delivered_signed_once_committed(backend: Backend) -> Result<()> {
+    let app = app_with(backend, |_| {}).await?;
+    let rx = Receiver::start().await?;
+    let hook = endpoint(&app, json!({ "url": rx.url, "secret": SECRET })).await?;
+    let a = app.open("a", "USD", None).await?;
+    let b = app.open("b", "USD", None).await?;
+    app.deposit(a, "100.00", "d").await?;
+    app.transfer(a, b, "30.00", "t").await?;
+    // Refused: nothing committed, so nothing is sent.
+    let refused = app.transfer(b, a, "500.00", "no").await?;
+    ensure!(code_of(&refused)? == "INSUFFICIENT_FUNDS");
+    let h = app.hold(a, b, "10.00", "h", 60_000).await?;
+    let hold = &h["data"]["createHold"]["id"];
+    app.data(
+        tests::CAPTURE_HOLD,
+        json!({ "i": { "holdId": hold, "amount": "4.00", "idempotencyKey": "c" } }),
+    )
+    .await?;
+    app.data(
+        "mutation($i: ArchiveAccountInput!) { archiveAccount(input: $i) { account { status } } }",
+        json!({ "i": { "id": b, "idempotencyKey": "arch", "sweepToAccountId": a } }),
+    )
+    .await?;
+    let expected = [
+        "account.created",
+        "account.created",
+        "transfer.posted",
+        "transfer.posted",
+        "hold.created",
+        "transfer.posted",
+        "hold.captured",
+        "transfer.posted",
+        "account.archived",
+    ];
+    let got = rx
+        .wait_for("every event", Duration::from_secs(20), |r| r.len() >= expected.len())
+        .await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let got_all = rx.accepted();
+    ensure!(
+        got_all.len() == expected.len(),
+        "extra deliveries: {:?}",
+        kinds(&got_all)
+    );
+    let mut sorted_got: Vec<&str> = got.iter().map(|r| r.kind.as_str()).collect();
+    let mut sorted_expected = expected.to_vec();
+    sorted_got.sort();
+    sorted_expected.sort();
+    ensure!(sorted_got == sorted_expected, "{:?}", kinds(&got));
+    for r in &got {
+        ensure!(
+            signature_ok(SECRET, &r.signature, &r.body, Duration::from_secs(300)),
+            "bad signature {}",
+            r.signature
+        );
+        ensure!(!signature_ok(
+            "another-secret-000000",
+            &r.signature,
+            &r.body,
+            Duration::from_secs(300)
+        ));
+        ensure!(
+            r.json["id"] == r.event_id.as_str() && r.json["type"] == r.kind.as_str(),
+            "{}",
+            r.body
+        );
+    }
+    // A transfer arrives with its entries; amounts are decimal strings.
+    let posted = got
+        .iter()
+        .find(|r| r.kind == "transfer.posted" && r.json["data"]["transfer"]["kind"] == "TRANSFER")
+        .expect("the transfer");
+    let t = &posted.json["data"];
+    ensure!(
+        t["transfer"]["amount"] == "30.00" && t["transfer"]["idempotencyKey"] == "t",
+        "{t}"
+    );
+    let entries = t["entries"].as_array().expect("entries");
+    ensure!(
+        entries.len() == 2
+            && entries
+                .iter()
+                .any(|e| e["amount"] == "-30.00" && e["balanceAfter"] == "70.00")
+    );
+    // Each delivery is DELIVERED after one attempt, and its log says so.
+    let ds = deliveries(&app, hook).await?;
+    ensure!(ds.len() == expected.len(), "{ds:?}");
+    for d in &ds {
+        ensure!(
+            d["status"] == "DELIVERED" && d["attempts"] == 1 && d["lastStatusCode"] == 200,
+            "{d}"
+        );
+        ensure!(
+            d["attemptLog"][0]["statusCode"] == 200 && d["attemptLog"][0]["error"].is_null(),
+            "{d}"
+        );
+    }
+    app.assert_invariants().await
+}
+
+async fn failures_retry_with_backoff_die_and_redeliver(backend: Backend) -> Result<()> {
+    let app = app_with(backend, |w| {
+        w.max_attempts = 3;
+        w.timeout = Duration::from_millis(400);
+    })
+    .await?;
+    let a = app.open("a", "USD", None).await?;
+    let b = app.open("b", "USD", None).await?;
+    let rx = Receiver::start().await?;
+    let hook = endpoint(
+        &app,
+        json!({ "url": rx.url, "secret": SECRET, "eventTypes": ["TRANSFER_POSTED"] }),
+    )
+    .await?;
+    // The deposit into a fails twice, then passes; the one into b never answers in time.
+    rx.behave(move |r, before| {
+        let to = r.json["data"]["transfer"]["toAccountId"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        match (to == b.to_string(), before) {
+            (false, 0 | 1) => Reply::status(500),
+            (false, _) => Reply::OK,
+            (true, _) => Reply {
+                status: 200,
+                delay: Duration::from_secs(2),
+            },
+        }
+    });
+    app.deposit(a, "10.00", "da").await?;
+    app.deposit(b, "10.00", "db").await?;
+    rx.wait_for("a's deposit, third time", Duration::from_secs(20), |r| r.len() == 1)
+        .await?;
+    let dead = wait_status(&app, hook, "DEAD", 1).await?;
+    let d = &dead[0];
+    ensure!(
+        d["attempts"] == 3 && d["lastError"].as_str().unwrap_or_default().contains("no answer"),
+        "{d}"
+    );
+    let delivered = wait_status(&app, hook, "DELIVERED", 1).await?;
+    let log: Vec<&Value> = delivered[0]["attemptLog"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| &a["statusCode"])
+        .collect();
+    ensure!(log == [&json!(500), &json!(500), &json!(200)], "{log:?}");
+    // Redelivered: the same event id arrives again, and is taken this time.
+    rx.behave(|_, _| Reply::OK);
+    let again = app
+        .data(
+            "mutation($d: ID!) { redeliverWebhook(deliveryId: $d) { status attempts } }",
+            json!({ "d": d["id"] }),
+        )
+        .await?;
+    ensure!(again["redeliverWebhook"]["status"] == "PENDING", "{again}");
+    let event_id = d["eventId"].as_str().unwrap().to_owned();
+    rx.wait_for("the redelivery", Duration::from_secs(10), |r| {
+        r.iter().any(|x| x.event_id == event_id)
+    })
+    .await?;
+    wait_status(&app, hook, "DELIVERED", 2).await?;
+    app.assert_invariants().await
+}
+
+async fn one_account_is_heard_in_commit_order_under_concurrent_writes(backend: Backend) -> Result<()> {
+    let app = app_with(backend, |w| w.max_attempts = 1000).await?;
+    let ids = [
+        app.open("a", "USD", None).await?,
+        app.open("b", "USD", None).await?,
+        app.open("c", "USD", None).await?,
+    ];
+    for (i, id) in ids.iter().enumerate() {
+        app.deposit(*id, "1000.00", &format!("d{i}")).await?;
+    }
+    let rx = Receiver::start().await?;
+    // A flaky, slow receiver: a third of the attempts fail.
+    rx.behave(|_, _| match fastrand::u8(0..3) {
+        0 => Reply::status(503),
+        _ => Reply {
+            status: 200,
+            delay: Duration::from_millis(fastrand::u64(0..10)),
+        },
+    });
+    let hook = endpoint(&app, json!({ "url": rx.url, "eventTypes": ["TRANSFER_POSTED"] })).await?;
+    let n = 60;
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let gql = app.gql.clone();
+            let (from, to) = (ids[i % 3], ids[(i + 1 + i / 3 % 2) % 3]);
+            tokio::spawn(async move {
+                let input = json!({ "fromAccountId": from, "toAccountId": to, "amount": "1.00", "idempotencyKey": format!("t{i}") });
+                gql.data(tests::TRANSFER, json!({ "i": input })).await
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await??;
+    }
+    let got = rx
+        .wait_for("every transfer", Duration::from_secs(60), |r| r.len() >= n)
+        .await?;
+    // Per account, the entries heard must follow its sequence: every
+    // delivery before the next, retries included.
+    let mut heard: HashMap<String, Vec<i64>> = HashMap::new();
+    for r in &got {
+        for e in r.json["data"]["entries"].as_array().into_iter().flatten() {
+            heard
+                .entry(e["accountId"].as_str().unwrap_or_default().to_owned())
+                .or_default()
+                .push(e["sequence"].as_i64().unwrap_or_default());
+        }
+    }
+    for id in ids {
+        let seqs = heard.get(&id.to_string()).cloned().unwrap_or_default();
+        ensure!(
+            seqs.windows(2).all(|w| w[0] < w[1]),
+            "{id} heard out of order: {seqs:?}"
+        );
+    }
+    let total: usize = heard.values().map(Vec::len).sum();
+    ensure!(total == 2 * n, "{total} entries heard, not {}", 2 * n);
+    let failed = rx.received().iter().filter(|r| r.status != 200).count();
+    ensure!(
+        failed > 0,
+        "the receiver never failed: the test proves nothing about retries"
+    );
+    let ds = deliveries(&app, hook).await?;
+    ensure!(ds.iter().all(|d| d["status"] == "DELIVERED"), "{ds:?}");
+    app.assert_invariants().await
+}
+
+async fn filters_choose_what_an_endpoint_hears(backend: Backend) -> Result<()> {
+    let app = app_with(backend, |_| {}).await?;
+    let x = app.open("x", "USD", None).await?;
+    let y = app.open("y", "USD", None).await?;
+    app.deposit(x, "50.00", "dx").await?;
+    app.deposit(y, "50.00", "dy").await?;
+    let narrow = Receiver::start().await?;
+    let wide = Receiver::start().await?;
+    let n = endpoint(
+        &app,
+        json!({ "url": narrow.url, "eventTypes": ["HOLD_CREATED"], "accountIds": [x] }),
+    )
+    .await?;
+    endpoint(&app, json!({ "url": wide.url })).await?;
+    let disabled = Receiver::start().await?;
+    endpoint(&app, json!({ "url": disabled.url, "enabled": false })).await?;
+    app.hold(y, x, "1.00", "h1", 60_000).await?;
+    app.hold(y, y_other(&app).await?, "1.00", "h2", 60_000).await?;
+    app.hold(x, y, "2.00", "h3", 60_000).await?;
+    app.transfer(x, y, "3.00", "t").await?;
+    let all = wide
+        .wait_for("four events and an account", Duration::from_secs(10), |r| r.len() >= 5)
+        .await?;
+    ensure!(
+        kinds(&all).iter().filter(|k| *k == "hold.created").count() == 3,
+        "{:?}",
+        kinds(&all)
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let some = narrow.accepted();
+    ensure!(
+        some.len() == 2 && some.iter().all(|r| r.kind == "hold.created"),
+        "{:?}",
+        kinds(&some)
+    );
+    ensure!(disabled.received().is_empty(), "a disabled endpoint was called");
+    // The narrow endpoint's deliveries are exactly those two.
+    ensure!(deliveries(&app, n).await?.len() == 2);
+    app.assert_invariants().await
+}
+
+/// A third account, for a hold that concerns neither x's filter.
+async fn y_other(app: &TestApp) -> Result<Uuid> {
+    app.open("z", "USD", None).await
+}
+
+async fn bad_webhook_and_alert_input_is_refused_and_writes_nothing(app: TestApp) -> Result<()> {
+    let a = app.open("a", "USD", None).await?;
+    let before = app.snapshot().await?;
+    let unknown = Uuid::now_v7();
+    let cases: Vec<(&str, Value, &str)> = vec![
+        (
+            CREATE,
+            json!({ "i": { "url": "ftp://example.com/hook" } }),
+            "INVALID_INPUT",
+        ),
+        (CREATE, json!({ "i": { "url": "example.com" } }), "INVALID_INPUT"),
+        (
+            CREATE,
+            json!({ "i": { "url": "http://127.0.0.1:1/x", "secret": "short" } }),
+            "INVALID_INPUT",
+        ),
+        (
+            CREATE,
+            json!({ "i": { "url": "http://127.0.0.1:1/x", "eventTypes": [] } }),
+            "INVALID_INPUT",
+        ),
+        (
+            CREATE,
+            json!({ "i": { "url": "http://127.0.0.1:1/x", "eventTypes": ["NOPE"] } }),
+            "INVALID_INPUT",
+        ),
+        (
+            CREATE,
+            json!({ "i": { "url": "http://127.0.0.1:1/x", "accountIds": [unknown] } }),
+            "ACCOUNT_NOT_FOUND",
+        ),
+        (
+            "mutation($i: UpdateWebhookEndpointInput!) { updateWebhookEndpoint(input: $i) { id } }",
+            json!({ "i": { "id": unknown, "url": "http://127.0.0.1:1/x", "enabled": true } }),
+            "WEBHOOK_NOT_FOUND",
+        ),
+        (
+            "mutation($id: UUID!) { deleteWebhookEndpoint(id: $id) }",
+            json!({ "id": unknown }),
+            "WEBHOOK_NOT_FOUND",
+        ),
+        (
+            "mutation($d: ID!) { redeliverWebhook(deliveryId: $d) { id } }",
+            json!({ "d": "abc" }),
+            "INVALID_INPUT",
+        ),
+        (
+            "mutation($d: ID!) { redeliverWebhook(deliveryId: $d) { id } }",
+            json!({ "d": "99999" }),
+            "WEBHOOK_NOT_FOUND",
+        ),
+        (
+            ALERT,
+            json!({ "i": { "condition": "BELOW", "threshold": "1.00" } }),
+            "INVALID_INPUT",
+        ),
+        (
+            ALERT,
+            json!({ "i": { "accountId": a, "currency": "USD", "condition": "BELOW", "threshold": "1.00" } }),
+            "INVALID_INPUT",
+        ),
+        (
+            ALERT,
+            json!({ "i": { "accountId": a, "condition": "BELOW", "threshold": "1.001" } }),
+            "INVALID_AMOUNT",
+        ),
+        (
+            ALERT,
+            json!({ "i": { "currency": "XXZ", "condition": "ABOVE", "threshold": "1" } }),
+            "UNKNOWN_CURRENCY",
+        ),
+        (
+            ALERT,
+            json!({ "i": { "accountId": unknown, "condition": "ABOVE", "threshold": "1" } }),
+            "ACCOUNT_NOT_FOUND",
+        ),
+        (
+            "mutation($id: UUID!) { deleteBalanceAlert(id: $id) }",
+            json!({ "id": unknown }),
+            "ALERT_NOT_FOUND",
+        ),
+        (
+            DELIVERIES.replace("first: 1000", "first: 1001").leak(),
+            json!({}),
+            "INVALID_INPUT",
+        ),
+    ];
+    for (query, vars, code) in cases {
+        let body = app.post(query, vars.clone()).await?;
+        ensure!(code_of(&body)? == code, "{vars}: {body}");
+    }
+    let left = app
+        .data(
+            "{ webhookEndpoints { id } balanceAlerts { id } webhookDeliveries { id } }",
+            json!({}),
+        )
+        .await?;
+    ensure!(
+        left == json!({ "webhookEndpoints": [], "balanceAlerts": [], "webhookDeliveries": [] }),
+        "{left}"
+    );
+    ensure!(app.snapshot().await? == before, "refused input changed the ledger");
+    app.assert_invariants().await
+}
+
+const ALERT: &str = "mutation($i: CreateBalanceAlertInput!) { createBalanceAlert(input: $i) { id } }";
+
+fn kinds(r: &[tests::receiver::Received]) -> Vec<String> {
+    r.iter().map(|x| x.kind.clone()).collect()
+}
+
+/// Waits until the endpoint has `n` deliveries in `status`; returns them.
+async fn wait_status(app: &TestApp, endpoint: Uuid, status: &str, n: usize) -> Result<Vec<Value>> {
+    let started = std::time::Instant::now();
+    loop {
+        let ds: Vec<Value> = deliveries(app, endpoint)
+            .await?
+            .into_iter()
+            .filter(|d| d["status"] == status)
+            .collect();
+        if ds.len() >= n {
+            return Ok(ds);
+        }
+        ensure!(
+            started.elapsed() < Duration::from_secs(20),
+            "{n} {status} deliveries never came: {:?}",
+            deliveries(app, endpoint).await?
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
