@@ -20,6 +20,7 @@ use clap::Parser;
 mod ab;
 mod postgres;
 mod sqlite;
+mod webhooks;
 
 /// Where the harness's `tally serve` listens: on PostgreSQL (every restart of
 /// the sealing A/B reuses it) and on SQLite.
