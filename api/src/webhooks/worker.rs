@@ -40,7 +40,7 @@ impl WebhookOptions {
         max_backoff: Duration::from_secs(3600),
         poll: Duration::from_millis(250),
         refresh: Duration::from_secs(1),
-        batch: 32,
+        batch: 256,
     };
 
     /// A claim outlives the longest attempt: a live worker's claim never
@@ -111,12 +111,12 @@ impl Webhooks {
                         "event or endpoint gone".into(),
                     ),
                 };
-                self.settle(c, &attempt).await
+                let retry_at = self.retry_at(c, &attempt);
+                (c.clone(), attempt, retry_at)
             }
         });
-        for result in futures::future::join_all(sends).await {
-            result?;
-        }
+        let settled = futures::future::join_all(sends).await;
+        repo::settle(&self.ledger, &settled).await?;
         Ok(claimed.len())
     }
 
@@ -161,15 +161,16 @@ impl Webhooks {
         }
     }
 
-    async fn settle(&self, claimed: &Claimed, attempt: &Attempt) -> service::model::error::Result<()> {
-        let retry_at = (claimed.attempt < self.options.max_attempts).then(|| {
+    /// When to try a failed attempt again (`None`: the last one failed).
+    fn retry_at(&self, claimed: &Claimed, attempt: &Attempt) -> Option<chrono::DateTime<chrono::Utc>> {
+        if attempt.succeeded() {
+            return None;
+        }
+        tracing::debug!(delivery = claimed.seq, attempt = claimed.attempt, error = ?attempt.error, "webhook attempt failed");
+        (claimed.attempt < self.options.max_attempts).then(|| {
             let delay = self.options.backoff_after(claimed.attempt);
             chrono::Utc::now() + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::hours(1))
-        });
-        if !attempt.succeeded() {
-            tracing::debug!(delivery = claimed.seq, attempt = claimed.attempt, error = ?attempt.error, "webhook attempt failed");
-        }
-        repo::settle(&self.ledger, claimed, attempt, retry_at).await
+        })
     }
 }
 

@@ -244,54 +244,79 @@ impl Attempt {
     }
 }
 
-/// Records an attempt of a claimed delivery and its consequence: delivered,
-/// retried at `retry_at`, or dead (`retry_at` is `None`). Only the lease
-/// holder's attempt counts: a delivery redelivered or claimed anew since is
-/// left as it is.
-pub async fn settle(
-    ledger: &Ledger,
-    claimed: &Claimed,
-    attempt: &Attempt,
-    retry_at: Option<DateTime<Utc>>,
-) -> Result<()> {
+/// What became of one claimed delivery: its attempt, and when to retry a
+/// failure (`None`: it was the last attempt, the delivery is dead).
+pub type Settled = (Claimed, Attempt, Option<DateTime<Utc>>);
+
+/// Records a round's attempts and their consequences in one transaction:
+/// delivered; retried at the given time; or dead. A failure only counts for
+/// the claim that made it: a delivery redelivered or claimed anew since is
+/// left as it is. A success counts whoever claimed it since: the event got
+/// through.
+pub async fn settle(ledger: &Ledger, settled: &[Settled]) -> Result<()> {
     use webhook_delivery::Column as C;
+    if settled.is_empty() {
+        return Ok(());
+    }
     let w = ledger.begin_write().await?;
-    webhook_attempt::Entity::insert(
-        webhook_attempt::Model {
-            id: Uuid::now_v7(),
-            delivery_seq: claimed.seq,
-            attempt: claimed.attempt,
-            started_at: attempt.started_at,
-            status_code: attempt.status_code,
-            error: attempt.error.clone(),
-            latency_ms: attempt.latency_ms,
+    let rows: Vec<webhook_attempt::ActiveModel> = settled
+        .iter()
+        .map(|(claimed, attempt, _)| {
+            webhook_attempt::Model {
+                id: Uuid::now_v7(),
+                delivery_seq: claimed.seq,
+                attempt: claimed.attempt,
+                started_at: attempt.started_at,
+                status_code: attempt.status_code,
+                error: attempt.error.clone(),
+                latency_ms: attempt.latency_ms,
+            }
+            .into_active_model()
+        })
+        .collect();
+    for chunk in rows.chunks(500) {
+        webhook_attempt::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(&w.txn)
+            .await?;
+    }
+    // Successes, one statement per status code.
+    let mut delivered: std::collections::BTreeMap<Option<i32>, Vec<i64>> = std::collections::BTreeMap::new();
+    for (claimed, attempt, _) in settled.iter().filter(|(_, a, _)| a.succeeded()) {
+        delivered.entry(attempt.status_code).or_default().push(claimed.seq);
+    }
+    let now = now_micros();
+    for (code, seqs) in delivered {
+        webhook_delivery::Entity::update_many()
+            .col_expr(C::Status, Expr::value(DeliveryStatus::Delivered.as_str()))
+            .col_expr(C::LeasedUntil, Expr::value(Option::<DateTime<Utc>>::None))
+            .col_expr(C::LastStatusCode, Expr::value(code))
+            .col_expr(C::LastError, Expr::value(Option::<String>::None))
+            .col_expr(C::DeliveredAt, Expr::value(Some(now)))
+            .filter(C::Seq.is_in(seqs))
+            .filter(C::Status.eq(DeliveryStatus::Pending))
+            .exec(&w.txn)
+            .await?;
+    }
+    for (claimed, attempt, retry_at) in settled.iter().filter(|(_, a, _)| !a.succeeded()) {
+        let status = match retry_at {
+            Some(_) => DeliveryStatus::Pending,
+            None => DeliveryStatus::Dead,
+        };
+        let mut update = webhook_delivery::Entity::update_many()
+            .col_expr(C::Status, Expr::value(status.as_str()))
+            .col_expr(C::LeasedUntil, Expr::value(Option::<DateTime<Utc>>::None))
+            .col_expr(C::LastStatusCode, Expr::value(attempt.status_code))
+            .col_expr(C::LastError, Expr::value(attempt.error.clone()));
+        if let Some(at) = retry_at {
+            update = update.col_expr(C::NextAttemptAt, Expr::value(*at));
         }
-        .into_active_model(),
-    )
-    .exec_without_returning(&w.txn)
-    .await?;
-    let (status, next) = match (attempt.succeeded(), retry_at) {
-        (true, _) => (DeliveryStatus::Delivered, None),
-        (false, Some(at)) => (DeliveryStatus::Pending, Some(at)),
-        (false, None) => (DeliveryStatus::Dead, None),
-    };
-    let mut update = webhook_delivery::Entity::update_many()
-        .col_expr(C::Status, Expr::value(status.as_str()))
-        .col_expr(C::LeasedUntil, Expr::value(Option::<DateTime<Utc>>::None))
-        .col_expr(C::LastStatusCode, Expr::value(attempt.status_code))
-        .col_expr(C::LastError, Expr::value(attempt.error.clone()));
-    if status == DeliveryStatus::Delivered {
-        update = update.col_expr(C::DeliveredAt, Expr::value(Some(now_micros())));
+        update
+            .filter(C::Seq.eq(claimed.seq))
+            .filter(C::Attempts.eq(claimed.attempt))
+            .filter(C::Status.eq(DeliveryStatus::Pending))
+            .exec(&w.txn)
+            .await?;
     }
-    if let Some(at) = next {
-        update = update.col_expr(C::NextAttemptAt, Expr::value(at));
-    }
-    update
-        .filter(C::Seq.eq(claimed.seq))
-        .filter(C::Attempts.eq(claimed.attempt))
-        .filter(C::Status.eq(DeliveryStatus::Pending))
-        .exec(&w.txn)
-        .await?;
     w.txn.commit().await?;
     Ok(())
 }
