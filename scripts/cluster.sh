@@ -30,7 +30,9 @@
 #   nodeN  (Patroni 3.0.2, user postgres)     REST port, DIR/nodeN/patroni.{yml,log}
 #      |-- PostgreSQL 15 postmaster           pg port, data DIR/nodeN/data, log DIR/nodeN/postgres.log
 #   HAProxy (root)  PRIMARY port  -> the node whose Patroni REST `OPTIONS /primary` is 200
-#                   REPLICAS port -> round robin over nodes whose `OPTIONS /replica` is 200
+#                   REPLICAS port -> the first node (in order) whose `OPTIONS /replica` is 200
+#                                    (`balance first`: one server for every pooled connection, which
+#                                    Tally's consistency tokens need; the next replica when it fails)
 #                   stats page on a third port
 #   pid files: DIR/run/{etcdN,patroniN,postgresN,haproxy,reaperN}.pid (postgresN.pid
 #   is refreshed by every subcommand; the live truth is DIR/nodeN/data/postmaster.pid;
@@ -436,7 +438,7 @@ EOF
 
 listen replicas
     bind 127.0.0.1:$REPLICA_PORT
-    balance roundrobin
+    balance first
     option httpchk
     http-check send meth OPTIONS uri /replica
     http-check expect status 200

@@ -144,6 +144,16 @@ pub struct ServeArgs {
     #[arg(long, env = "TALLY_WEBHOOK_POLL_MS", default_value_t = 250)]
     pub webhook_poll_ms: u64,
 
+    /// A streaming replica of the database (PostgreSQL; one server, not a
+    /// balancer over several): queries read from it, never older than the
+    /// consistency token a client sends (see the README's read replicas).
+    #[arg(long, env = "TALLY_REPLICA_DATABASE_URL")]
+    pub replica_database_url: Option<String>,
+    /// How long a read with a consistency token waits for the replica to
+    /// replay it before it reads from the primary instead.
+    #[arg(long, env = "TALLY_REPLICA_MAX_WAIT_MS", default_value_t = 50)]
+    pub replica_max_wait_ms: u64,
+
     /// Movements may be dated back (`effectiveAt`) this many hours with the
     /// write scope; further back needs the admin scope.
     #[arg(long, env = "TALLY_BACKDATE_WINDOW_HOURS", default_value_t = 24)]

@@ -148,6 +148,10 @@ fn options(args: &ServeArgs, jwt: Option<Arc<JwtVerifier>>) -> api::ServerOption
         },
         ide_assets: args.ide_assets.clone(),
         backdating: api::auth::Backdating(Duration::from_secs(args.backdate_window_hours.saturating_mul(3600))),
+        replica: args.replica_database_url.clone().map(|url| api::http::ReplicaOptions {
+            url,
+            max_wait: Duration::from_millis(args.replica_max_wait_ms),
+        }),
     }
 }
 

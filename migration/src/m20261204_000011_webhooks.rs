@@ -19,9 +19,12 @@ impl MigrationName for Migration {
 }
 
 /// Partial indexes (the same text on both backends): the worker's claim
-/// looks only at pending deliveries, due first; ordering checks look at an
-/// endpoint's pending ones by account.
+/// walks pending deliveries in `seq` order (or the due ones, when most
+/// wait for a retry) and stops at its limit; each ordering check is two
+/// probes of an endpoint's pending deliveries by account (one per account
+/// column), never a scan of the backlog.
 const INDEXES: &str = "
+CREATE INDEX ix_delivery_pending ON webhook_delivery (seq) WHERE status = 'PENDING';
 CREATE INDEX ix_delivery_due ON webhook_delivery (next_attempt_at) WHERE status = 'PENDING';
 CREATE INDEX ix_delivery_pending_a ON webhook_delivery (endpoint_id, account_a, seq) WHERE status = 'PENDING';
 CREATE INDEX ix_delivery_pending_b ON webhook_delivery (endpoint_id, account_b, seq) WHERE status = 'PENDING';

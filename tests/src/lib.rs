@@ -13,6 +13,7 @@ pub mod jwt;
 pub mod process;
 pub mod raw_ws;
 pub mod receiver;
+pub mod replica;
 pub mod ws;
 
 pub use documents::*;
@@ -109,6 +110,22 @@ pub async fn spawn_app_full(
         }
         Backend::Postgres => (fresh_postgres_database().await?, None),
     };
+    serve_at(backend, url, dir, combining, options, statement_timeout).await
+}
+
+/// A test app on the PostgreSQL database at `url` (from [`fresh_postgres_database`]).
+pub async fn spawn_postgres_app_at(url: String, options: api::ServerOptions) -> Result<TestApp> {
+    serve_at(Backend::Postgres, url, None, true, options, None).await
+}
+
+async fn serve_at(
+    backend: Backend,
+    url: String,
+    dir: Option<tempfile::TempDir>,
+    combining: bool,
+    options: api::ServerOptions,
+    statement_timeout: Option<std::time::Duration>,
+) -> Result<TestApp> {
     let ledger = Ledger::open_with(&url, true, statement_timeout)
         .await
         .map_err(|e| anyhow!("connect {url}: {e}"))?;

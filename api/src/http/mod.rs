@@ -63,6 +63,16 @@ pub struct ServerOptions {
     pub ide_assets: Option<std::path::PathBuf>,
     /// Webhook deliveries: timeout, attempts, backoff.
     pub webhooks: crate::webhooks::WebhookOptions,
+    /// A read replica for queries (`--replica-database-url`).
+    pub replica: Option<ReplicaOptions>,
+}
+
+/// Where the read replica is and how long a read waits for it to catch up
+/// with its consistency token.
+#[derive(Clone, Debug)]
+pub struct ReplicaOptions {
+    pub url: String,
+    pub max_wait: Duration,
 }
 
 /// The defaults `ServerOptions::default()` and the command line share.
@@ -87,6 +97,7 @@ impl Default for ServerOptions {
             backdating: crate::auth::Backdating::DEFAULT,
             ide_assets: None,
             webhooks: crate::webhooks::WebhookOptions::DEFAULT,
+            replica: None,
         }
     }
 }
@@ -105,6 +116,8 @@ pub(crate) struct AppState {
     /// Every request's execution task, so shutdown can wait for them all
     /// (also those whose client was already told UNAVAILABLE).
     pub(crate) tasks: TaskTracker,
+    /// Queries' replica, when configured.
+    pub(crate) replica: Option<service::store::replica::Replica>,
     /// The delivery worker runs while the app does.
     pub(crate) _webhooks: Arc<crate::webhooks::Webhooks>,
 }
@@ -120,6 +133,10 @@ pub async fn app(
     let auth = Auth::start(ledger.clone(), options.jwt.as_ref().map(Arc::clone)).await?;
     let webhooks = crate::webhooks::Webhooks::start(ledger.clone(), options.webhooks).await?;
     let schema = crate::schema(ledger.clone(), signer, &options);
+    let replica = match &options.replica {
+        Some(replica) => Some(open_replica(&ledger, replica).await?),
+        None => None,
+    };
     let documents = Documents::default();
     let limiter = RateLimiter::new(options.rate_limit);
     let ws = Arc::new(crate::ws::Door {
@@ -142,6 +159,7 @@ pub async fn app(
         auth,
         ledger,
         tasks: tasks.clone(),
+        replica,
         _webhooks: webhooks,
     };
     telemetry::install_recorder();
@@ -165,6 +183,18 @@ pub async fn app(
         .layer(middleware::from_fn(door::request_id::layer))
         .with_state(state);
     Ok((router, tasks))
+}
+
+async fn open_replica(
+    ledger: &Ledger,
+    options: &ReplicaOptions,
+) -> service::model::error::Result<service::store::replica::Replica> {
+    let replica = service::store::replica::Replica::open(ledger, &options.url, options.max_wait).await?;
+    match replica.replayed() {
+        Some(lsn) => tracing::info!(replayed = %lsn, "queries read from the replica"),
+        None => tracing::warn!("the replica does not answer yet; queries read from the primary until it does"),
+    }
+    Ok(replica)
 }
 
 /// After the listener stopped: waits (at most `DRAIN`) for request tasks

@@ -186,6 +186,12 @@ impl Ledger {
         Ok(())
     }
 
+    /// The same ledger (caches, feed, hooks) reading from `db`, a replica
+    /// of this ledger's database: for reads only (see `store::replica`).
+    pub(crate) fn reading_from(&self, db: DatabaseConnection) -> Self {
+        Self { db, ..self.clone() }
+    }
+
     pub fn connection(&self) -> &DatabaseConnection {
         &self.db
     }

@@ -18,6 +18,7 @@ pub mod lease;
 pub mod ledger;
 pub mod outage;
 pub(crate) mod outbox;
+pub mod replica;
 pub mod subscriptions;
 pub mod transfer;
 pub mod transfer_list;

@@ -201,9 +201,11 @@ pub async fn claim(ledger: &Ledger, limit: u64, lease: std::time::Duration) -> R
              AND (d.leased_until IS NULL OR d.leased_until < $1) \
              AND EXISTS (SELECT 1 FROM webhook_endpoint e WHERE e.id = d.endpoint_id AND e.enabled) \
              AND NOT EXISTS (SELECT 1 FROM webhook_delivery p \
-               WHERE p.endpoint_id = d.endpoint_id AND p.status = 'PENDING' AND p.seq < d.seq \
-                 AND (p.account_a = d.account_a OR p.account_a = d.account_b \
-                   OR p.account_b = d.account_a OR p.account_b = d.account_b)) \
+               WHERE p.endpoint_id = d.endpoint_id AND p.status = 'PENDING' \
+                 AND p.account_a IN (d.account_a, d.account_b) AND p.seq < d.seq) \
+             AND NOT EXISTS (SELECT 1 FROM webhook_delivery p \
+               WHERE p.endpoint_id = d.endpoint_id AND p.status = 'PENDING' \
+                 AND p.account_b IN (d.account_a, d.account_b) AND p.seq < d.seq) \
            ORDER BY d.seq LIMIT $3 {skip_locked}) \
          RETURNING seq, attempts, event_id, endpoint_id"
     );

@@ -29,6 +29,7 @@ mod property;
 mod queries;
 mod races;
 mod replays;
+mod replicas;
 mod reversals;
 mod schema;
 mod sealing;

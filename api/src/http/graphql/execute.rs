@@ -14,21 +14,27 @@ use service::ErrorCode;
 use tracing::Instrument;
 
 use super::admit::Admitted;
+use super::reads::{self, Plan};
 use crate::auth::Principal;
 use crate::http::{AppState, reply, telemetry};
 
-pub async fn execute(state: &AppState, principal: &Principal, admitted: Admitted, id: &str) -> Response {
+pub async fn execute(state: &AppState, principal: &Principal, admitted: Admitted, plan: &Plan, id: &str) -> Response {
     let started = Instant::now();
     let mut response = match run(state, principal, admitted.batch, id).await {
         Ok(response) => response,
         Err(refusal) => return refusal,
     };
+    let token = reads::token(state, plan).await;
     let responses: Vec<&mut async_graphql::Response> = match &mut response {
         BatchResponse::Single(r) => vec![r],
         BatchResponse::Batch(rs) => rs.iter_mut().collect(),
     };
     for (r, label) in responses.into_iter().zip(&admitted.labels) {
         reply::finish(r, id);
+        if let Some(token) = &token {
+            let token = async_graphql::Value::String(token.clone());
+            r.extensions.insert(reads::TOKEN_EXTENSION.to_owned(), token);
+        }
         let outcome = reply::outcome(r);
         telemetry::record(label, &outcome, started.elapsed());
         tracing::debug!(
@@ -40,7 +46,9 @@ pub async fn execute(state: &AppState, principal: &Principal, admitted: Admitted
             "request"
         );
     }
-    reply::executed(&response)
+    let mut reply = reply::executed(&response);
+    reads::headers(plan, token.as_deref(), &mut reply);
+    reply
 }
 
 async fn run(

@@ -3,12 +3,14 @@
 //! - `POST`: one request or a JSON array batch → [`admit`] → [`execute`].
 //! - `GET`: a websocket upgrade (the `ws` module), a query in the URL (it
 //!   may only read), or GraphiQL for a browser.
+//! - Either: queries may read from a replica ([`reads`]).
 
 mod admit;
 mod execute;
+mod reads;
 
-use async_graphql::parser::types::{DocumentOperations, OperationType};
-use async_graphql::{BatchRequest, Request};
+use async_graphql::BatchRequest;
+use async_graphql::parser::types::OperationType;
 use axum::body::Bytes;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
@@ -25,10 +27,11 @@ pub async fn post(
     State(state): State<AppState>,
     Extension(id): Extension<RequestId>,
     Extension(principal): Extension<Principal>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     match serde_json::from_slice::<BatchRequest>(&body) {
-        Ok(batch) => run(&state, &principal, batch, &id.0).await,
+        Ok(batch) => run(&state, &principal, &headers, batch, &id.0).await,
         Err(e) => reply::refusal(
             StatusCode::BAD_REQUEST,
             ErrorCode::InvalidInput,
@@ -71,20 +74,25 @@ pub async fn get(
             &id.0,
         )
     };
-    match operation_type(&mut request) {
+    match reads::operation_type(&mut request) {
         Some(OperationType::Mutation) => refuse("mutations must be sent with POST; GET may only read"),
         Some(OperationType::Subscription) => {
             refuse("subscriptions need a websocket (graphql-transport-ws) on this path")
         }
-        _ => run(&state, &principal, BatchRequest::Single(request), &id.0).await,
+        _ => run(&state, &principal, &headers, BatchRequest::Single(request), &id.0).await,
     }
 }
 
-/// Admits the operations, then runs them under the deadline.
-async fn run(state: &AppState, principal: &Principal, batch: BatchRequest, id: &str) -> Response {
-    match admit::admit(state, principal, batch, id) {
-        Ok(admitted) => execute::execute(state, principal, admitted, id).await,
-        Err(refusal) => *refusal,
+/// Admits the operations, picks the server they read from, then runs them
+/// under the deadline.
+async fn run(state: &AppState, principal: &Principal, headers: &HeaderMap, batch: BatchRequest, id: &str) -> Response {
+    let mut admitted = match admit::admit(state, principal, batch, id) {
+        Ok(admitted) => admitted,
+        Err(refusal) => return *refusal,
+    };
+    match reads::plan(state, headers, &mut admitted.batch).await {
+        Ok(plan) => execute::execute(state, principal, admitted, &plan, id).await,
+        Err(message) => reply::refusal(StatusCode::BAD_REQUEST, ErrorCode::InvalidInput, message, id),
     }
 }
 
@@ -105,24 +113,5 @@ fn websocket(state: &AppState, headers: &HeaderMap, upgrade: WebSocketUpgrade, i
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
             reply
         }
-    }
-}
-
-/// The type of the operation `request` would run, when it parses. Without
-/// a name the executor refuses a document of several operations; if any of
-/// them writes, GET refuses it here already.
-fn operation_type(request: &mut Request) -> Option<OperationType> {
-    let name = request.operation_name.clone();
-    let doc = request.parsed_query().ok()?;
-    if let Some(op) = crate::operation::selected(doc, name.as_deref()) {
-        return Some(op.node.ty);
-    }
-    match (&doc.operations, name) {
-        (DocumentOperations::Multiple(ops), None) => ops
-            .values()
-            .map(|op| op.node.ty)
-            .find(|ty| *ty != OperationType::Query)
-            .or(Some(OperationType::Query)),
-        _ => None,
     }
 }
