@@ -153,6 +153,10 @@ pub struct ServeArgs {
     /// replay it before it reads from the primary instead.
     #[arg(long, env = "TALLY_REPLICA_MAX_WAIT_MS", default_value_t = 50)]
     pub replica_max_wait_ms: u64,
+    /// How far behind the primary the replica may be for reads without a
+    /// consistency token; further behind, they read from the primary.
+    #[arg(long, env = "TALLY_REPLICA_MAX_LAG_MS", default_value_t = 1000)]
+    pub replica_max_lag_ms: u64,
 
     /// Movements may be dated back (`effectiveAt`) this many hours with the
     /// write scope; further back needs the admin scope.

@@ -151,6 +151,7 @@ fn options(args: &ServeArgs, jwt: Option<Arc<JwtVerifier>>) -> api::ServerOption
         replica: args.replica_database_url.clone().map(|url| api::http::ReplicaOptions {
             url,
             max_wait: Duration::from_millis(args.replica_max_wait_ms),
+            max_lag: Duration::from_millis(args.replica_max_lag_ms),
         }),
     }
 }

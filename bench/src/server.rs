@@ -82,6 +82,17 @@ impl Server {
     }
 }
 
+/// A run that fails half-way must not leave a server holding the port (the
+/// next run would then fail to listen).
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// Creates an admin API key on `database_url` with `tally keys create`; from
 /// then on every server on that database requires it.
 pub fn create_key(binary: &Path, database_url: &str) -> Result<String> {

@@ -72,7 +72,10 @@ pub struct ServerOptions {
 #[derive(Clone, Debug)]
 pub struct ReplicaOptions {
     pub url: String,
+    /// How long a read with a token waits for the replica to replay it.
     pub max_wait: Duration,
+    /// How far behind the primary a replica may be for reads without one.
+    pub max_lag: Duration,
 }
 
 /// The defaults `ServerOptions::default()` and the command line share.
@@ -189,7 +192,8 @@ async fn open_replica(
     ledger: &Ledger,
     options: &ReplicaOptions,
 ) -> service::model::error::Result<service::store::replica::Replica> {
-    let replica = service::store::replica::Replica::open(ledger, &options.url, options.max_wait).await?;
+    let replica =
+        service::store::replica::Replica::open(ledger, &options.url, options.max_wait, options.max_lag).await?;
     match replica.replayed() {
         Some(lsn) => tracing::info!(replayed = %lsn, "queries read from the replica"),
         None => tracing::warn!("the replica does not answer yet; queries read from the primary until it does"),

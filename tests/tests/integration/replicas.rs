@@ -74,12 +74,30 @@ const BALANCE: &str = "query($id: UUID!) { account(id: $id) { balance } }";
 
 /// The balance, and where it was read, with `token` in the header.
 async fn balance(app: &TestApp, account: Uuid, token: Option<&str>) -> Result<(String, String)> {
+    let (balance, from, _) = balance_and_token(app, account, token).await?;
+    Ok((balance, from))
+}
+
+/// The same, with the token the read answered with.
+async fn balance_and_token(app: &TestApp, account: Uuid, token: Option<&str>) -> Result<(String, String, String)> {
     let answer = post(app, json!({ "query": BALANCE, "variables": { "id": account } }), token).await?;
     let balance = answer.body["data"]["account"]["balance"]
         .as_str()
         .with_context(|| format!("no balance: {}", answer.body))?;
     let from = answer.read_from.context("a read says where it read")?;
-    Ok((balance.to_owned(), from))
+    let in_body = answer.body["extensions"]["consistencyToken"]
+        .as_str()
+        .context("a read answers with a token too")?;
+    ensure!(
+        answer.token.as_deref() == Some(in_body),
+        "the header and the body carry the same token"
+    );
+    Ok((balance.to_owned(), from, in_body.to_owned()))
+}
+
+fn lsn(token: &str) -> Result<u64> {
+    let (hi, lo) = token.split_once('/').context("a token is a WAL position")?;
+    Ok(u64::from_str_radix(hi, 16)? << 32 | u64::from_str_radix(lo, 16)?)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -90,6 +108,7 @@ async fn reads_with_a_token_never_see_an_older_state() -> Result<()> {
         replica: Some(api::http::ReplicaOptions {
             url: replica.url_for(&url)?,
             max_wait: Duration::from_millis(300),
+            max_lag: Duration::from_millis(1000),
         }),
         ..Default::default()
     };
@@ -107,13 +126,17 @@ async fn reads_with_a_token_never_see_an_older_state() -> Result<()> {
     let standby = standby?;
     standby.execute_unprepared("SELECT pg_wal_replay_pause()").await?;
     let t2 = deposit(&app, account, "50.00", "r-d2").await?;
-    let (b, from) = balance(&app, account, None).await?;
+    let (b, from, stale) = balance_and_token(&app, account, None).await?;
     ensure!(
         (b.as_str(), from.as_str()) == ("100.00", "replica"),
-        "without a token a read gets the replica as it is: {b} from the {from}"
+        "without a token (and within the lag bound) a read gets the replica as it is: {b} from the {from}"
+    );
+    ensure!(
+        lsn(&stale)? < lsn(&t2)?,
+        "a stale read answers with the replica's position"
     );
     let started = Instant::now();
-    let (b, from) = balance(&app, account, Some(&t2)).await?;
+    let (b, from, t3) = balance_and_token(&app, account, Some(&t2)).await?;
     ensure!(
         (b.as_str(), from.as_str()) == ("150.00", "primary"),
         "with the token, a read of a replica that is behind goes to the primary: {b} from the {from}"
@@ -122,6 +145,31 @@ async fn reads_with_a_token_never_see_an_older_state() -> Result<()> {
         started.elapsed() < Duration::from_secs(5),
         "the wait for the replica is bounded"
     );
+    ensure!(
+        lsn(&t3)? >= lsn(&t2)?,
+        "a read's token never goes back: {t3} after {t2}"
+    );
+    // What the primary's read showed, the next read shows too.
+    let (b, from) = balance(&app, account, Some(&t3)).await?;
+    ensure!(
+        (b.as_str(), from.as_str()) == ("150.00", "primary"),
+        "{b} from the {from}"
+    );
+    // Past --replica-max-lag-ms, reads without a token leave the replica too.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (b, from) = balance(&app, account, None).await?;
+        if from == "primary" {
+            ensure!(b == "150.00", "{b}");
+            break;
+        }
+        ensure!(b == "100.00", "{b}");
+        ensure!(
+            Instant::now() < deadline,
+            "a replica paused for 10 s still serves reads without a token"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     // The token may also travel in the request's extensions.
     let answer = post(
         &app,
@@ -299,6 +347,7 @@ async fn sqlite_refuses_a_replica() -> Result<()> {
         replica: Some(api::http::ReplicaOptions {
             url: "postgres://postgres@127.0.0.1:1/x".into(),
             max_wait: Duration::from_millis(10),
+            max_lag: Duration::from_secs(1),
         }),
         ..Default::default()
     };

@@ -1,13 +1,15 @@
-//! Which server a request reads from, and the consistency token a request
-//! that writes answers with (`service::store::replica` holds the rule).
+//! Which server a request reads from, and the consistency token every
+//! response carries when a replica is configured (`service::store::replica`
+//! holds the rule).
 //!
-//! - A request holding a mutation runs on the primary; with a replica
-//!   configured its responses carry `extensions.consistencyToken` and the
-//!   `Tally-Consistency-Token` header: the primary's WAL position after it.
-//! - A request of queries only may bring the token it was given (the
-//!   header, or `extensions.consistencyToken` in the request; the greatest
-//!   wins) and is then read from the replica only once the replica has
-//!   replayed that far, else from the primary. `Tally-Read-From` says which.
+//! - A request holding a mutation runs on the primary.
+//! - A request of queries only may bring the latest token it was given (the
+//!   `Tally-Consistency-Token` header, or `extensions.consistencyToken` in
+//!   the request; the greatest wins) and is then read from the replica only
+//!   once the replica has replayed that far, else from the primary.
+//!   `Tally-Read-From` says which.
+//! - Every response then carries the token of what it may have seen, in
+//!   `extensions.consistencyToken` and the header.
 //! - A malformed token is INVALID_INPUT, with or without a replica.
 
 use async_graphql::BatchRequest;
@@ -28,10 +30,10 @@ pub const TOKEN_EXTENSION: &str = "consistencyToken";
 pub enum Plan {
     /// No replica: the one database, as ever.
     Primary,
-    /// It writes: the primary, and a token after it.
+    /// It writes: the primary.
     Writes,
-    /// It only reads: from here.
-    Reads(Route),
+    /// It only reads: from here, having been told `token`.
+    Reads { route: Route, token: Option<Lsn> },
 }
 
 /// Reads the tokens, decides the server, and points the requests' ledger
@@ -66,22 +68,33 @@ pub async fn plan(state: &AppState, headers: &HeaderMap, batch: &mut BatchReques
             request.data.insert(loader);
         }
     }
-    Ok(Plan::Reads(route))
+    Ok(Plan::Reads { route, token })
 }
 
 fn parse(text: &str) -> Result<Lsn, String> {
     text.trim().parse()
 }
 
-/// After a request that wrote: the token its responses carry.
+/// The token the request's responses carry: the primary's position after
+/// a write or a read it served; the replica's after a read it served
+/// (never less than the token the read brought).
 pub async fn token(state: &AppState, plan: &Plan) -> Option<String> {
-    let (Plan::Writes, Some(replica)) = (plan, &state.replica) else {
-        return None;
+    let replica = state.replica.as_ref()?;
+    let lsn = match plan {
+        Plan::Primary => return None,
+        Plan::Writes
+        | Plan::Reads {
+            route: Route::Primary, ..
+        } => replica.primary_token().await,
+        Plan::Reads {
+            route: Route::Replica,
+            token,
+        } => replica.replica_token().await.map(|lsn| lsn.max(token.unwrap_or(lsn))),
     };
-    match replica.commit_token().await {
+    match lsn {
         Ok(lsn) => Some(lsn.to_string()),
         Err(e) => {
-            tracing::debug!(error = %e, "no consistency token: the primary did not say its WAL position");
+            tracing::warn!(error = %e, "no consistency token: the database did not say its WAL position");
             None
         }
     }
@@ -90,7 +103,7 @@ pub async fn token(state: &AppState, plan: &Plan) -> Option<String> {
 /// The headers that tell a client where it read and what to send next.
 pub fn headers(plan: &Plan, token: Option<&str>, reply: &mut Response) {
     let headers = reply.headers_mut();
-    if let Plan::Reads(route) = plan {
+    if let Plan::Reads { route, .. } = plan {
         headers.insert(READ_FROM_HEADER, HeaderValue::from_static(route.as_str()));
     }
     if let Some(token) = token.and_then(|t| HeaderValue::from_str(t).ok()) {
