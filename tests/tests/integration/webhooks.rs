@@ -126,7 +126,9 @@ async fn every_kind_is_delivered_signed_once_committed(backend: Backend) -> Resu
                 .iter()
                 .any(|e| e["amount"] == "-30.00" && e["balanceAfter"] == "70.00")
     );
-    // Each delivery is DELIVERED after one attempt, and its log says so.
+    // Each delivery is DELIVERED after one attempt, and its log says so
+    // (once the worker has committed what it heard: the receiver answers first).
+    wait_status(&app, hook, "DELIVERED", expected.len()).await?;
     let ds = deliveries(&app, hook).await?;
     ensure!(ds.len() == expected.len(), "{ds:?}");
     for d in &ds {
@@ -269,8 +271,10 @@ async fn one_account_is_heard_in_commit_order_under_concurrent_writes(backend: B
         failed > 0,
         "the receiver never failed: the test proves nothing about retries"
     );
-    let ds = deliveries(&app, hook).await?;
-    ensure!(ds.iter().all(|d| d["status"] == "DELIVERED"), "{ds:?}");
+    // The receiver hears the last answer before the worker commits what
+    // it recorded: wait for that commit.
+    let ds = wait_status(&app, hook, "DELIVERED", n).await?;
+    ensure!(ds.len() == n, "{ds:?}");
     app.assert_invariants().await
 }
 
