@@ -5,9 +5,12 @@
 //! jitter, dead after the last attempt. Also keeps this instance's snapshot
 //! of endpoints and alerts fresh for the posting engine.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
+use futures::FutureExt;
+use futures::future::{BoxFuture, Shared};
 use service::Ledger;
 use service::model::event::{SIGNATURE_HEADER, signature};
 use service::store::outage::Outage;
@@ -89,20 +92,37 @@ impl Webhooks {
         Ok(me)
     }
 
-    /// One claim and its deliveries; how many were claimed.
+    /// One claim and its deliveries; how many were claimed. Deliveries
+    /// that share an endpoint and an account go out one after the other in
+    /// `seq` order (a failure stops the rest of that chain for this round:
+    /// they are released unsent); all others at once.
     async fn round(&self) -> service::model::error::Result<usize> {
         let claimed = repo::claim(&self.ledger, self.options.batch, self.options.lease()).await?;
         if claimed.is_empty() {
             return Ok(0);
         }
         let events: Vec<uuid::Uuid> = claimed.iter().map(|c| c.event_id).collect();
-        let events = repo::events(&self.ledger, &events).await?;
+        let events: HashMap<uuid::Uuid, service::entity::webhook_event::Model> = repo::events(&self.ledger, &events)
+            .await?
+            .into_iter()
+            .map(|e| (e.id, e))
+            .collect();
         let endpoints = repo::endpoints(&self.ledger).await?;
-        let sends = claimed.iter().map(|c| {
-            let event = events.iter().find(|e| e.id == c.event_id);
+        let mut last: HashMap<(uuid::Uuid, uuid::Uuid), usize> = HashMap::new();
+        let mut sends: Vec<Shared<BoxFuture<'_, Option<Attempt>>>> = Vec::with_capacity(claimed.len());
+        for (i, c) in claimed.iter().enumerate() {
+            let mut before: Vec<usize> = c.keys().filter_map(|k| last.insert(k, i)).collect();
+            before.dedup();
+            let before: Vec<_> = before.into_iter().map(|j| sends[j].clone()).collect();
+            let event = events.get(&c.event_id);
             let endpoint = endpoints.iter().find(|e| e.id == c.endpoint_id);
-            async move {
-                let attempt = match (event, endpoint) {
+            let send = async move {
+                for earlier in before {
+                    if !earlier.await.is_some_and(|a| a.succeeded()) {
+                        return None;
+                    }
+                }
+                Some(match (event, endpoint) {
                     (Some(ev), Some(ep)) => self.send(c, ev, ep).await,
                     _ => failed(
                         chrono::Utc::now(),
@@ -110,13 +130,23 @@ impl Webhooks {
                         None,
                         "event or endpoint gone".into(),
                     ),
-                };
-                let retry_at = self.retry_at(c, &attempt);
-                (c.clone(), attempt, retry_at)
+                })
+            };
+            sends.push(send.boxed().shared());
+        }
+        let outcomes = futures::future::join_all(sends).await;
+        let mut settled = Vec::with_capacity(claimed.len());
+        let mut unsent = Vec::new();
+        for (c, outcome) in claimed.iter().zip(outcomes) {
+            match outcome {
+                Some(attempt) => {
+                    let retry_at = self.retry_at(c, &attempt);
+                    settled.push((c.clone(), attempt, retry_at));
+                }
+                None => unsent.push(c.clone()),
             }
-        });
-        let settled = futures::future::join_all(sends).await;
-        repo::settle(&self.ledger, &settled).await?;
+        }
+        repo::settle(&self.ledger, &settled, &unsent).await?;
         Ok(claimed.len())
     }
 

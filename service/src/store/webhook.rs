@@ -11,6 +11,7 @@
 //! all; a dead delivery stops blocking the ones after it.
 
 use chrono::{DateTime, Utc};
+use sea_orm::ExprTrait;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
@@ -183,12 +184,170 @@ pub struct Claimed {
     pub attempt: i32,
     pub event_id: Uuid,
     pub endpoint_id: Uuid,
+    /// The accounts it concerns (world and exchange accounts left out).
+    pub accounts: (Option<Uuid>, Option<Uuid>),
 }
 
-/// Claims up to `limit` due deliveries until `now + lease`.
+impl Claimed {
+    /// What orders it: its endpoint with each of its accounts.
+    pub fn keys(&self) -> impl Iterator<Item = (Uuid, Uuid)> + Clone + '_ {
+        keys(self.endpoint_id, self.accounts)
+    }
+}
+
+fn keys(endpoint: Uuid, accounts: (Option<Uuid>, Option<Uuid>)) -> impl Iterator<Item = (Uuid, Uuid)> + Clone {
+    [accounts.0, accounts.1]
+        .into_iter()
+        .flatten()
+        .map(move |account| (endpoint, account))
+}
+
+/// A pending delivery the claim looks at.
+#[derive(Clone, Debug)]
+pub(crate) struct Candidate {
+    pub(crate) seq: i64,
+    pub(crate) endpoint_id: Uuid,
+    pub(crate) accounts: (Option<Uuid>, Option<Uuid>),
+    /// Due, and not leased by a live worker.
+    pub(crate) ready: bool,
+}
+
+/// How many of the oldest pending deliveries a claim looks at.
+const WINDOW: u64 = 4096;
+
+/// Claims up to `limit` deliveries until `now + lease`, in `seq` order,
+/// such that each one's earlier pending deliveries to the same endpoint
+/// about the same account are claimed with it (the worker sends those
+/// first, one after the other) or already delivered: a busy account's
+/// deliveries go out as a chain within one round, not one per round.
 pub async fn claim(ledger: &Ledger, limit: u64, lease: std::time::Duration) -> Result<Vec<Claimed>> {
     let now = now_micros();
     let until = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::seconds(30));
+    let backend = ledger.connection().get_database_backend();
+    let sql = "SELECT d.seq, d.endpoint_id, d.account_a, d.account_b, \
+         CASE WHEN d.next_attempt_at <= $1 AND (d.leased_until IS NULL OR d.leased_until < $1) \
+           THEN 1 ELSE 0 END AS ready \
+         FROM webhook_delivery d WHERE d.status = 'PENDING' \
+           AND EXISTS (SELECT 1 FROM webhook_endpoint e WHERE e.id = d.endpoint_id AND e.enabled) \
+         ORDER BY d.seq LIMIT $2";
+    let values: Vec<Value> = vec![now.into(), (WINDOW as i64).into()];
+    let rows = ledger
+        .connection()
+        .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
+        .await?;
+    let candidates = rows
+        .iter()
+        .map(|r| {
+            Ok(Candidate {
+                seq: r.try_get("", "seq")?,
+                endpoint_id: r.try_get("", "endpoint_id")?,
+                accounts: (r.try_get("", "account_a")?, r.try_get("", "account_b")?),
+                ready: r.try_get::<i32>("", "ready")? == 1,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let chosen = choose(&candidates, usize::try_from(limit).unwrap_or(usize::MAX));
+    if chosen.is_empty() {
+        // Every delivery in the window waits on an earlier one: look
+        // beyond it for any that waits on nothing.
+        return match candidates.len() as u64 == WINDOW {
+            true => claim_heads(ledger, limit, now, until).await,
+            false => Ok(Vec::new()),
+        };
+    }
+    let list = chosen.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+    let sql = format!(
+        "UPDATE webhook_delivery SET leased_until = $2, attempts = attempts + 1 \
+         WHERE seq IN ({list}) AND status = 'PENDING' AND (leased_until IS NULL OR leased_until < $1) \
+         RETURNING seq, attempts, event_id, endpoint_id, account_a, account_b"
+    );
+    let w = ledger.begin_write().await?;
+    let rows = w
+        .txn
+        .query_all_raw(Statement::from_sql_and_values(
+            backend,
+            sql,
+            vec![now.into(), until.into()],
+        ))
+        .await?;
+    let mut claimed = rows.iter().map(claimed_of).collect::<Result<Vec<_>>>()?;
+    claimed.sort_by_key(|c| c.seq);
+    // Another worker leased some of the chosen meanwhile: what follows
+    // one of those on the same account is not ours to send. Release it.
+    let (kept, dropped) = keep_ordered(&chosen, &candidates, claimed);
+    if !dropped.is_empty() {
+        let list = dropped.iter().map(|c| c.seq.to_string()).collect::<Vec<_>>().join(",");
+        let sql = format!(
+            "UPDATE webhook_delivery SET leased_until = NULL, attempts = attempts - 1 \
+             WHERE seq IN ({list}) AND leased_until = $1"
+        );
+        w.txn
+            .execute_raw(Statement::from_sql_and_values(backend, sql, vec![until.into()]))
+            .await?;
+    }
+    w.txn.commit().await?;
+    Ok(kept)
+}
+
+/// From the window (in `seq` order), what one worker may send this round:
+/// ready deliveries none of whose endpoint-accounts is held up by an
+/// earlier delivery that is not ready (backing off, or leased elsewhere).
+pub(crate) fn choose(candidates: &[Candidate], limit: usize) -> Vec<i64> {
+    let mut blocked = std::collections::HashSet::new();
+    let mut chosen = Vec::new();
+    for c in candidates {
+        if chosen.len() >= limit {
+            break;
+        }
+        let mut keys = keys(c.endpoint_id, c.accounts);
+        if !c.ready || keys.clone().any(|k| blocked.contains(&k)) {
+            blocked.extend(&mut keys);
+            continue;
+        }
+        chosen.push(c.seq);
+    }
+    chosen
+}
+
+/// The leased deliveries that keep their order: a chosen delivery this
+/// worker could not lease holds up every later one on its accounts.
+pub(crate) fn keep_ordered(
+    chosen: &[i64],
+    candidates: &[Candidate],
+    leased: Vec<Claimed>,
+) -> (Vec<Claimed>, Vec<Claimed>) {
+    let mut leased: std::collections::HashMap<i64, Claimed> = leased.into_iter().map(|c| (c.seq, c)).collect();
+    let by_seq: std::collections::HashMap<i64, &Candidate> = candidates.iter().map(|c| (c.seq, c)).collect();
+    let mut blocked = std::collections::HashSet::new();
+    let (mut kept, mut dropped) = (Vec::new(), Vec::new());
+    for seq in chosen {
+        let Some(candidate) = by_seq.get(seq) else { continue };
+        let mut keys = keys(candidate.endpoint_id, candidate.accounts);
+        match leased.remove(seq) {
+            Some(c) if !keys.clone().any(|k| blocked.contains(&k)) => kept.push(c),
+            Some(c) => {
+                blocked.extend(&mut keys);
+                dropped.push(c);
+            }
+            None => blocked.extend(&mut keys),
+        }
+    }
+    (kept, dropped)
+}
+
+fn claimed_of(r: &sea_orm::QueryResult) -> Result<Claimed> {
+    Ok(Claimed {
+        seq: r.try_get("", "seq")?,
+        attempt: r.try_get("", "attempts")?,
+        event_id: r.try_get("", "event_id")?,
+        endpoint_id: r.try_get("", "endpoint_id")?,
+        accounts: (r.try_get("", "account_a")?, r.try_get("", "account_b")?),
+    })
+}
+
+/// Claims deliveries with no earlier pending delivery on their accounts
+/// at all, anywhere in the backlog (two index probes each).
+async fn claim_heads(ledger: &Ledger, limit: u64, now: DateTime<Utc>, until: DateTime<Utc>) -> Result<Vec<Claimed>> {
     let backend = ledger.connection().get_database_backend();
     let skip_locked = match backend {
         DbBackend::Postgres => "FOR UPDATE SKIP LOCKED",
@@ -207,7 +366,7 @@ pub async fn claim(ledger: &Ledger, limit: u64, lease: std::time::Duration) -> R
                WHERE p.endpoint_id = d.endpoint_id AND p.status = 'PENDING' \
                  AND p.account_b IN (d.account_a, d.account_b) AND p.seq < d.seq) \
            ORDER BY d.seq LIMIT $3 {skip_locked}) \
-         RETURNING seq, attempts, event_id, endpoint_id"
+         RETURNING seq, attempts, event_id, endpoint_id, account_a, account_b"
     );
     let values: Vec<Value> = vec![now.into(), until.into(), (limit as i64).into()];
     let w = ledger.begin_write().await?;
@@ -216,17 +375,7 @@ pub async fn claim(ledger: &Ledger, limit: u64, lease: std::time::Duration) -> R
         .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
         .await?;
     w.txn.commit().await?;
-    let mut claimed = rows
-        .iter()
-        .map(|r| {
-            Ok(Claimed {
-                seq: r.try_get("", "seq")?,
-                attempt: r.try_get("", "attempts")?,
-                event_id: r.try_get("", "event_id")?,
-                endpoint_id: r.try_get("", "endpoint_id")?,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let mut claimed = rows.iter().map(claimed_of).collect::<Result<Vec<_>>>()?;
     claimed.sort_by_key(|c| c.seq);
     Ok(claimed)
 }
@@ -254,13 +403,24 @@ pub type Settled = (Claimed, Attempt, Option<DateTime<Utc>>);
 /// delivered; retried at the given time; or dead. A failure only counts for
 /// the claim that made it: a delivery redelivered or claimed anew since is
 /// left as it is. A success counts whoever claimed it since: the event got
-/// through.
-pub async fn settle(ledger: &Ledger, settled: &[Settled]) -> Result<()> {
+/// through. `unsent` deliveries (held back by an earlier failure on their
+/// account) are released as if never claimed.
+pub async fn settle(ledger: &Ledger, settled: &[Settled], unsent: &[Claimed]) -> Result<()> {
     use webhook_delivery::Column as C;
-    if settled.is_empty() {
+    if settled.is_empty() && unsent.is_empty() {
         return Ok(());
     }
     let w = ledger.begin_write().await?;
+    for claimed in unsent {
+        webhook_delivery::Entity::update_many()
+            .col_expr(C::LeasedUntil, Expr::value(Option::<DateTime<Utc>>::None))
+            .col_expr(C::Attempts, Expr::col(C::Attempts).sub(1))
+            .filter(C::Seq.eq(claimed.seq))
+            .filter(C::Attempts.eq(claimed.attempt))
+            .filter(C::Status.eq(DeliveryStatus::Pending))
+            .exec(&w.txn)
+            .await?;
+    }
     let rows: Vec<webhook_attempt::ActiveModel> = settled
         .iter()
         .map(|(claimed, attempt, _)| {
@@ -345,4 +505,63 @@ pub async fn last_event_seq(ledger: &Ledger) -> Result<i64> {
         .one(ledger.connection())
         .await?;
     Ok(last.flatten().unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use uuid::Uuid;
+
+    use super::{Candidate, Claimed, choose, keep_ordered};
+
+    fn id(n: u128) -> Uuid {
+        Uuid::from_u128(n)
+    }
+
+    fn candidate(seq: i64, endpoint: u128, a: u128, b: Option<u128>, ready: bool) -> Candidate {
+        Candidate {
+            seq,
+            endpoint_id: id(endpoint),
+            accounts: (Some(id(a)), b.map(id)),
+            ready,
+        }
+    }
+
+    #[test]
+    fn a_busy_account_goes_out_as_a_chain_and_waits_behind_what_is_not_ready() {
+        let window = [
+            candidate(1, 1, 10, Some(11), true),
+            candidate(2, 1, 10, Some(12), true),  // after 1 on account 10: same chain
+            candidate(3, 1, 13, Some(14), false), // backing off
+            candidate(4, 1, 14, Some(15), true),  // waits behind 3 (account 14)
+            candidate(5, 1, 15, Some(16), true),  // waits behind 4 (account 15), held up transitively
+            candidate(6, 2, 14, None, true),      // another endpoint: 3 does not hold it up
+            candidate(7, 1, 12, None, true),      // after 2 (account 12): same chain
+        ];
+        assert_eq!(choose(&window, 100), vec![1, 2, 6, 7]);
+        assert_eq!(choose(&window, 2), vec![1, 2]);
+    }
+
+    #[test]
+    fn what_another_worker_leased_holds_up_what_follows_it_here() {
+        let window = [
+            candidate(1, 1, 10, None, true),
+            candidate(2, 1, 10, Some(11), true),
+            candidate(3, 1, 11, None, true),
+            candidate(4, 1, 20, None, true),
+        ];
+        let chosen = choose(&window, 100);
+        assert_eq!(chosen, vec![1, 2, 3, 4]);
+        let leased = |seq: i64| Claimed {
+            seq,
+            attempt: 1,
+            event_id: id(seq as u128),
+            endpoint_id: window[(seq - 1) as usize].endpoint_id,
+            accounts: window[(seq - 1) as usize].accounts,
+        };
+        // Another worker took 1 first: 2 (account 10) and then 3 (account
+        // 11, after 2) must wait; 4 is unrelated.
+        let (kept, dropped) = keep_ordered(&chosen, &window, vec![leased(2), leased(3), leased(4)]);
+        assert_eq!(kept.iter().map(|c| c.seq).collect::<Vec<_>>(), vec![4]);
+        assert_eq!(dropped.iter().map(|c| c.seq).collect::<Vec<_>>(), vec![2, 3]);
+    }
 }
