@@ -95,8 +95,12 @@ impl Webhooks {
     /// One claim and its deliveries; how many were claimed. Deliveries
     /// that share an endpoint and an account go out one after the other in
     /// `seq` order (a failure stops the rest of that chain for this round:
-    /// they are released unsent); all others at once.
+    /// they are released unsent, as is an attempt that could not finish
+    /// within the claim's lease); all others at once.
     async fn round(&self) -> service::model::error::Result<usize> {
+        // No attempt starts that could outlast the claim: past its lease
+        // another worker may claim the rest of a chain and send it too.
+        let lease_end = Instant::now() + self.options.lease();
         let claimed = repo::claim(&self.ledger, self.options.batch, self.options.lease()).await?;
         if claimed.is_empty() {
             return Ok(0);
@@ -121,6 +125,9 @@ impl Webhooks {
                     if !earlier.await.is_some_and(|a| a.succeeded()) {
                         return None;
                     }
+                }
+                if Instant::now() + self.options.timeout >= lease_end {
+                    return None;
                 }
                 Some(match (event, endpoint) {
                     (Some(ev), Some(ep)) => self.send(c, ev, ep).await,
