@@ -172,20 +172,28 @@ async fn compare_and_swap_misses_abort_no_transaction(backend: Backend) -> Resul
         )
     };
     let (rolled_back, missed) = (rollbacks().await?, misses().await?);
-    let mut tasks = Vec::new();
-    for i in 0..48 {
-        let (app_base, key) = (app.base.clone(), format!("t{i}"));
-        let (from, to) = if i % 2 == 0 { (a, b) } else { (b, a) };
-        tasks.push(tokio::spawn(async move {
-            let gql = bench::gql::Tally::new(&app_base);
-            let input = json!({ "fromAccountId": from, "toAccountId": to, "amount": "0.01", "idempotencyKey": key });
-            gql.post(tests::TRANSFER, json!({ "i": input })).await
-        }));
-    }
-    for t in tasks {
-        let body = t.await??;
-        if body.get("errors").is_some() && code_of(&body)? != "INSUFFICIENT_FUNDS" {
-            bail!("{body}");
+    // Bursts of opposite transfers on two accounts until one of them makes
+    // a compare-and-swap miss (most bursts do; a quiet scheduler may not).
+    for round in 0..20 {
+        let mut tasks = Vec::new();
+        for i in 0..48 {
+            let (app_base, key) = (app.base.clone(), format!("t{round}-{i}"));
+            let (from, to) = if i % 2 == 0 { (a, b) } else { (b, a) };
+            tasks.push(tokio::spawn(async move {
+                let gql = bench::gql::Tally::new(&app_base);
+                let input =
+                    json!({ "fromAccountId": from, "toAccountId": to, "amount": "0.01", "idempotencyKey": key });
+                gql.post(tests::TRANSFER, json!({ "i": input })).await
+            }));
+        }
+        for t in tasks {
+            let body = t.await??;
+            if body.get("errors").is_some() && code_of(&body)? != "INSUFFICIENT_FUNDS" {
+                bail!("{body}");
+            }
+        }
+        if backend == Backend::Sqlite || misses().await? > missed {
+            break;
         }
     }
     if backend == Backend::Postgres {
