@@ -9,7 +9,7 @@ use service::{ErrorCode, LedgerError};
 
 use super::types::{
     BalanceAlert, CreateBalanceAlertInput, CreateWebhookEndpointInput, UpdateWebhookEndpointInput, WebhookDelivery,
-    WebhookDeliveryStatus, WebhookEndpoint,
+    WebhookDeliveryStatus, WebhookEndpoint, WebhookEventType,
 };
 use crate::error::{GqlResult, IntoGql, gql};
 use crate::scalars::Id;
@@ -75,12 +75,7 @@ impl WebhookMutation {
         ctx: &Context<'_>,
         input: CreateWebhookEndpointInput,
     ) -> GqlResult<WebhookEndpoint> {
-        let spec = EndpointSpec {
-            url: input.url,
-            event_types: input.event_types.map(|t| t.into_iter().map(Into::into).collect()),
-            account_ids: input.account_ids.map(|ids| ids.into_iter().map(|id| id.0).collect()),
-            enabled: input.enabled,
-        };
+        let spec = spec(input.url, input.event_types, input.account_ids, input.enabled);
         let row = ops::create_endpoint(ctx.data::<Ledger>()?, spec, input.secret)
             .await
             .gql()?;
@@ -93,12 +88,7 @@ impl WebhookMutation {
         ctx: &Context<'_>,
         input: UpdateWebhookEndpointInput,
     ) -> GqlResult<WebhookEndpoint> {
-        let spec = EndpointSpec {
-            url: input.url,
-            event_types: input.event_types.map(|t| t.into_iter().map(Into::into).collect()),
-            account_ids: input.account_ids.map(|ids| ids.into_iter().map(|id| id.0).collect()),
-            enabled: input.enabled,
-        };
+        let spec = spec(input.url, input.event_types, input.account_ids, input.enabled);
         let row = ops::update_endpoint(ctx.data::<Ledger>()?, input.id.0, spec)
             .await
             .gql()?;
@@ -137,6 +127,21 @@ impl WebhookMutation {
     async fn delete_balance_alert(&self, ctx: &Context<'_>, id: Id) -> GqlResult<bool> {
         ops::delete_alert(ctx.data::<Ledger>()?, id.0).await.gql()?;
         Ok(true)
+    }
+}
+
+/// What create and update share: the endpoint's URL, filters and flag.
+fn spec(
+    url: String,
+    event_types: Option<Vec<WebhookEventType>>,
+    account_ids: Option<Vec<Id>>,
+    enabled: bool,
+) -> EndpointSpec {
+    EndpointSpec {
+        url,
+        event_types: event_types.map(|t| t.into_iter().map(Into::into).collect()),
+        account_ids: account_ids.map(|ids| ids.into_iter().map(|id| id.0).collect()),
+        enabled,
     }
 }
 

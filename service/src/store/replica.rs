@@ -234,24 +234,23 @@ impl Replica {
 }
 
 async fn position(db: &DatabaseConnection) -> Result<(Lsn, String)> {
-    let row = db
-        .query_one_raw(Statement::from_string(DbBackend::Postgres, REPLICA_POSITION))
-        .await?
-        .ok_or_else(|| LedgerError::Unavailable("no WAL position".into()))?;
-    let text: Option<String> = row.try_get("", "lsn")?;
-    let text = text.ok_or_else(|| LedgerError::Unavailable("no WAL position".into()))?;
+    let row = one_row(db, REPLICA_POSITION).await?;
     let server: Option<String> = row.try_get("", "server")?;
-    Ok((
-        text.parse().map_err(LedgerError::Unavailable)?,
-        server.unwrap_or_default(),
-    ))
+    Ok((lsn_in(&row)?, server.unwrap_or_default()))
 }
 
 async fn lsn_of(db: &DatabaseConnection, sql: &str) -> Result<Lsn> {
-    let row = db
-        .query_one_raw(Statement::from_string(DbBackend::Postgres, sql))
+    lsn_in(&one_row(db, sql).await?)
+}
+
+async fn one_row(db: &DatabaseConnection, sql: &str) -> Result<sea_orm::QueryResult> {
+    db.query_one_raw(Statement::from_string(DbBackend::Postgres, sql))
         .await?
-        .ok_or_else(|| LedgerError::Unavailable("no WAL position".into()))?;
+        .ok_or_else(|| LedgerError::Unavailable("no WAL position".into()))
+}
+
+/// The row's `lsn` column (NULL: the server has no such position).
+fn lsn_in(row: &sea_orm::QueryResult) -> Result<Lsn> {
     let text: Option<String> = row.try_get("", "lsn")?;
     let text = text.ok_or_else(|| LedgerError::Unavailable("no WAL position".into()))?;
     text.parse().map_err(LedgerError::Unavailable)
