@@ -107,23 +107,38 @@ async fn reads_with_a_token_never_see_an_older_state() -> Result<()> {
     let options = api::ServerOptions {
         replica: Some(api::http::ReplicaOptions {
             url: replica.url_for(&url)?,
-            max_wait: Duration::from_millis(300),
-            max_lag: Duration::from_millis(1000),
+            // Generous, so a loaded machine's replication delay cannot make
+            // a caught-up replica look behind; the bound is still checked.
+            max_wait: Duration::from_secs(2),
+            max_lag: Duration::from_secs(3),
         }),
         ..Default::default()
     };
     let app = tests::spawn_postgres_app_at(url.clone(), options).await?;
-    let standby = Database::connect(replica.url_for(&url)?.as_str()).await;
     let account = app.open("r-1", "USD", None).await?;
     let t1 = deposit(&app, account, "100.00", "r-d1").await?;
 
-    // Caught up: a read with the token is served by the replica.
-    let (b, from) = balance(&app, account, Some(&t1)).await?;
-    ensure!(b == "100.00", "read {b} after being told 100.00");
-    ensure!(from == "replica", "a caught-up replica serves the read, not the {from}");
+    // Caught up: a read with the token is served by the replica (once the
+    // replica has the new database at all: until then Tally reads from
+    // the primary), and never sees less.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (b, from) = balance(&app, account, Some(&t1)).await?;
+        ensure!(b == "100.00", "read {b} from the {from} after being told 100.00");
+        if from == "replica" {
+            break;
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "the replica never served a read with a token it had replayed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     // Replay paused: the replica stays at 100.00.
-    let standby = standby?;
+    // Only now is the database surely on the standby: it has replayed t1,
+    // which comes after the database's creation.
+    let standby = Database::connect(replica.url_for(&url)?.as_str()).await?;
     standby.execute_unprepared("SELECT pg_wal_replay_pause()").await?;
     let t2 = deposit(&app, account, "50.00", "r-d2").await?;
     let (b, from, stale) = balance_and_token(&app, account, None).await?;
