@@ -15,6 +15,9 @@ pub struct Model {
     /// Comma-separated account ids.
     pub account_ids: Option<String>,
     pub enabled: bool,
+    /// The most events one POST carries; above 1 every POST has the batch
+    /// body (`{"events": […]}`).
+    pub max_batch_size: i32,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -16,6 +16,7 @@ mod m20261204_000008_lean_entries;
 mod m20261204_000009_account_queries;
 mod m20261204_000010_effective_dates;
 mod m20261204_000011_webhooks;
+mod m20261205_000012_webhook_batches;
 
 pub struct Migrator;
 
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000009_account_queries::Migration),
             Box::new(m20261204_000010_effective_dates::Migration),
             Box::new(m20261204_000011_webhooks::Migration),
+            Box::new(m20261205_000012_webhook_batches::Migration),
         ]
     }
 }

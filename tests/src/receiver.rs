@@ -18,6 +18,8 @@ pub struct Received {
     pub event_id: String,
     pub kind: String,
     pub attempt: u32,
+    /// `Tally-Webhook-Batch`: how many events a batched POST carries (0: not batched).
+    pub batch: usize,
     pub signature: String,
     pub body: String,
     pub json: Value,
@@ -127,6 +129,7 @@ async fn hook(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: String)
         event_id: header("tally-webhook-id"),
         kind: header("tally-webhook-event"),
         attempt: header("tally-webhook-attempt").parse().unwrap_or(0),
+        batch: header("tally-webhook-batch").parse().unwrap_or(0),
         signature: header("tally-webhook-signature"),
         json: serde_json::from_str(&body).unwrap_or(Value::Null),
         body,

@@ -75,20 +75,33 @@ impl WebhookMutation {
         ctx: &Context<'_>,
         input: CreateWebhookEndpointInput,
     ) -> GqlResult<WebhookEndpoint> {
-        let spec = spec(input.url, input.event_types, input.account_ids, input.enabled);
+        let spec = spec(
+            input.url,
+            input.event_types,
+            input.account_ids,
+            input.enabled,
+            input.max_batch_size,
+        );
         let row = ops::create_endpoint(ctx.data::<Ledger>()?, spec, input.secret)
             .await
             .gql()?;
         Ok(WebhookEndpoint(row))
     }
 
-    /// Replaces an endpoint's URL, filters and enabled flag.
+    /// Replaces an endpoint's URL, filters and enabled flag (and its batch
+    /// size, when given).
     async fn update_webhook_endpoint(
         &self,
         ctx: &Context<'_>,
         input: UpdateWebhookEndpointInput,
     ) -> GqlResult<WebhookEndpoint> {
-        let spec = spec(input.url, input.event_types, input.account_ids, input.enabled);
+        let spec = spec(
+            input.url,
+            input.event_types,
+            input.account_ids,
+            input.enabled,
+            input.max_batch_size,
+        );
         let row = ops::update_endpoint(ctx.data::<Ledger>()?, input.id.0, spec)
             .await
             .gql()?;
@@ -136,12 +149,14 @@ fn spec(
     event_types: Option<Vec<WebhookEventType>>,
     account_ids: Option<Vec<Id>>,
     enabled: bool,
+    max_batch_size: Option<i32>,
 ) -> EndpointSpec {
     EndpointSpec {
         url,
         event_types: event_types.map(|t| t.into_iter().map(Into::into).collect()),
         account_ids: account_ids.map(|ids| ids.into_iter().map(|id| id.0).collect()),
         enabled,
+        max_batch_size,
     }
 }
 

@@ -93,6 +93,9 @@ pub struct CreateWebhookEndpointInput {
     pub secret: Option<String>,
     #[graphql(default = true)]
     pub enabled: bool,
+    /// The most events one POST carries, 1–1000 (default 1: one event per
+    /// POST). Above 1, every POST has the batch body `{"events": [...]}`.
+    pub max_batch_size: Option<i32>,
 }
 
 #[derive(InputObject)]
@@ -103,6 +106,8 @@ pub struct UpdateWebhookEndpointInput {
     pub account_ids: Option<Vec<Id>>,
     /// A disabled endpoint keeps its deliveries pending until enabled again.
     pub enabled: bool,
+    /// 1–1000; absent: unchanged.
+    pub max_batch_size: Option<i32>,
 }
 
 #[derive(InputObject)]
@@ -137,6 +142,10 @@ impl WebhookEndpoint {
     }
     async fn enabled(&self) -> bool {
         self.0.enabled
+    }
+    /// The most events one POST carries (1: the one-event body).
+    async fn max_batch_size(&self) -> i32 {
+        self.0.max_batch_size
     }
     /// The HMAC-SHA256 key of `Tally-Webhook-Signature` (admin only, like every webhook field).
     async fn secret(&self) -> &str {

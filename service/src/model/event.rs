@@ -11,6 +11,7 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use hmac::{KeyInit, Mac};
 use rust_decimal::Decimal;
+use serde::Serialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -71,9 +72,17 @@ pub struct Event {
 }
 
 impl Event {
-    fn new(kind: EventKind, accounts: (Option<Uuid>, Option<Uuid>), data: Value, at: DateTime<Utc>) -> Self {
+    fn new(kind: EventKind, accounts: (Option<Uuid>, Option<Uuid>), data: impl Serialize, at: DateTime<Utc>) -> Self {
         let id = Uuid::now_v7();
-        let body = json!({ "id": id, "type": kind.as_str(), "createdAt": time(&at), "data": data }).to_string();
+        let envelope = Envelope {
+            id,
+            kind: kind.as_str(),
+            created_at: time(&at),
+            data,
+        };
+        // Written straight from the rows (no intermediate JSON tree): this
+        // runs once per transfer while an endpoint takes `transfer.posted`.
+        let body = serde_json::to_string(&envelope).unwrap_or_else(|e| unreachable!("a body of strings: {e}"));
         Event {
             id,
             kind,
@@ -90,23 +99,33 @@ impl Event {
         entries: &[&entry::Model],
         accounts: (Option<Uuid>, Option<Uuid>),
     ) -> Self {
-        let entries: Vec<Value> = entries
-            .iter()
-            .map(|e| {
-                json!({ "accountId": e.account_id, "sequence": e.sequence, "amount": e.amount.to_string(),
-                        "balanceAfter": e.balance_after.to_string(), "createdAt": time(&e.created_at) })
-            })
-            .collect();
-        let data = json!({
-            "transfer": {
-                "id": t.id, "kind": t.kind.as_str(), "amount": t.amount.to_string(), "currency": t.currency,
-                "fromAccountId": t.debit_account_id, "toAccountId": t.credit_account_id,
-                "idempotencyKey": t.idempotency_key, "description": t.description, "metadata": t.metadata,
-                "reversalOf": t.reversal_of, "holdId": t.hold_id, "createdAt": time(&t.created_at),
-                "effectiveAt": t.effective_at.as_ref().map(time),
+        let data = PostedData {
+            transfer: TransferBody {
+                id: t.id,
+                kind: t.kind.as_str(),
+                amount: t.amount.to_string(),
+                currency: &t.currency,
+                from_account_id: t.debit_account_id,
+                to_account_id: t.credit_account_id,
+                idempotency_key: &t.idempotency_key,
+                description: t.description.as_deref(),
+                metadata: t.metadata.as_ref(),
+                reversal_of: t.reversal_of,
+                hold_id: t.hold_id,
+                created_at: time(&t.created_at),
+                effective_at: t.effective_at.as_ref().map(time),
             },
-            "entries": entries,
-        });
+            entries: entries
+                .iter()
+                .map(|e| EntryBody {
+                    account_id: e.account_id,
+                    sequence: e.sequence,
+                    amount: e.amount.to_string(),
+                    balance_after: e.balance_after.to_string(),
+                    created_at: time(&e.created_at),
+                })
+                .collect(),
+        };
         Self::new(EventKind::TransferPosted, accounts, data, t.created_at)
     }
 
@@ -150,6 +169,65 @@ impl Event {
     }
 }
 
+/// `{"id", "type", "createdAt", "data"}`: every event's body.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Envelope<D> {
+    id: Uuid,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    created_at: String,
+    data: D,
+}
+
+#[derive(Serialize)]
+struct PostedData<'a> {
+    transfer: TransferBody<'a>,
+    entries: Vec<EntryBody>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TransferBody<'a> {
+    id: Uuid,
+    kind: &'static str,
+    amount: String,
+    currency: &'a str,
+    from_account_id: Uuid,
+    to_account_id: Uuid,
+    idempotency_key: &'a str,
+    description: Option<&'a str>,
+    metadata: Option<&'a Value>,
+    reversal_of: Option<Uuid>,
+    hold_id: Option<Uuid>,
+    created_at: String,
+    effective_at: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EntryBody {
+    account_id: Uuid,
+    sequence: i64,
+    amount: String,
+    balance_after: String,
+    created_at: String,
+}
+
+/// The body of a batched POST: `{"events":[<event body>,…]}`, each event's
+/// body exactly as a one-event POST would carry it, in delivery order.
+pub fn batch_body<'a>(bodies: impl IntoIterator<Item = &'a str>) -> String {
+    let mut out = String::from(r#"{"events":["#);
+    for (i, body) in bodies.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(body);
+    }
+    out.push_str("]}");
+    out
+}
+
 /// One crossing of a threshold by one account's available balance.
 #[derive(Clone, Debug)]
 pub struct Crossing {
@@ -174,6 +252,9 @@ fn time(at: &DateTime<Utc>) -> String {
 
 /// The name of the signature header.
 pub const SIGNATURE_HEADER: &str = "Tally-Webhook-Signature";
+
+/// On a batched POST, in place of `Tally-Webhook-Id`: how many events it carries.
+pub const BATCH_HEADER: &str = "Tally-Webhook-Batch";
 
 /// `t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`.
 pub fn signature(secret: &str, unix_seconds: i64, body: &str) -> String {

@@ -18,6 +18,9 @@ use entity::{AlertCondition, balance_alert, webhook_endpoint};
 /// The most accounts one endpoint may name.
 pub const MAX_ENDPOINT_ACCOUNTS: usize = 1000;
 
+/// The most events one batched POST may carry.
+pub const MAX_BATCH_SIZE: i32 = 1000;
+
 /// An endpoint as asked for (`None` filters: everything).
 #[derive(Clone, Debug, Default)]
 pub struct EndpointSpec {
@@ -25,6 +28,9 @@ pub struct EndpointSpec {
     pub event_types: Option<Vec<EventKind>>,
     pub account_ids: Option<Vec<Uuid>>,
     pub enabled: bool,
+    /// Events per POST, 1–[`MAX_BATCH_SIZE`] (`None`: 1 on create,
+    /// unchanged on update).
+    pub max_batch_size: Option<i32>,
 }
 
 /// Creates an endpoint; without a `secret`, one is generated. The secret is
@@ -47,6 +53,7 @@ pub async fn create_endpoint(
         event_types,
         account_ids,
         enabled: spec.enabled,
+        max_batch_size: spec.max_batch_size.unwrap_or(1),
         created_at: now,
         updated_at: now,
     };
@@ -64,6 +71,7 @@ pub async fn update_endpoint(ledger: &Ledger, id: Uuid, spec: EndpointSpec) -> R
         event_types,
         account_ids,
         enabled: spec.enabled,
+        max_batch_size: spec.max_batch_size.unwrap_or(current.max_batch_size),
         updated_at: now_micros(),
         ..current
     };
@@ -122,6 +130,9 @@ pub async fn delete_alert(ledger: &Ledger, id: Uuid) -> Result<()> {
 /// The URL, and the filters as stored (comma-separated, sorted).
 async fn checked(ledger: &Ledger, spec: &EndpointSpec) -> Result<(Option<String>, Option<String>)> {
     check_url(&spec.url)?;
+    if spec.max_batch_size.is_some_and(|n| !(1..=MAX_BATCH_SIZE).contains(&n)) {
+        return Err(invalid(format!("maxBatchSize must be between 1 and {MAX_BATCH_SIZE}")));
+    }
     let event_types = match &spec.event_types {
         Some(kinds) if kinds.is_empty() => return Err(invalid("eventTypes, when given, names at least one type")),
         Some(kinds) => {

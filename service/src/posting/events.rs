@@ -19,10 +19,20 @@ use super::book::Book;
 use super::changes::Change;
 use crate::model::event::{Crossing, Event, EventKind, in_condition};
 use crate::store::hooks::Hooks;
+use crate::store::outbox::Outbox;
 
 impl Book {
+    /// The run's outbox rows, from the changes it noted (none when no
+    /// endpoint or alert exists: then the book notes no changes).
+    pub(super) fn outbox(&mut self, hooks: &Hooks) -> Outbox {
+        match self.changes.take() {
+            Some(changes) => Outbox::of(hooks, self.events(hooks, &changes)),
+            None => Outbox::default(),
+        }
+    }
+
     /// The run's events, in the order of its changes.
-    pub(super) fn events(&self, hooks: &Hooks, changes: &[Change]) -> Vec<Event> {
+    fn events(&self, hooks: &Hooks, changes: &[Change]) -> Vec<Event> {
         let client = |id: Uuid| self.accounts.get(&id).is_some_and(|t| !t.row.is_system).then_some(id);
         let mut available: HashMap<Uuid, Decimal> = HashMap::new();
         let mut events = Vec::new();

@@ -9,7 +9,9 @@
 //! 2. Take each account's row from [`Recent`], or read it without a lock.
 //! 3. Apply in memory exactly as the locked path does.
 //! 4. Only if every request succeeded and every account read is changed:
-//!    write back as one statement, which is its own transaction. Its
+//!    write back as one statement, which is its own transaction (with the
+//!    run's webhook events, deliveries and balance alerts, when endpoints
+//!    or alerts exist). Its
 //!    compare-and-swap on each account's version checks every row the run
 //!    read (every change to an account bumps its version), and
 //!    `tally_cas_guard` undoes the whole statement on any miss.
@@ -38,10 +40,6 @@ pub(super) async fn run(ledger: &Ledger, requests: &[Request]) -> Option<Vec<Out
     if db.get_database_backend() != DbBackend::Postgres || requests.iter().any(|r| r.key.is_none()) {
         return None;
     }
-    // Events go in the run's transaction: with webhooks or alerts, runs lock.
-    if ledger.hooks().active() {
-        return None;
-    }
     let plans: Vec<plan::Plan> = requests
         .iter()
         .map(|r| plan::from_cache(ledger, &r.action))
@@ -59,6 +57,10 @@ pub(super) async fn run(ledger: &Ledger, requests: &[Request]) -> Option<Vec<Out
     }
     let scales = crate::store::currency::scales_of(ledger, db, &rows).await.ok()?;
     let mut book = Book::new(rows, Vec::new(), scales, HashMap::new());
+    let hooks = ledger.hooks();
+    if hooks.active() {
+        book.changes = Some(Vec::new());
+    }
     let mut outcomes = Vec::with_capacity(requests.len());
     for (request, plan) in requests.iter().zip(plans) {
         outcomes.push(Ok(book.apply(request, plan).ok()?));
@@ -66,7 +68,11 @@ pub(super) async fn run(ledger: &Ledger, requests: &[Request]) -> Option<Vec<Out
     if !book.changes_only_accounts_it_read() {
         return None;
     }
-    match book.write_alone(db).await {
+    // The outbox rows ride in the statement: its compare-and-swap proves
+    // the rows read were the latest committed, so the balances the alerts
+    // were decided from are the committed sequence of states.
+    let outbox = book.outbox(&hooks);
+    match book.write_alone(db, &outbox).await {
         Ok(rows) => {
             ledger.cache.recent.keep(rows);
             Some(outcomes)

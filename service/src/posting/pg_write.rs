@@ -1,11 +1,12 @@
 //! Step 4 on PostgreSQL: the whole write-back in one statement.
 //!
 //! The compare-and-swap of every changed account and the inserts of
-//! transfers, their seal-queue slots, entries and idempotency records travel
-//! as one data-modifying `WITH` statement. Each column travels as one array
+//! transfers, their seal-queue slots, entries, idempotency records and the
+//! run's webhook outbox rows (events and deliveries) travel as one
+//! data-modifying `WITH` statement. Each column travels as one array
 //! parameter, zipped back into rows by `unnest`, so the statement text never
 //! changes: it is parsed and planned once per connection, and a run of any
-//! size costs one round trip instead of five, with 40 bind parameters however
+//! size costs one round trip instead of seven, with 53 bind parameters however
 //! many rows it writes. Columns without NULLs go as binary arrays (a uuid is
 //! 16 bytes copied, a time 8); the few that may be NULL go as array literals.
 //! (Each table's rows were one JSON document before: expanding 200 entries
@@ -39,6 +40,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
 
 use crate::model::error::{LedgerError, Result};
+use crate::store::outbox::Outbox;
 use entity::{account, entry, idempotency, transfer};
 
 const SQL: &str = "\
@@ -88,20 +90,42 @@ WITH v AS (
     $39::timestamptz[])
     AS r(key, fingerprint, transfer_id, hold_id, account_id, error_code, error_message, created_at)
   WHERE (SELECT matched FROM ok)
+), ev AS (
+  INSERT INTO webhook_event (id, kind, account_a, account_b, payload, created_at)
+  SELECT id, kind, account_a, account_b, payload, created_at
+  FROM unnest($43::uuid[], $44::text[], $45::uuid[], $46::uuid[], $47::text[], $48::timestamptz[])
+    AS r(id, kind, account_a, account_b, payload, created_at)
+  WHERE (SELECT matched FROM ok)
+), dl AS (
+  INSERT INTO webhook_delivery (event_id, endpoint_id, account_a, account_b, status, attempts, next_attempt_at,
+    created_at)
+  SELECT event_id, endpoint_id, account_a, account_b, 'PENDING', 0, created_at, created_at
+  FROM unnest($49::uuid[], $50::uuid[], $51::uuid[], $52::uuid[], $53::timestamptz[])
+    AS r(event_id, endpoint_id, account_a, account_b, created_at)
+  WHERE (SELECT matched FROM ok)
 )
 SELECT (SELECT matched FROM ok) AS matched";
+
+/// What one write-back inserts besides the accounts it updates.
+pub(super) struct Rows<'a> {
+    pub transfers: &'a [transfer::Model],
+    pub entries: &'a [entry::Model],
+    pub records: &'a [idempotency::Model],
+    /// The run's webhook events and deliveries (the transactional outbox).
+    pub outbox: &'a Outbox,
+}
 
 /// Writes the run back; `accounts` are the changed rows with the version
 /// each was read at. `db` is the run's transaction, or the pool itself for
 /// an optimistic run (the statement is then its own transaction).
-pub(super) async fn write(
-    db: &impl ConnectionTrait,
-    accounts: &[(account::Model, i64)],
-    transfers: &[transfer::Model],
-    entries: &[entry::Model],
-    records: &[idempotency::Model],
-) -> Result<()> {
-    if accounts.is_empty() && transfers.is_empty() && entries.is_empty() && records.is_empty() {
+pub(super) async fn write(db: &impl ConnectionTrait, accounts: &[(account::Model, i64)], rows: Rows<'_>) -> Result<()> {
+    let Rows {
+        transfers,
+        entries,
+        records,
+        outbox,
+    } = rows;
+    if accounts.is_empty() && transfers.is_empty() && entries.is_empty() && records.is_empty() && outbox.is_empty() {
         return Ok(());
     }
     let mut p = Params::default();
@@ -113,6 +137,7 @@ pub(super) async fn write(
     // $41, $42: effective times (NULL for all but imported history).
     p.nullable(transfers, |t| t.effective_at.as_ref().map(micros));
     p.nullable(entries, |e| e.effective_at.as_ref().map(micros));
+    outbox_columns(&mut p, outbox);
     let stmt = Statement::from_sql_and_values(DbBackend::Postgres, SQL, p.0);
     let row = db
         .query_one_raw(stmt)
@@ -186,6 +211,23 @@ fn record_columns(p: &mut Params, rows: &[idempotency::Model]) {
     p.nullable(rows, |r| r.error_code.clone());
     p.nullable(rows, |r| r.error_message.clone());
     p.column(rows, |r| r.created_at);
+}
+
+/// $43..$53: the outbox's events, then its deliveries.
+fn outbox_columns(p: &mut Params, outbox: &Outbox) {
+    let ev = &outbox.events;
+    p.column(ev, |e| e.id);
+    p.column(ev, |e| e.kind.as_str().to_owned());
+    p.nullable(ev, |e| e.accounts.0.map(|id| id.to_string()));
+    p.nullable(ev, |e| e.accounts.1.map(|id| id.to_string()));
+    p.column(ev, |e| e.body.clone());
+    p.column(ev, |e| e.created_at);
+    let dl = &outbox.deliveries;
+    p.column(dl, |d| d.event_id);
+    p.column(dl, |d| d.endpoint_id);
+    p.nullable(dl, |d| d.accounts.0.map(|id| id.to_string()));
+    p.nullable(dl, |d| d.accounts.1.map(|id| id.to_string()));
+    p.column(dl, |d| d.created_at);
 }
 
 /// The statement's parameters, one column each.

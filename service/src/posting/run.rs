@@ -107,14 +107,8 @@ async fn run_once(ledger: &Ledger, requests: &[Request], mode: Mode, lookup: Rep
             return Err(LedgerError::Conflict); // rerun with the lookup first
         }
     }
-    let events = match book.changes.take() {
-        Some(changes) => book.events(&hooks, &changes),
-        None => Vec::new(),
-    };
-    let rows = book.write(txn).await?;
-    if !events.is_empty() {
-        crate::store::outbox::write(txn, &hooks, events).await?;
-    }
+    let outbox = book.outbox(&hooks);
+    let rows = book.write(txn, outbox).await?;
     w.txn.commit().await?;
     if pg {
         ledger.cache.recent.keep(rows); // for the optimistic path's next run

@@ -1,7 +1,8 @@
 //! Step 4 of the engine: writing the book back. A compare-and-swap of every
 //! changed account and hold, then the inserts of holds, transfers, their
-//! seal-queue slots, entries and idempotency records (on PostgreSQL the
-//! accounts and the inserts other than holds are one statement, `pg_write`).
+//! seal-queue slots, entries, idempotency records and outbox rows (on
+//! PostgreSQL the accounts and the inserts other than holds are one
+//! statement, `pg_write`).
 
 use std::collections::HashMap;
 
@@ -9,9 +10,11 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBacken
 use uuid::Uuid;
 
 use super::book::{Book, Tracked};
+use super::pg_write;
 use crate::model::error::{LedgerError, Result};
 use crate::store::account as repo;
 use crate::store::hold as holds;
+use crate::store::outbox::{self, Outbox};
 use entity::{account, entry, hold, idempotency, transfer, unsealed};
 
 impl Book {
@@ -25,21 +28,28 @@ impl Book {
     /// The optimistic path's step 4 (PostgreSQL): the whole write-back as
     /// one statement outside any transaction, so it is its own transaction.
     /// Returns every account as it now stands.
-    pub(super) async fn write_alone(self, db: &DatabaseConnection) -> Result<Vec<account::Model>> {
+    pub(super) async fn write_alone(self, db: &DatabaseConnection, outbox: &Outbox) -> Result<Vec<account::Model>> {
         if db.get_database_backend() != DbBackend::Postgres || !self.changes_only_accounts_it_read() {
             return Err(LedgerError::Internal(
                 "a run only PostgreSQL's write-back can take alone".into(),
             ));
         }
         let (changed, unchanged) = split_changed(self.accounts);
-        super::pg_write::write(db, &changed, &self.transfers, &self.entries, &self.records).await?;
+        let rows = pg_write::Rows {
+            transfers: &self.transfers,
+            entries: &self.entries,
+            records: &self.records,
+            outbox,
+        };
+        pg_write::write(db, &changed, rows).await?;
         Ok(all_rows(changed, unchanged))
     }
 
     /// Step 4: compare-and-swap every changed account and hold, then the
-    /// inserts (on PostgreSQL, accounts and inserts in one statement).
-    /// Returns every account in the book as it stands once committed.
-    pub(super) async fn write(self, txn: &DatabaseTransaction) -> Result<Vec<account::Model>> {
+    /// inserts, the run's outbox rows among them (on PostgreSQL, accounts
+    /// and inserts in one statement). Returns every account in the book as
+    /// it stands once committed.
+    pub(super) async fn write(self, txn: &DatabaseTransaction, outbox: Outbox) -> Result<Vec<account::Model>> {
         let (changed, unchanged) = split_changed(self.accounts);
         let pg = txn.get_database_backend() == DbBackend::Postgres;
         if !pg {
@@ -54,7 +64,13 @@ impl Book {
         }
         insert_all::<hold::Entity, _>(txn, new_holds).await?;
         if pg {
-            super::pg_write::write(txn, &changed, &self.transfers, &self.entries, &self.records).await?;
+            let rows = pg_write::Rows {
+                transfers: &self.transfers,
+                entries: &self.entries,
+                records: &self.records,
+                outbox: &outbox,
+            };
+            pg_write::write(txn, &changed, rows).await?;
             return Ok(all_rows(changed, unchanged));
         }
         // Queued for the sealer in the same transaction: sealed exactly once.
@@ -70,6 +86,7 @@ impl Book {
         insert_all::<unsealed::Entity, _>(txn, queue).await?;
         insert_all::<entry::Entity, _>(txn, self.entries).await?;
         insert_all::<idempotency::Entity, _>(txn, self.records).await?;
+        outbox::insert(txn, outbox).await?;
         Ok(all_rows(changed, unchanged))
     }
 }

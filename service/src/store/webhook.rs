@@ -14,8 +14,8 @@ use chrono::{DateTime, Utc};
 use sea_orm::ExprTrait;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
-    Statement, Value,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
+    QuerySelect, Statement, Value,
 };
 use uuid::Uuid;
 
@@ -53,8 +53,10 @@ pub async fn insert_endpoint(ledger: &Ledger, row: webhook_endpoint::Model) -> R
 }
 
 pub async fn update_endpoint(ledger: &Ledger, row: webhook_endpoint::Model) -> Result<webhook_endpoint::Model> {
+    // Every column set: a model's active model marks its fields unchanged,
+    // and an update of unchanged fields writes nothing.
     let done = webhook_endpoint::Entity::update_many()
-        .set(row.clone().into_active_model())
+        .set(row.clone().into_active_model().reset_all())
         .filter(webhook_endpoint::Column::Id.eq(row.id))
         .exec(ledger.connection())
         .await?;

@@ -17,6 +17,7 @@ tests::each_backend!(
     failures_retry_with_backoff_die_and_redeliver,
     one_account_is_heard_in_commit_order_under_concurrent_writes,
     filters_choose_what_an_endpoint_hears,
+    batches_carry_events_in_order_and_retry_whole,
 );
 tests::both!(bad_webhook_and_alert_input_is_refused_and_writes_nothing);
 
@@ -324,6 +325,129 @@ async fn y_other(app: &TestApp) -> Result<Uuid> {
     app.open("z", "USD", None).await
 }
 
+/// An endpoint with `maxBatchSize` hears signed `{"events": [...]}` POSTs
+/// of at most that many events; a failed POST is retried whole, each event
+/// is accepted once, and each account's events still arrive in commit
+/// order across batches.
+async fn batches_carry_events_in_order_and_retry_whole(backend: Backend) -> Result<()> {
+    let app = app_with(backend, |w| w.max_attempts = 1000).await?;
+    let ids = [
+        app.open("a", "USD", None).await?,
+        app.open("b", "USD", None).await?,
+        app.open("c", "USD", None).await?,
+    ];
+    for (i, id) in ids.iter().enumerate() {
+        app.deposit(*id, "1000.00", &format!("d{i}")).await?;
+    }
+    let rx = Receiver::start().await?;
+    rx.behave(|_, _| match fastrand::u8(0..3) {
+        0 => Reply::status(500),
+        _ => Reply::OK,
+    });
+    let max = 7;
+    let hook = endpoint(
+        &app,
+        json!({ "url": rx.url, "eventTypes": ["TRANSFER_POSTED"], "maxBatchSize": max, "secret": SECRET }),
+    )
+    .await?;
+    let listed = app.data("{ webhookEndpoints { id maxBatchSize } }", json!({})).await?;
+    ensure!(listed["webhookEndpoints"][0]["maxBatchSize"] == max, "{listed}");
+    let n = 60;
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let gql = app.gql.clone();
+            let (from, to) = (ids[i % 3], ids[(i + 1 + i / 3 % 2) % 3]);
+            tokio::spawn(async move {
+                let input = json!({ "fromAccountId": from, "toAccountId": to, "amount": "1.00", "idempotencyKey": format!("t{i}") });
+                gql.data(tests::TRANSFER, json!({ "i": input })).await
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await??;
+    }
+    let events_of = |r: &tests::receiver::Received| r.json["events"].as_array().cloned().unwrap_or_default();
+    let got = rx
+        .wait_for("every transfer", Duration::from_secs(60), |r| {
+            r.iter().map(|x| events_of(x).len()).sum::<usize>() >= n
+        })
+        .await?;
+    for r in rx.received() {
+        let events = events_of(&r);
+        ensure!(
+            (1..=max).contains(&events.len()) && r.batch == events.len(),
+            "a POST of {} events said {}: {}",
+            events.len(),
+            r.batch,
+            r.body
+        );
+        ensure!(r.event_id.is_empty(), "a batch named one event: {}", r.event_id);
+        ensure!(
+            signature_ok(SECRET, &r.signature, &r.body, Duration::from_secs(300)),
+            "bad signature on {}",
+            r.body
+        );
+        ensure!(
+            events
+                .iter()
+                .all(|e| e["type"] == "transfer.posted" && e["id"].is_string()),
+            "{}",
+            r.body
+        );
+    }
+    ensure!(
+        got.iter().any(|r| events_of(r).len() > 1),
+        "no POST carried more than one event: batching is unproven"
+    );
+    ensure!(
+        rx.received().iter().any(|r| r.status == 500),
+        "the receiver never failed: the test proves nothing about retries"
+    );
+    let mut heard: HashMap<String, Vec<i64>> = HashMap::new();
+    let mut once: HashMap<String, usize> = HashMap::new();
+    for e in got.iter().flat_map(events_of) {
+        *once.entry(e["id"].as_str().unwrap_or_default().to_owned()).or_default() += 1;
+        for entry in e["data"]["entries"].as_array().into_iter().flatten() {
+            heard
+                .entry(entry["accountId"].as_str().unwrap_or_default().to_owned())
+                .or_default()
+                .push(entry["sequence"].as_i64().unwrap_or_default());
+        }
+    }
+    ensure!(
+        once.len() == n && once.values().all(|c| *c == 1),
+        "events accepted: {} distinct, some more than once: {once:?}",
+        once.len()
+    );
+    for id in ids {
+        let seqs = heard.get(&id.to_string()).cloned().unwrap_or_default();
+        ensure!(
+            seqs.windows(2).all(|w| w[0] < w[1]),
+            "{id} heard out of order: {seqs:?}"
+        );
+    }
+    let ds = wait_status(&app, hook, "DELIVERED", n).await?;
+    ensure!(
+        ds.iter()
+            .all(|d| d["attemptLog"].as_array().is_some_and(|a| !a.is_empty())),
+        "a delivery without its attempts: {ds:?}"
+    );
+    // Updating without maxBatchSize keeps it; with one, replaces it.
+    let update = "mutation($i: UpdateWebhookEndpointInput!) { updateWebhookEndpoint(input: $i) { maxBatchSize } }";
+    let kept = app
+        .data(update, json!({ "i": { "id": hook, "url": rx.url, "enabled": true } }))
+        .await?;
+    ensure!(kept["updateWebhookEndpoint"]["maxBatchSize"] == max, "{kept}");
+    let one = app
+        .data(
+            update,
+            json!({ "i": { "id": hook, "url": rx.url, "enabled": true, "maxBatchSize": 1 } }),
+        )
+        .await?;
+    ensure!(one["updateWebhookEndpoint"]["maxBatchSize"] == 1, "{one}");
+    app.assert_invariants().await
+}
+
 async fn bad_webhook_and_alert_input_is_refused_and_writes_nothing(app: TestApp) -> Result<()> {
     let a = app.open("a", "USD", None).await?;
     let before = app.snapshot().await?;
@@ -335,6 +459,16 @@ async fn bad_webhook_and_alert_input_is_refused_and_writes_nothing(app: TestApp)
             "INVALID_INPUT",
         ),
         (CREATE, json!({ "i": { "url": "example.com" } }), "INVALID_INPUT"),
+        (
+            CREATE,
+            json!({ "i": { "url": "http://127.0.0.1:1/x", "maxBatchSize": 0 } }),
+            "INVALID_INPUT",
+        ),
+        (
+            CREATE,
+            json!({ "i": { "url": "http://127.0.0.1:1/x", "maxBatchSize": 1001 } }),
+            "INVALID_INPUT",
+        ),
         (
             CREATE,
             json!({ "i": { "url": "http://127.0.0.1:1/x", "secret": "short" } }),

@@ -61,6 +61,10 @@ pub(crate) struct Args {
     /// Skip the SQLite runs.
     #[arg(long)]
     no_sqlite: bool,
+    /// Only measure the webhook worker's cost on PostgreSQL (quick A/B while
+    /// working on it; writes the same files with that one figure).
+    #[arg(long)]
+    webhooks_only: bool,
     /// Only grow a PostgreSQL ledger to `--big-ledger` entries and time `tally verify` on it.
     #[arg(long)]
     verify_only: bool,

@@ -40,6 +40,12 @@ pub(super) async fn postgres(args: &Args, admin: &str, run: &Run, report: &mut R
         verify_figures(&tally_url, report)?;
         return Ok(());
     }
+    if args.webhooks_only {
+        let meter = Meter::new(admin)?;
+        super::webhooks::webhook_ab(&srv, &tally, &tally_url, &meter, &accounts, run, report).await?;
+        srv.stop();
+        return Ok(());
+    }
     let ceiling = Ceiling {
         dir: args.ceiling_dir.clone(),
         url: ceiling_url,

@@ -1,7 +1,8 @@
 //! The webhook worker's cost: uncontended transfers at 32 clients with no
 //! endpoint, then with one endpoint taking every `transfer.posted` (a
-//! receiver in this process answering 204), alternating, twice each, on
-//! the same server. CPU per transfer counts the server's whole process —
+//! receiver in this process answering 204) one event per POST, then with
+//! one taking them in batches of up to 100 per POST, in turn, twice each,
+//! on the same server. CPU per transfer counts the server's whole process —
 //! engine, outbox writes and the worker's deliveries — from the start of
 //! the load until every delivery of the run is made.
 
@@ -28,18 +29,18 @@ pub(super) async fn webhook_ab(
     report: &mut Report,
 ) -> Result<()> {
     let receiver = receiver().await?;
-    let (mut off, mut on) = (Vec::new(), Vec::new());
-    let (mut rate_off, mut rate_on) = (Vec::new(), Vec::new());
-    let mut drains = Vec::new();
+    // Per setting (none, one event per POST, batches of 100): server CPU
+    // µs per transfer, transfers/s, seconds to drain.
+    let mut runs: [Setting; 3] = Default::default();
     for _round in 0..2 {
-        for with_endpoint in [false, true] {
-            let endpoint = match with_endpoint {
-                false => None,
-                true => {
+        for (setting, batch) in [None, Some(1), Some(100)].into_iter().enumerate() {
+            let endpoint = match batch {
+                None => None,
+                Some(batch) => {
                     let d = tally
                         .data(
                             "mutation($i: CreateWebhookEndpointInput!) { createWebhookEndpoint(input: $i) { id } }",
-                            json!({ "i": { "url": receiver, "eventTypes": ["TRANSFER_POSTED"] } }),
+                            json!({ "i": { "url": receiver, "eventTypes": ["TRANSFER_POSTED"], "maxBatchSize": batch } }),
                         )
                         .await?;
                     Some(d["createWebhookEndpoint"]["id"].as_str().unwrap_or_default().to_owned())
@@ -49,16 +50,8 @@ pub(super) async fn webhook_ab(
             let s = scenarios::run(tally, accounts, Scenario::Uncontended, 32, run, &run_id()).await;
             let drain = drained(url).await;
             let cost = meter.cost(&before, &meter.read(Some(srv.pid()))?, s.all_transfers as f64)?;
-            match with_endpoint {
-                true => {
-                    on.push(cost.server_us);
-                    rate_on.push(s.transfers_per_sec());
-                }
-                false => {
-                    off.push(cost.server_us);
-                    rate_off.push(s.transfers_per_sec());
-                }
-            }
+            runs[setting].cpu.push(cost.server_us);
+            runs[setting].rate.push(s.transfers_per_sec());
             // Deleted before a failed drain is reported, so the rest of
             // the run does not pay for an endpoint.
             if let Some(id) = endpoint {
@@ -69,26 +62,40 @@ pub(super) async fn webhook_ab(
                     )
                     .await?;
             }
-            let drain = drain?;
-            if with_endpoint {
-                drains.push(drain.as_secs_f64());
-            }
+            runs[setting].drain.push(drain?.as_secs_f64());
         }
     }
-    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
-    report.figures.push((
-        "webhooks, 32 clients uncontended: server CPU µs per transfer with an endpoint taking every transfer.posted ÷ without (target ≤ 1.10)".into(),
-        format!(
-            "{:.2} ({:.0} vs {:.0} µs; throughput {:.0} vs {:.0} transfers/s; the last delivery made {} s after the load ended)",
-            mean(&on) / mean(&off).max(1e-9),
-            mean(&on),
-            mean(&off),
-            mean(&rate_on),
-            mean(&rate_off),
-            drains.iter().map(|d| format!("{d:.1}")).collect::<Vec<_>>().join(" and "),
-        ),
-    ));
+    let [off, single, batched] = &runs;
+    for (on, what) in [
+        (batched, "in batches of up to 100 per POST (maxBatchSize 100)"),
+        (single, "one event per POST (maxBatchSize 1, the default)"),
+    ] {
+        report.figures.push((
+            format!("webhooks, 32 clients uncontended: server CPU µs per transfer with an endpoint taking every transfer.posted {what} ÷ without (target ≤ 1.10)"),
+            format!(
+                "{:.2} ({:.0} vs {:.0} µs; throughput {:.0} vs {:.0} transfers/s; the last delivery made {} s after the load ended)",
+                mean(&on.cpu) / mean(&off.cpu).max(1e-9),
+                mean(&on.cpu),
+                mean(&off.cpu),
+                mean(&on.rate),
+                mean(&off.rate),
+                on.drain.iter().map(|d| format!("{d:.1}")).collect::<Vec<_>>().join(" and "),
+            ),
+        ));
+    }
     Ok(())
+}
+
+/// One setting's measurements, a value per round.
+#[derive(Default)]
+struct Setting {
+    cpu: Vec<f64>,
+    rate: Vec<f64>,
+    drain: Vec<f64>,
+}
+
+fn mean(v: &[f64]) -> f64 {
+    v.iter().sum::<f64>() / v.len().max(1) as f64
 }
 
 /// Waits until no delivery is pending (at most two minutes); how long that took.
