@@ -40,6 +40,11 @@ pub(crate) struct Args {
     /// to prepare accounts).
     #[arg(long, env = "TALLY_API_KEY")]
     api_key: Option<String>,
+    /// With `--url`: only prepare `--accounts` funded accounts and write
+    /// their ids to this file, one per line (for an outside load generator:
+    /// `scripts/wrk.sh`).
+    #[arg(long)]
+    prepare_only: Option<PathBuf>,
     /// With `--url`: the scenario to drive at each client count.
     #[arg(long, value_enum, default_value = "uncontended")]
     scenario: Scenario,
@@ -93,6 +98,11 @@ async fn main() -> Result<()> {
     if let Some(url) = &args.url {
         let tally = Tally::new(url).with_bearer(args.api_key.clone());
         let accounts = scenarios::prepare(&tally, args.accounts, &run_id()).await?;
+        if let Some(file) = &args.prepare_only {
+            let ids: Vec<String> = accounts.ids.iter().map(|id| format!("{id}\n")).collect();
+            std::fs::write(file, ids.concat())?;
+            return Ok(());
+        }
         for &c in &args.clients {
             let s = scenarios::run(&tally, &accounts, args.scenario, c, &run, &run_id()).await;
             report
