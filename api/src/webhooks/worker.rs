@@ -98,16 +98,13 @@ impl Webhooks {
     }
 
     /// One claim and its deliveries; whether the claim was full (the next
-    /// round should not wait). Deliveries go
-    /// out in units: one delivery, or for an endpoint with a batch size
-    /// above 1, up to that many of its claimed deliveries in `seq` order in
-    /// one POST. Units that share an endpoint and an account go out one
+    /// round should not wait). Deliveries go out in units: one delivery,
+    /// or for an endpoint with a batch size above 1, up to that many of its
+    /// claimed deliveries in `seq` order in one POST. Units that share an endpoint and an account go out one
     /// after the other in `seq` order (a failure stops the rest of that
     /// chain for this round: they are released unsent, as is an attempt
     /// that could not finish within the claim's lease); all others at once.
     async fn round(&self) -> service::model::error::Result<bool> {
-        // No attempt starts that could outlast the claim: past its lease
-        // another worker may claim the rest of a chain and send it too.
         let endpoints: HashMap<uuid::Uuid, service::entity::webhook_endpoint::Model> = repo::endpoints(&self.ledger)
             .await?
             .into_iter()
@@ -121,6 +118,8 @@ impl Webhooks {
             .batch
             .saturating_mul(u64::try_from(widest).unwrap_or(1).max(1))
             .min(MAX_CLAIM);
+        // No attempt starts that could outlast the claim: past its lease
+        // another worker may claim the rest of a chain and send it too.
         let lease_end = Instant::now() + self.options.lease();
         let claimed = repo::claim(&self.ledger, limit, self.options.lease()).await?;
         if claimed.is_empty() {

@@ -291,6 +291,67 @@ mod tests {
     }
 
     #[test]
+    fn a_posted_transfer_body_carries_the_transfer_and_its_entries() {
+        let at = DateTime::parse_from_rfc3339("2026-12-05T01:02:03.000004Z").unwrap().to_utc();
+        let (from, to) = (Uuid::now_v7(), Uuid::now_v7());
+        let t = transfer::Model {
+            id: Uuid::now_v7(),
+            kind: entity::TransferKind::Transfer,
+            debit_account_id: from,
+            credit_account_id: to,
+            amount: Decimal::new(3000, 2).into(),
+            currency: "USD".into(),
+            idempotency_key: "k-\"1\"".into(),
+            reversal_of: None,
+            hold_id: None,
+            description: Some("rent".into()),
+            metadata: Some(json!({ "order": 7 })),
+            created_at: at,
+            effective_at: None,
+            hash: None,
+        };
+        let entry = |account_id, amount, after| entry::Model {
+            id: Uuid::now_v7(),
+            account_id,
+            transfer_id: t.id,
+            amount: Decimal::new(amount, 2).into(),
+            balance_after: Decimal::new(after, 2).into(),
+            sequence: 2,
+            created_at: at,
+            effective_at: None,
+            previous_hash: Vec::new(),
+            hash: Vec::new(),
+        };
+        let (debit, credit) = (entry(from, -3000, 7000), entry(to, 3000, 3000));
+        let event = Event::transfer_posted(&t, &[&debit, &credit], (Some(from), Some(to)));
+        let body: Value = serde_json::from_str(&event.body).unwrap();
+        assert_eq!(body["id"], json!(event.id));
+        assert_eq!(body["type"], "transfer.posted");
+        assert_eq!(body["createdAt"], "2026-12-05T01:02:03.000004Z");
+        let tr = &body["data"]["transfer"];
+        assert_eq!(tr["id"], json!(t.id));
+        assert_eq!(tr["kind"], "TRANSFER");
+        assert_eq!(tr["amount"], "30.00");
+        assert_eq!(tr["fromAccountId"], json!(from));
+        assert_eq!(tr["toAccountId"], json!(to));
+        assert_eq!(tr["idempotencyKey"], "k-\"1\"");
+        assert_eq!(tr["description"], "rent");
+        assert_eq!(tr["metadata"], json!({ "order": 7 }));
+        assert_eq!(tr["reversalOf"], Value::Null);
+        assert_eq!(tr["effectiveAt"], Value::Null);
+        let entries = body["data"]["entries"].as_array().unwrap();
+        assert_eq!(entries.len(), 2);
+        assert_eq!(entries[0]["amount"], "-30.00");
+        assert_eq!(entries[0]["balanceAfter"], "70.00");
+        assert_eq!(entries[1]["accountId"], json!(to));
+        assert_eq!(entries[1]["sequence"], 2);
+        assert_eq!(
+            batch_body([event.body.as_str(), "{}"]),
+            format!(r#"{{"events":[{},{{}}]}}"#, event.body)
+        );
+    }
+
+    #[test]
     fn kinds_round_trip() {
         for k in EventKind::ALL {
             assert_eq!(EventKind::parse(k.as_str()), Some(k));

@@ -40,6 +40,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
 
 use crate::model::error::{LedgerError, Result};
+use crate::store::db::array_literal;
 use crate::store::outbox::Outbox;
 use entity::{account, entry, idempotency, transfer};
 
@@ -247,53 +248,11 @@ impl Params {
     /// text (the binding refuses NULL elements in binary arrays); the SQL
     /// casts it to the column's array type.
     fn nullable<R>(&mut self, rows: &[R], value: impl Fn(&R) -> Option<String>) {
-        self.0.push(literal(rows.iter().map(value)).into());
+        self.0.push(array_literal(rows.iter().map(value)).into());
     }
-}
-
-/// `{NULL,"a","b \"c\""}`: every value quoted, so no text is mistaken for NULL.
-fn literal(values: impl Iterator<Item = Option<String>>) -> String {
-    let mut out = String::from("{");
-    for (i, v) in values.enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        match v {
-            None => out.push_str("NULL"),
-            Some(text) => {
-                out.push('"');
-                for c in text.chars() {
-                    if c == '"' || c == '\\' {
-                        out.push('\\');
-                    }
-                    out.push(c);
-                }
-                out.push('"');
-            }
-        }
-    }
-    out.push('}');
-    out
 }
 
 /// Microseconds, UTC, exactly as the engine truncated them.
 fn micros(at: &DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Micros, true)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::literal;
-
-    #[test]
-    fn literals_quote_every_value_and_escape_quotes_and_backslashes() {
-        let values = [
-            None,
-            Some("NULL".to_owned()),
-            Some(r#"a "b" \c"#.to_owned()),
-            Some(String::new()),
-        ];
-        assert_eq!(literal(values.into_iter()), r#"{NULL,"NULL","a \"b\" \\c",""}"#);
-        assert_eq!(literal(std::iter::empty()), "{}");
-    }
 }

@@ -150,3 +150,48 @@ impl<'a> Cols<'a> {
         self
     }
 }
+
+/// A PostgreSQL array literal of text, for array parameters that may hold
+/// NULLs (the binding refuses NULL elements in binary arrays; the SQL casts
+/// the text to the column's array type): `{NULL,"a","b \"c\""}`, every
+/// value quoted, so no text is mistaken for NULL.
+pub(crate) fn array_literal(values: impl Iterator<Item = Option<String>>) -> String {
+    let mut out = String::from("{");
+    for (i, v) in values.enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        match v {
+            None => out.push_str("NULL"),
+            Some(text) => {
+                out.push('"');
+                for c in text.chars() {
+                    if c == '"' || c == '\\' {
+                        out.push('\\');
+                    }
+                    out.push(c);
+                }
+                out.push('"');
+            }
+        }
+    }
+    out.push('}');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::array_literal;
+
+    #[test]
+    fn literals_quote_every_value_and_escape_quotes_and_backslashes() {
+        let values = [
+            None,
+            Some("NULL".to_owned()),
+            Some(r#"a "b" \c"#.to_owned()),
+            Some(String::new()),
+        ];
+        assert_eq!(array_literal(values.into_iter()), r#"{NULL,"NULL","a \"b\" \\c",""}"#);
+        assert_eq!(array_literal(std::iter::empty()), "{}");
+    }
+}

@@ -14,13 +14,14 @@ use chrono::{DateTime, Utc};
 use sea_orm::ExprTrait;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
     QuerySelect, Statement, Value,
 };
 use uuid::Uuid;
 
 use crate::model::error::{ErrorCode, LedgerError, Result};
 use crate::model::time::now_micros;
+use crate::store::db::array_literal;
 use crate::store::ledger::Ledger;
 use entity::{DeliveryStatus, balance_alert, webhook_attempt, webhook_delivery, webhook_endpoint, webhook_event};
 
@@ -155,9 +156,16 @@ pub async fn attempts(ledger: &Ledger, seqs: &[i64]) -> Result<Vec<webhook_attem
 }
 
 pub async fn events(ledger: &Ledger, ids: &[Uuid]) -> Result<Vec<webhook_event::Model>> {
+    let db = ledger.connection();
+    if db.get_database_backend() == DbBackend::Postgres {
+        // One array parameter: a round's thousands of ids are one bind.
+        let sql = "SELECT * FROM webhook_event WHERE id = ANY($1::uuid[])";
+        let stmt = Statement::from_sql_and_values(DbBackend::Postgres, sql, [ids.to_vec().into()]);
+        return Ok(webhook_event::Entity::find().from_raw_sql(stmt).all(db).await?);
+    }
     Ok(webhook_event::Entity::find()
         .filter(webhook_event::Column::Id.is_in(ids.iter().copied()))
-        .all(ledger.connection())
+        .all(db)
         .await?)
 }
 
@@ -257,20 +265,25 @@ pub async fn claim(ledger: &Ledger, limit: u64, lease: std::time::Duration) -> R
             false => Ok(Vec::new()),
         };
     }
-    let list = chosen.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+    // PostgreSQL: one array parameter, so the text never changes and is
+    // prepared once; SQLite: the numbers inline.
+    let (chosen_seqs, mut values) = match backend {
+        DbBackend::Postgres => ("= ANY($3::int8[])".to_owned(), vec![chosen.clone().into()]),
+        _ => (
+            format!("IN ({})", chosen.iter().map(i64::to_string).collect::<Vec<_>>().join(",")),
+            Vec::new(),
+        ),
+    };
+    values.splice(0..0, [now.into(), until.into()]);
     let sql = format!(
         "UPDATE webhook_delivery SET leased_until = $2, attempts = attempts + 1 \
-         WHERE seq IN ({list}) AND status = 'PENDING' AND (leased_until IS NULL OR leased_until < $1) \
+         WHERE seq {chosen_seqs} AND status = 'PENDING' AND (leased_until IS NULL OR leased_until < $1) \
          RETURNING seq, attempts, event_id, endpoint_id, account_a, account_b"
     );
     let w = ledger.begin_write().await?;
     let rows = w
         .txn
-        .query_all_raw(Statement::from_sql_and_values(
-            backend,
-            sql,
-            vec![now.into(), until.into()],
-        ))
+        .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
         .await?;
     let mut claimed = rows.iter().map(claimed_of).collect::<Result<Vec<_>>>()?;
     claimed.sort_by_key(|c| c.seq);
@@ -413,53 +426,16 @@ pub async fn settle(ledger: &Ledger, settled: &[Settled], unsent: &[Claimed]) ->
         return Ok(());
     }
     let w = ledger.begin_write().await?;
-    for claimed in unsent {
-        webhook_delivery::Entity::update_many()
-            .col_expr(C::LeasedUntil, Expr::value(Option::<DateTime<Utc>>::None))
-            .col_expr(C::Attempts, Expr::col(C::Attempts).sub(1))
-            .filter(C::Seq.eq(claimed.seq))
-            .filter(C::Attempts.eq(claimed.attempt))
-            .filter(C::Status.eq(DeliveryStatus::Pending))
-            .exec(&w.txn)
-            .await?;
-    }
-    let rows: Vec<webhook_attempt::ActiveModel> = settled
-        .iter()
-        .map(|(claimed, attempt, _)| {
-            webhook_attempt::Model {
-                id: Uuid::now_v7(),
-                delivery_seq: claimed.seq,
-                attempt: claimed.attempt,
-                started_at: attempt.started_at,
-                status_code: attempt.status_code,
-                error: attempt.error.clone(),
-                latency_ms: attempt.latency_ms,
-            }
-            .into_active_model()
-        })
-        .collect();
-    for chunk in rows.chunks(500) {
-        webhook_attempt::Entity::insert_many(chunk.to_vec())
-            .exec_without_returning(&w.txn)
-            .await?;
-    }
-    // Successes, one statement per status code.
-    let mut delivered: std::collections::BTreeMap<Option<i32>, Vec<i64>> = std::collections::BTreeMap::new();
-    for (claimed, attempt, _) in settled.iter().filter(|(_, a, _)| a.succeeded()) {
-        delivered.entry(attempt.status_code).or_default().push(claimed.seq);
-    }
     let now = now_micros();
-    for (code, seqs) in delivered {
-        webhook_delivery::Entity::update_many()
-            .col_expr(C::Status, Expr::value(DeliveryStatus::Delivered.as_str()))
-            .col_expr(C::LeasedUntil, Expr::value(Option::<DateTime<Utc>>::None))
-            .col_expr(C::LastStatusCode, Expr::value(code))
-            .col_expr(C::LastError, Expr::value(Option::<String>::None))
-            .col_expr(C::DeliveredAt, Expr::value(Some(now)))
-            .filter(C::Seq.is_in(seqs))
-            .filter(C::Status.eq(DeliveryStatus::Pending))
-            .exec(&w.txn)
-            .await?;
+    match w.txn.get_database_backend() {
+        DbBackend::Postgres => {
+            release_pg(&w.txn, unsent).await?;
+            settle_successes_pg(&w.txn, settled, now).await?;
+        }
+        _ => {
+            release(&w.txn, unsent).await?;
+            settle_successes(&w.txn, settled, now).await?;
+        }
     }
     for (claimed, attempt, retry_at) in settled.iter().filter(|(_, a, _)| !a.succeeded()) {
         let status = match retry_at {
@@ -483,6 +459,129 @@ pub async fn settle(ledger: &Ledger, settled: &[Settled], unsent: &[Claimed]) ->
     }
     w.txn.commit().await?;
     Ok(())
+}
+
+/// Every attempt's row, and the deliveries answered 2xx marked delivered
+/// (one statement per status code).
+async fn settle_successes(txn: &DatabaseTransaction, settled: &[Settled], now: DateTime<Utc>) -> Result<()> {
+    use webhook_delivery::Column as C;
+    let rows: Vec<webhook_attempt::ActiveModel> = settled
+        .iter()
+        .map(|(claimed, attempt, _)| attempt_row(claimed, attempt).into_active_model())
+        .collect();
+    for chunk in rows.chunks(500) {
+        webhook_attempt::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(txn)
+            .await?;
+    }
+    let mut delivered: std::collections::BTreeMap<Option<i32>, Vec<i64>> = std::collections::BTreeMap::new();
+    for (claimed, attempt, _) in settled.iter().filter(|(_, a, _)| a.succeeded()) {
+        delivered.entry(attempt.status_code).or_default().push(claimed.seq);
+    }
+    for (code, seqs) in delivered {
+        webhook_delivery::Entity::update_many()
+            .col_expr(C::Status, Expr::value(DeliveryStatus::Delivered.as_str()))
+            .col_expr(C::LeasedUntil, Expr::value(Option::<DateTime<Utc>>::None))
+            .col_expr(C::LastStatusCode, Expr::value(code))
+            .col_expr(C::LastError, Expr::value(Option::<String>::None))
+            .col_expr(C::DeliveredAt, Expr::value(Some(now)))
+            .filter(C::Seq.is_in(seqs))
+            .filter(C::Status.eq(DeliveryStatus::Pending))
+            .exec(txn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The same on PostgreSQL as two statements of array parameters, however
+/// many deliveries a round settled (a batching endpoint's round settles
+/// thousands: one bind parameter per value cost the server more than the
+/// POSTs did).
+async fn settle_successes_pg(txn: &DatabaseTransaction, settled: &[Settled], now: DateTime<Utc>) -> Result<()> {
+    if settled.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<webhook_attempt::Model> = settled.iter().map(|(c, a, _)| attempt_row(c, a)).collect();
+    let nullable = |v: Vec<Option<String>>| -> Value { array_literal(v.into_iter()).into() };
+    let values: Vec<Value> = vec![
+        rows.iter().map(|r| r.id).collect::<Vec<Uuid>>().into(),
+        rows.iter().map(|r| r.delivery_seq).collect::<Vec<i64>>().into(),
+        rows.iter().map(|r| r.attempt).collect::<Vec<i32>>().into(),
+        rows.iter().map(|r| r.started_at).collect::<Vec<DateTime<Utc>>>().into(),
+        nullable(rows.iter().map(|r| r.status_code.map(|c| c.to_string())).collect()),
+        nullable(rows.iter().map(|r| r.error.clone()).collect()),
+        rows.iter().map(|r| r.latency_ms).collect::<Vec<i64>>().into(),
+    ];
+    let sql = "INSERT INTO webhook_attempt (id, delivery_seq, attempt, started_at, status_code, error, latency_ms) \
+         SELECT * FROM unnest($1::uuid[], $2::int8[], $3::int4[], $4::timestamptz[], $5::int4[], $6::text[], $7::int8[])";
+    txn.execute_raw(Statement::from_sql_and_values(DbBackend::Postgres, sql, values))
+        .await?;
+    let ok: Vec<(i64, Option<i32>)> = settled
+        .iter()
+        .filter(|(_, a, _)| a.succeeded())
+        .map(|(c, a, _)| (c.seq, a.status_code))
+        .collect();
+    if ok.is_empty() {
+        return Ok(());
+    }
+    let values: Vec<Value> = vec![
+        ok.iter().map(|(seq, _)| *seq).collect::<Vec<i64>>().into(),
+        nullable(ok.iter().map(|(_, code)| code.map(|c| c.to_string())).collect()),
+        now.into(),
+    ];
+    let sql = "UPDATE webhook_delivery d SET status = 'DELIVERED', leased_until = NULL, \
+           last_status_code = v.code, last_error = NULL, delivered_at = $3 \
+         FROM unnest($1::int8[], $2::int4[]) AS v(seq, code) \
+         WHERE d.seq = v.seq AND d.status = 'PENDING'";
+    txn.execute_raw(Statement::from_sql_and_values(DbBackend::Postgres, sql, values))
+        .await?;
+    Ok(())
+}
+
+/// Releases unsent deliveries: their claim undone, the attempt never happened.
+async fn release(txn: &DatabaseTransaction, unsent: &[Claimed]) -> Result<()> {
+    use webhook_delivery::Column as C;
+    for claimed in unsent {
+        webhook_delivery::Entity::update_many()
+            .col_expr(C::LeasedUntil, Expr::value(Option::<DateTime<Utc>>::None))
+            .col_expr(C::Attempts, Expr::col(C::Attempts).sub(1))
+            .filter(C::Seq.eq(claimed.seq))
+            .filter(C::Attempts.eq(claimed.attempt))
+            .filter(C::Status.eq(DeliveryStatus::Pending))
+            .exec(txn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// [`release`] on PostgreSQL (their claim undone: the attempt never
+/// happened) in one statement.
+async fn release_pg(txn: &DatabaseTransaction, unsent: &[Claimed]) -> Result<()> {
+    if unsent.is_empty() {
+        return Ok(());
+    }
+    let values: Vec<Value> = vec![
+        unsent.iter().map(|c| c.seq).collect::<Vec<i64>>().into(),
+        unsent.iter().map(|c| c.attempt).collect::<Vec<i32>>().into(),
+    ];
+    let sql = "UPDATE webhook_delivery d SET leased_until = NULL, attempts = d.attempts - 1 \
+         FROM unnest($1::int8[], $2::int4[]) AS v(seq, attempt) \
+         WHERE d.seq = v.seq AND d.attempts = v.attempt AND d.status = 'PENDING'";
+    txn.execute_raw(Statement::from_sql_and_values(DbBackend::Postgres, sql, values))
+        .await?;
+    Ok(())
+}
+
+fn attempt_row(claimed: &Claimed, attempt: &Attempt) -> webhook_attempt::Model {
+    webhook_attempt::Model {
+        id: Uuid::now_v7(),
+        delivery_seq: claimed.seq,
+        attempt: claimed.attempt,
+        started_at: attempt.started_at,
+        status_code: attempt.status_code,
+        error: attempt.error.clone(),
+        latency_ms: attempt.latency_ms,
+    }
 }
 
 /// Balance alert events of `accounts` after `after` (a `seq`), in order.
