@@ -292,7 +292,9 @@ mod tests {
 
     #[test]
     fn a_posted_transfer_body_carries_the_transfer_and_its_entries() {
-        let at = DateTime::parse_from_rfc3339("2026-12-05T01:02:03.000004Z").unwrap().to_utc();
+        let at = DateTime::parse_from_rfc3339("2026-12-05T01:02:03.000004Z")
+            .unwrap()
+            .to_utc();
         let (from, to) = (Uuid::now_v7(), Uuid::now_v7());
         let t = transfer::Model {
             id: Uuid::now_v7(),

@@ -72,7 +72,7 @@ pub(super) async fn run(ledger: &Ledger, requests: &[Request]) -> Option<Vec<Out
     // the rows read were the latest committed, so the balances the alerts
     // were decided from are the committed sequence of states.
     let outbox = book.outbox(&hooks);
-    match book.write_alone(db, &outbox).await {
+    match book.write_alone(db, outbox).await {
         Ok(rows) => {
             ledger.cache.recent.keep(rows);
             Some(outcomes)

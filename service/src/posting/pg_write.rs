@@ -113,7 +113,7 @@ pub(super) struct Rows<'a> {
     pub entries: &'a [entry::Model],
     pub records: &'a [idempotency::Model],
     /// The run's webhook events and deliveries (the transactional outbox).
-    pub outbox: &'a Outbox,
+    pub outbox: Outbox,
 }
 
 /// Writes the run back; `accounts` are the changed rows with the version
@@ -214,16 +214,18 @@ fn record_columns(p: &mut Params, rows: &[idempotency::Model]) {
     p.column(rows, |r| r.created_at);
 }
 
-/// $43..$53: the outbox's events, then its deliveries.
-fn outbox_columns(p: &mut Params, outbox: &Outbox) {
-    let ev = &outbox.events;
-    p.column(ev, |e| e.id);
-    p.column(ev, |e| e.kind.as_str().to_owned());
-    p.nullable(ev, |e| e.accounts.0.map(|id| id.to_string()));
-    p.nullable(ev, |e| e.accounts.1.map(|id| id.to_string()));
-    p.column(ev, |e| e.body.clone());
-    p.column(ev, |e| e.created_at);
-    let dl = &outbox.deliveries;
+/// $43..$53: the outbox's events, then its deliveries (the bodies moved
+/// into their parameter, not copied).
+fn outbox_columns(p: &mut Params, outbox: Outbox) {
+    let Outbox { events, deliveries } = outbox;
+    p.column(&events, |e| e.id);
+    p.column(&events, |e| e.kind.as_str().to_owned());
+    p.nullable(&events, |e| e.accounts.0.map(|id| id.to_string()));
+    p.nullable(&events, |e| e.accounts.1.map(|id| id.to_string()));
+    let created: Vec<_> = events.iter().map(|e| e.created_at).collect();
+    p.0.push(events.into_iter().map(|e| e.body).collect::<Vec<String>>().into());
+    p.0.push(created.into());
+    let dl = &deliveries;
     p.column(dl, |d| d.event_id);
     p.column(dl, |d| d.endpoint_id);
     p.nullable(dl, |d| d.accounts.0.map(|id| id.to_string()));

@@ -28,7 +28,7 @@ impl Book {
     /// The optimistic path's step 4 (PostgreSQL): the whole write-back as
     /// one statement outside any transaction, so it is its own transaction.
     /// Returns every account as it now stands.
-    pub(super) async fn write_alone(self, db: &DatabaseConnection, outbox: &Outbox) -> Result<Vec<account::Model>> {
+    pub(super) async fn write_alone(self, db: &DatabaseConnection, outbox: Outbox) -> Result<Vec<account::Model>> {
         if db.get_database_backend() != DbBackend::Postgres || !self.changes_only_accounts_it_read() {
             return Err(LedgerError::Internal(
                 "a run only PostgreSQL's write-back can take alone".into(),
@@ -68,7 +68,7 @@ impl Book {
                 transfers: &self.transfers,
                 entries: &self.entries,
                 records: &self.records,
-                outbox: &outbox,
+                outbox,
             };
             pg_write::write(txn, &changed, rows).await?;
             return Ok(all_rows(changed, unchanged));

@@ -14,8 +14,8 @@ use chrono::{DateTime, Utc};
 use sea_orm::ExprTrait;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
-    QuerySelect, Statement, Value,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, IntoActiveModel,
+    QueryFilter, QueryOrder, QuerySelect, Statement, Value,
 };
 use uuid::Uuid;
 
@@ -270,7 +270,10 @@ pub async fn claim(ledger: &Ledger, limit: u64, lease: std::time::Duration) -> R
     let (chosen_seqs, mut values) = match backend {
         DbBackend::Postgres => ("= ANY($3::int8[])".to_owned(), vec![chosen.clone().into()]),
         _ => (
-            format!("IN ({})", chosen.iter().map(i64::to_string).collect::<Vec<_>>().join(",")),
+            format!(
+                "IN ({})",
+                chosen.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
+            ),
             Vec::new(),
         ),
     };
