@@ -46,7 +46,7 @@ TALLY_RATE=$(python3 -c "print(round(($REQS-$ERRS)/$DUR))")
 HZ=$(getconf CLK_TCK)
 SERVER_US=$(python3 -c "print(round(($CPU1-$CPU0)/$HZ*1e6/max($REQS-$ERRS,1)))")
 echo "==> ceilings (pgbench, $CONNS clients, $SECS s)"
-psql "$BASE/wrk_ceiling" -q -v naccounts="$ACCOUNTS" -f "$CEILING/schema.sql" >/dev/null
+PGOPTIONS="-c client_min_messages=warning" psql "$BASE/wrk_ceiling" -q -v naccounts="$ACCOUNTS" -f "$CEILING/schema.sql" >/dev/null
 psql "$BASE/wrk_ceiling" -q -f "$CEILING/function.sql" -f "$CEILING/batch.sql" >/dev/null
 pgbench_rate() {
   pgbench "$BASE/wrk_ceiling" -n -M prepared -c "$CONNS" -j 2 -T "$SECS" -D naccounts="$ACCOUNTS" -D hot=0 \
