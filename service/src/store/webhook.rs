@@ -593,7 +593,10 @@ pub async fn alert_events(ledger: &Ledger, accounts: &[Uuid], after: i64) -> Res
     Ok(webhook_event::Entity::find()
         .filter(C::AccountA.is_in(accounts.iter().copied()))
         .filter(C::Seq.gt(after))
-        .filter(C::Kind.eq(crate::model::event::EventKind::BalanceAlert.as_str()))
+        // A literal, not a parameter: the partial index `ix_event_alert`
+        // (migration 12) matches this exact predicate, and a generic plan
+        // of a parameter could not use it.
+        .filter(Expr::cust("kind = 'balance.alert'"))
         .order_by_asc(C::Seq)
         .limit(1000)
         .all(ledger.connection())
