@@ -11,10 +11,10 @@
 //! 4. Only if every request succeeded and every account read is changed:
 //!    write back as one statement, which is its own transaction (with the
 //!    run's webhook events, deliveries and balance alerts, when endpoints
-//!    or alerts exist). Its
-//!    compare-and-swap on each account's version checks every row the run
-//!    read (every change to an account bumps its version), and
-//!    `tally_cas_guard` undoes the whole statement on any miss.
+//!    or alerts exist). Its compare-and-swap on each account's version
+//!    checks every row the run read (every change to an account bumps its
+//!    version), and `tally_cas_guard` undoes the whole statement on any
+//!    miss.
 //!
 //! Anything else — a refusal (it may rest on a stale row), a cache miss, a
 //! compare-and-swap miss, a key already recorded, a lost connection — drops
