@@ -212,14 +212,7 @@ async fn failures_retry_with_backoff_die_and_redeliver(backend: Backend) -> Resu
 
 async fn one_account_is_heard_in_commit_order_under_concurrent_writes(backend: Backend) -> Result<()> {
     let app = app_with(backend, |w| w.max_attempts = 1000).await?;
-    let ids = [
-        app.open("a", "USD", None).await?,
-        app.open("b", "USD", None).await?,
-        app.open("c", "USD", None).await?,
-    ];
-    for (i, id) in ids.iter().enumerate() {
-        app.deposit(*id, "1000.00", &format!("d{i}")).await?;
-    }
+    let ids = funded_trio(&app).await?;
     let rx = Receiver::start().await?;
     // A flaky, slow receiver: a third of the attempts fail.
     rx.behave(|_, _| match fastrand::u8(0..3) {
@@ -231,41 +224,13 @@ async fn one_account_is_heard_in_commit_order_under_concurrent_writes(backend: B
     });
     let hook = endpoint(&app, json!({ "url": rx.url, "eventTypes": ["TRANSFER_POSTED"] })).await?;
     let n = 60;
-    let tasks: Vec<_> = (0..n)
-        .map(|i| {
-            let gql = app.gql.clone();
-            let (from, to) = (ids[i % 3], ids[(i + 1 + i / 3 % 2) % 3]);
-            tokio::spawn(async move {
-                let input = json!({ "fromAccountId": from, "toAccountId": to, "amount": "1.00", "idempotencyKey": format!("t{i}") });
-                gql.data(tests::TRANSFER, json!({ "i": input })).await
-            })
-        })
-        .collect();
-    for t in tasks {
-        t.await??;
-    }
+    transfers_among(&app, ids, n).await?;
     let got = rx
         .wait_for("every transfer", Duration::from_secs(60), |r| r.len() >= n)
         .await?;
     // Per account, the entries heard must follow its sequence: every
     // delivery before the next, retries included.
-    let mut heard: HashMap<String, Vec<i64>> = HashMap::new();
-    for r in &got {
-        for e in r.json["data"]["entries"].as_array().into_iter().flatten() {
-            heard
-                .entry(e["accountId"].as_str().unwrap_or_default().to_owned())
-                .or_default()
-                .push(e["sequence"].as_i64().unwrap_or_default());
-        }
-    }
-    for id in ids {
-        let seqs = heard.get(&id.to_string()).cloned().unwrap_or_default();
-        ensure!(
-            seqs.windows(2).all(|w| w[0] < w[1]),
-            "{id} heard out of order: {seqs:?}"
-        );
-    }
-    let total: usize = heard.values().map(Vec::len).sum();
+    let total = heard_in_order(got.iter().map(|r| &r.json), ids)?;
     ensure!(total == 2 * n, "{total} entries heard, not {}", 2 * n);
     let failed = rx.received().iter().filter(|r| r.status != 200).count();
     ensure!(
@@ -331,14 +296,7 @@ async fn y_other(app: &TestApp) -> Result<Uuid> {
 /// order across batches.
 async fn batches_carry_events_in_order_and_retry_whole(backend: Backend) -> Result<()> {
     let app = app_with(backend, |w| w.max_attempts = 1000).await?;
-    let ids = [
-        app.open("a", "USD", None).await?,
-        app.open("b", "USD", None).await?,
-        app.open("c", "USD", None).await?,
-    ];
-    for (i, id) in ids.iter().enumerate() {
-        app.deposit(*id, "1000.00", &format!("d{i}")).await?;
-    }
+    let ids = funded_trio(&app).await?;
     let rx = Receiver::start().await?;
     rx.behave(|_, _| match fastrand::u8(0..3) {
         0 => Reply::status(500),
@@ -353,19 +311,7 @@ async fn batches_carry_events_in_order_and_retry_whole(backend: Backend) -> Resu
     let listed = app.data("{ webhookEndpoints { id maxBatchSize } }", json!({})).await?;
     ensure!(listed["webhookEndpoints"][0]["maxBatchSize"] == max, "{listed}");
     let n = 60;
-    let tasks: Vec<_> = (0..n)
-        .map(|i| {
-            let gql = app.gql.clone();
-            let (from, to) = (ids[i % 3], ids[(i + 1 + i / 3 % 2) % 3]);
-            tokio::spawn(async move {
-                let input = json!({ "fromAccountId": from, "toAccountId": to, "amount": "1.00", "idempotencyKey": format!("t{i}") });
-                gql.data(tests::TRANSFER, json!({ "i": input })).await
-            })
-        })
-        .collect();
-    for t in tasks {
-        t.await??;
-    }
+    transfers_among(&app, ids, n).await?;
     let events_of = |r: &tests::receiver::Received| r.json["events"].as_array().cloned().unwrap_or_default();
     let got = rx
         .wait_for("every transfer", Duration::from_secs(60), |r| {
@@ -403,29 +349,17 @@ async fn batches_carry_events_in_order_and_retry_whole(backend: Backend) -> Resu
         rx.received().iter().any(|r| r.status == 500),
         "the receiver never failed: the test proves nothing about retries"
     );
-    let mut heard: HashMap<String, Vec<i64>> = HashMap::new();
+    let events: Vec<Value> = got.iter().flat_map(events_of).collect();
     let mut once: HashMap<String, usize> = HashMap::new();
-    for e in got.iter().flat_map(events_of) {
+    for e in &events {
         *once.entry(e["id"].as_str().unwrap_or_default().to_owned()).or_default() += 1;
-        for entry in e["data"]["entries"].as_array().into_iter().flatten() {
-            heard
-                .entry(entry["accountId"].as_str().unwrap_or_default().to_owned())
-                .or_default()
-                .push(entry["sequence"].as_i64().unwrap_or_default());
-        }
     }
     ensure!(
         once.len() == n && once.values().all(|c| *c == 1),
         "events accepted: {} distinct, some more than once: {once:?}",
         once.len()
     );
-    for id in ids {
-        let seqs = heard.get(&id.to_string()).cloned().unwrap_or_default();
-        ensure!(
-            seqs.windows(2).all(|w| w[0] < w[1]),
-            "{id} heard out of order: {seqs:?}"
-        );
-    }
+    heard_in_order(events.iter(), ids)?;
     let ds = wait_status(&app, hook, "DELIVERED", n).await?;
     ensure!(
         ds.iter()
@@ -561,6 +495,60 @@ async fn bad_webhook_and_alert_input_is_refused_and_writes_nothing(app: TestApp)
     );
     ensure!(app.snapshot().await? == before, "refused input changed the ledger");
     app.assert_invariants().await
+}
+
+/// Three USD accounts with 1,000.00 each.
+async fn funded_trio(app: &TestApp) -> Result<[Uuid; 3]> {
+    let ids = [
+        app.open("a", "USD", None).await?,
+        app.open("b", "USD", None).await?,
+        app.open("c", "USD", None).await?,
+    ];
+    for (i, id) in ids.iter().enumerate() {
+        app.deposit(*id, "1000.00", &format!("d{i}")).await?;
+    }
+    Ok(ids)
+}
+
+/// `n` concurrent transfers of 1.00 among `ids`, every pair in both directions.
+async fn transfers_among(app: &TestApp, ids: [Uuid; 3], n: usize) -> Result<()> {
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let gql = app.gql.clone();
+            let (from, to) = (ids[i % 3], ids[(i + 1 + i / 3 % 2) % 3]);
+            tokio::spawn(async move {
+                let input = json!({ "fromAccountId": from, "toAccountId": to, "amount": "1.00", "idempotencyKey": format!("t{i}") });
+                gql.data(tests::TRANSFER, json!({ "i": input })).await
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await??;
+    }
+    Ok(())
+}
+
+/// Checks that each of `ids` heard its entries in sequence order across the
+/// `transfer.posted` bodies, in the order they were accepted; returns how
+/// many entries were heard in all.
+fn heard_in_order<'a>(events: impl Iterator<Item = &'a Value>, ids: [Uuid; 3]) -> Result<usize> {
+    let mut heard: HashMap<String, Vec<i64>> = HashMap::new();
+    for event in events {
+        for e in event["data"]["entries"].as_array().into_iter().flatten() {
+            heard
+                .entry(e["accountId"].as_str().unwrap_or_default().to_owned())
+                .or_default()
+                .push(e["sequence"].as_i64().unwrap_or_default());
+        }
+    }
+    for id in ids {
+        let seqs = heard.get(&id.to_string()).cloned().unwrap_or_default();
+        ensure!(
+            seqs.windows(2).all(|w| w[0] < w[1]),
+            "{id} heard out of order: {seqs:?}"
+        );
+    }
+    Ok(heard.values().map(Vec::len).sum())
 }
 
 const ALERT: &str = "mutation($i: CreateBalanceAlertInput!) { createBalanceAlert(input: $i) { id } }";
