@@ -21,6 +21,11 @@ pub struct Model {
     pub last_status_code: Option<i32>,
     pub last_error: Option<String>,
     pub delivered_at: Option<DateTimeUtc>,
+    /// When the last attempt started and how long it took (with
+    /// `last_status_code`, `last_error`): a delivered delivery's successful
+    /// attempt is derived from these, not stored as an attempt row.
+    pub last_started_at: Option<DateTimeUtc>,
+    pub last_latency_ms: Option<i64>,
     pub created_at: DateTimeUtc,
 }
 

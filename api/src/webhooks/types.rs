@@ -211,7 +211,7 @@ impl WebhookDelivery {
     /// Every attempt, oldest first: status code, error, latency.
     async fn attempt_log(&self, ctx: &Context<'_>) -> GqlResult<Vec<WebhookAttempt>> {
         let ledger = ctx.data::<Ledger>()?;
-        let rows = service::store::webhook::attempts(ledger, &[self.0.seq]).await.gql()?;
+        let rows = service::store::webhook::attempt_log(ledger, &self.0).await.gql()?;
         Ok(rows
             .into_iter()
             .map(|a| WebhookAttempt {

@@ -92,6 +92,8 @@ pub(crate) async fn insert(db: &impl ConnectionTrait, outbox: Outbox) -> Result<
             last_status_code: Set(None),
             last_error: Set(None),
             delivered_at: Set(None),
+            last_started_at: Set(None),
+            last_latency_ms: Set(None),
             created_at: Set(d.created_at),
         })
         .collect();

@@ -145,14 +145,36 @@ pub async fn delivery(ledger: &Ledger, seq: i64) -> Result<webhook_delivery::Mod
         .ok_or_else(|| endpoint_not_found(seq))
 }
 
-pub async fn attempts(ledger: &Ledger, seqs: &[i64]) -> Result<Vec<webhook_attempt::Model>> {
+/// A delivery's attempt log, oldest first: the attempt rows, and a
+/// delivered delivery's successful attempt derived from its own row (a
+/// success on its own claim writes no attempt row; migration 13).
+pub async fn attempt_log(ledger: &Ledger, delivery: &webhook_delivery::Model) -> Result<Vec<webhook_attempt::Model>> {
     use webhook_attempt::Column as C;
-    Ok(webhook_attempt::Entity::find()
-        .filter(C::DeliverySeq.is_in(seqs.iter().copied()))
-        .order_by_asc(C::DeliverySeq)
-        .order_by_asc(C::Attempt)
+    let mut log = webhook_attempt::Entity::find()
+        .filter(C::DeliverySeq.eq(delivery.seq))
         .all(ledger.connection())
-        .await?)
+        .await?;
+    log.extend(derived_success(delivery));
+    // By start: a redelivery numbers its attempts from 1 again.
+    log.sort_by_key(|a| (a.started_at, a.attempt));
+    Ok(log)
+}
+
+/// The successful attempt a delivered delivery's row stands for, if any.
+fn derived_success(d: &webhook_delivery::Model) -> Option<webhook_attempt::Model> {
+    match (d.status, d.last_started_at, d.last_latency_ms) {
+        (DeliveryStatus::Delivered, Some(started_at), Some(latency_ms)) => Some(webhook_attempt::Model {
+            // Stable across reads: derived from the delivery, not stored.
+            id: Uuid::from_u64_pair(0, d.seq as u64),
+            delivery_seq: d.seq,
+            attempt: d.attempts,
+            started_at,
+            status_code: d.last_status_code,
+            error: None,
+            latency_ms,
+        }),
+        _ => None,
+    }
 }
 
 pub async fn events(ledger: &Ledger, ids: &[Uuid]) -> Result<Vec<webhook_event::Model>> {
@@ -169,20 +191,34 @@ pub async fn events(ledger: &Ledger, ids: &[Uuid]) -> Result<Vec<webhook_event::
         .await?)
 }
 
-/// Sends a delivery again now: pending, attempts from zero, no backoff.
+/// Sends a delivery again now: pending, attempts from zero, no backoff. A
+/// delivered one's derived successful attempt is written out as a row
+/// first, so the log keeps it.
 pub async fn redeliver(ledger: &Ledger, seq: i64) -> Result<webhook_delivery::Model> {
     use webhook_delivery::Column as C;
-    let done = webhook_delivery::Entity::update_many()
+    let w = ledger.begin_write().await?;
+    let current = webhook_delivery::Entity::find_by_id(seq)
+        .lock_exclusive()
+        .one(&w.txn)
+        .await?
+        .ok_or_else(|| endpoint_not_found(seq))?;
+    if let Some(mut success) = derived_success(&current) {
+        success.id = Uuid::now_v7();
+        webhook_attempt::Entity::insert(success.into_active_model())
+            .exec_without_returning(&w.txn)
+            .await?;
+    }
+    webhook_delivery::Entity::update_many()
         .col_expr(C::Status, Expr::value(DeliveryStatus::Pending.as_str()))
         .col_expr(C::Attempts, Expr::value(0))
         .col_expr(C::NextAttemptAt, Expr::value(now_micros()))
         .col_expr(C::LeasedUntil, Expr::value(Option::<DateTime<Utc>>::None))
+        .col_expr(C::LastStartedAt, Expr::value(Option::<DateTime<Utc>>::None))
+        .col_expr(C::LastLatencyMs, Expr::value(Option::<i64>::None))
         .filter(C::Seq.eq(seq))
-        .exec(ledger.connection())
+        .exec(&w.txn)
         .await?;
-    if done.rows_affected == 0 {
-        return Err(endpoint_not_found(seq));
-    }
+    w.txn.commit().await?;
     delivery(ledger, seq).await
 }
 
@@ -449,7 +485,9 @@ pub async fn settle(ledger: &Ledger, settled: &[Settled], unsent: &[Claimed]) ->
             .col_expr(C::Status, Expr::value(status.as_str()))
             .col_expr(C::LeasedUntil, Expr::value(Option::<DateTime<Utc>>::None))
             .col_expr(C::LastStatusCode, Expr::value(attempt.status_code))
-            .col_expr(C::LastError, Expr::value(attempt.error.clone()));
+            .col_expr(C::LastError, Expr::value(attempt.error.clone()))
+            .col_expr(C::LastStartedAt, Expr::value(attempt.started_at))
+            .col_expr(C::LastLatencyMs, Expr::value(attempt.latency_ms));
         if let Some(at) = retry_at {
             update = update.col_expr(C::NextAttemptAt, Expr::value(*at));
         }
@@ -464,33 +502,37 @@ pub async fn settle(ledger: &Ledger, settled: &[Settled], unsent: &[Claimed]) ->
     Ok(())
 }
 
-/// Every attempt's row, and the deliveries answered 2xx marked delivered
-/// (one statement per status code).
+/// Failures' attempt rows; the deliveries answered 2xx marked delivered,
+/// with their attempt on the delivery row. A success whose delivery was no
+/// longer pending (delivered by an earlier claim, or redelivered since)
+/// gets an attempt row instead, so the log misses no attempt.
 async fn settle_successes(txn: &DatabaseTransaction, settled: &[Settled], now: DateTime<Utc>) -> Result<()> {
     use webhook_delivery::Column as C;
-    let rows: Vec<webhook_attempt::ActiveModel> = settled
+    let mut rows: Vec<webhook_attempt::ActiveModel> = settled
         .iter()
+        .filter(|(_, a, _)| !a.succeeded())
         .map(|(claimed, attempt, _)| attempt_row(claimed, attempt).into_active_model())
         .collect();
+    for (claimed, attempt, _) in settled.iter().filter(|(_, a, _)| a.succeeded()) {
+        let done = webhook_delivery::Entity::update_many()
+            .col_expr(C::Status, Expr::value(DeliveryStatus::Delivered.as_str()))
+            .col_expr(C::LeasedUntil, Expr::value(Option::<DateTime<Utc>>::None))
+            .col_expr(C::LastStatusCode, Expr::value(attempt.status_code))
+            .col_expr(C::LastError, Expr::value(Option::<String>::None))
+            .col_expr(C::DeliveredAt, Expr::value(Some(now)))
+            .col_expr(C::LastStartedAt, Expr::value(attempt.started_at))
+            .col_expr(C::LastLatencyMs, Expr::value(attempt.latency_ms))
+            .filter(C::Seq.eq(claimed.seq))
+            .filter(C::Status.eq(DeliveryStatus::Pending))
+            .exec(txn)
+            .await?;
+        if done.rows_affected == 0 {
+            rows.push(attempt_row(claimed, attempt).into_active_model());
+        }
+    }
     for chunk in rows.chunks(500) {
         webhook_attempt::Entity::insert_many(chunk.to_vec())
             .exec_without_returning(txn)
-            .await?;
-    }
-    let mut delivered: std::collections::BTreeMap<Option<i32>, Vec<i64>> = std::collections::BTreeMap::new();
-    for (claimed, attempt, _) in settled.iter().filter(|(_, a, _)| a.succeeded()) {
-        delivered.entry(attempt.status_code).or_default().push(claimed.seq);
-    }
-    for (code, seqs) in delivered {
-        webhook_delivery::Entity::update_many()
-            .col_expr(C::Status, Expr::value(DeliveryStatus::Delivered.as_str()))
-            .col_expr(C::LeasedUntil, Expr::value(Option::<DateTime<Utc>>::None))
-            .col_expr(C::LastStatusCode, Expr::value(code))
-            .col_expr(C::LastError, Expr::value(Option::<String>::None))
-            .col_expr(C::DeliveredAt, Expr::value(Some(now)))
-            .filter(C::Seq.is_in(seqs))
-            .filter(C::Status.eq(DeliveryStatus::Pending))
-            .exec(txn)
             .await?;
     }
     Ok(())
@@ -499,14 +541,46 @@ async fn settle_successes(txn: &DatabaseTransaction, settled: &[Settled], now: D
 /// The same on PostgreSQL as two statements of array parameters, however
 /// many deliveries a round settled (a batching endpoint's round settles
 /// thousands: one bind parameter per value cost the server more than the
-/// POSTs did).
+/// POSTs did): the successes' update, which inserts the attempt rows of
+/// those it found no longer pending, and the failures' attempt rows.
 async fn settle_successes_pg(txn: &DatabaseTransaction, settled: &[Settled], now: DateTime<Utc>) -> Result<()> {
-    if settled.is_empty() {
-        return Ok(());
+    let (ok, failed): (Vec<&Settled>, Vec<&Settled>) = settled.iter().partition(|(_, a, _)| a.succeeded());
+    if !ok.is_empty() {
+        let rows: Vec<webhook_attempt::Model> = ok.iter().map(|(c, a, _)| attempt_row(c, a)).collect();
+        let mut values = attempt_columns(&rows);
+        values.push(now.into());
+        let sql = "WITH v AS ( \
+               SELECT * FROM unnest($1::uuid[], $2::int8[], $3::int4[], $4::timestamptz[], $5::int4[], $6::text[], \
+                 $7::int8[]) AS v(id, seq, attempt, started_at, code, error, latency_ms) \
+             ), d AS ( \
+               UPDATE webhook_delivery d SET status = 'DELIVERED', leased_until = NULL, last_status_code = v.code, \
+                 last_error = NULL, delivered_at = $8, last_started_at = v.started_at, last_latency_ms = v.latency_ms \
+               FROM v WHERE d.seq = v.seq AND d.status = 'PENDING' RETURNING d.seq \
+             ) \
+             INSERT INTO webhook_attempt (id, delivery_seq, attempt, started_at, status_code, error, latency_ms) \
+             SELECT * FROM v WHERE v.seq NOT IN (SELECT seq FROM d)";
+        txn.execute_raw(Statement::from_sql_and_values(DbBackend::Postgres, sql, values))
+            .await?;
     }
-    let rows: Vec<webhook_attempt::Model> = settled.iter().map(|(c, a, _)| attempt_row(c, a)).collect();
+    if !failed.is_empty() {
+        let rows: Vec<webhook_attempt::Model> = failed.iter().map(|(c, a, _)| attempt_row(c, a)).collect();
+        let sql = "INSERT INTO webhook_attempt (id, delivery_seq, attempt, started_at, status_code, error, latency_ms) \
+             SELECT * FROM unnest($1::uuid[], $2::int8[], $3::int4[], $4::timestamptz[], $5::int4[], $6::text[], \
+               $7::int8[])";
+        txn.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            sql,
+            attempt_columns(&rows),
+        ))
+        .await?;
+    }
+    Ok(())
+}
+
+/// Attempt rows as seven array parameters, in the table's column order.
+fn attempt_columns(rows: &[webhook_attempt::Model]) -> Vec<Value> {
     let nullable = |v: Vec<Option<String>>| -> Value { array_literal(v.into_iter()).into() };
-    let values: Vec<Value> = vec![
+    vec![
         rows.iter().map(|r| r.id).collect::<Vec<Uuid>>().into(),
         rows.iter().map(|r| r.delivery_seq).collect::<Vec<i64>>().into(),
         rows.iter().map(|r| r.attempt).collect::<Vec<i32>>().into(),
@@ -514,31 +588,7 @@ async fn settle_successes_pg(txn: &DatabaseTransaction, settled: &[Settled], now
         nullable(rows.iter().map(|r| r.status_code.map(|c| c.to_string())).collect()),
         nullable(rows.iter().map(|r| r.error.clone()).collect()),
         rows.iter().map(|r| r.latency_ms).collect::<Vec<i64>>().into(),
-    ];
-    let sql = "INSERT INTO webhook_attempt (id, delivery_seq, attempt, started_at, status_code, error, latency_ms) \
-         SELECT * FROM unnest($1::uuid[], $2::int8[], $3::int4[], $4::timestamptz[], $5::int4[], $6::text[], $7::int8[])";
-    txn.execute_raw(Statement::from_sql_and_values(DbBackend::Postgres, sql, values))
-        .await?;
-    let ok: Vec<(i64, Option<i32>)> = settled
-        .iter()
-        .filter(|(_, a, _)| a.succeeded())
-        .map(|(c, a, _)| (c.seq, a.status_code))
-        .collect();
-    if ok.is_empty() {
-        return Ok(());
-    }
-    let values: Vec<Value> = vec![
-        ok.iter().map(|(seq, _)| *seq).collect::<Vec<i64>>().into(),
-        nullable(ok.iter().map(|(_, code)| code.map(|c| c.to_string())).collect()),
-        now.into(),
-    ];
-    let sql = "UPDATE webhook_delivery d SET status = 'DELIVERED', leased_until = NULL, \
-           last_status_code = v.code, last_error = NULL, delivered_at = $3 \
-         FROM unnest($1::int8[], $2::int4[]) AS v(seq, code) \
-         WHERE d.seq = v.seq AND d.status = 'PENDING'";
-    txn.execute_raw(Statement::from_sql_and_values(DbBackend::Postgres, sql, values))
-        .await?;
-    Ok(())
+    ]
 }
 
 /// Releases unsent deliveries: their claim undone, the attempt never happened.

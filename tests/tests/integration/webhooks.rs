@@ -138,7 +138,11 @@ async fn every_kind_is_delivered_signed_once_committed(backend: Backend) -> Resu
             "{d}"
         );
         ensure!(
-            d["attemptLog"][0]["statusCode"] == 200 && d["attemptLog"][0]["error"].is_null(),
+            d["attemptLog"].as_array().is_some_and(|l| l.len() == 1)
+                && d["attemptLog"][0]["attempt"] == 1
+                && d["attemptLog"][0]["statusCode"] == 200
+                && d["attemptLog"][0]["error"].is_null()
+                && d["attemptLog"][0]["latencyMs"].as_i64().is_some_and(|ms| ms >= 0),
             "{d}"
         );
     }
@@ -207,7 +211,48 @@ async fn failures_retry_with_backoff_die_and_redeliver(backend: Backend) -> Resu
     })
     .await?;
     wait_status(&app, hook, "DELIVERED", 2).await?;
+    // A delivered delivery redelivered keeps its whole log: the earlier
+    // success (kept on the delivery's own row until now) and the new one.
+    let first = delivered[0]["id"].clone();
+    app.data(
+        "mutation($d: ID!) { redeliverWebhook(deliveryId: $d) { status } }",
+        json!({ "d": first }),
+    )
+    .await?;
+    let log = wait_for_log(&app, hook, &first, 4).await?;
+    let seen: Vec<(i64, i64)> = log
+        .iter()
+        .map(|a| {
+            (
+                a["attempt"].as_i64().unwrap_or(-1),
+                a["statusCode"].as_i64().unwrap_or(-1),
+            )
+        })
+        .collect();
+    ensure!(seen == [(1, 500), (2, 500), (3, 200), (1, 200)], "{log:?}");
+    ensure!(
+        log.iter().all(|a| a["latencyMs"].as_i64().is_some_and(|ms| ms >= 0)),
+        "{log:?}"
+    );
     app.assert_invariants().await
+}
+
+/// The attempt log of delivery `id` once it is delivered with `n` attempts.
+async fn wait_for_log(app: &TestApp, endpoint: Uuid, id: &Value, n: usize) -> Result<Vec<Value>> {
+    for _ in 0..100 {
+        let ds = deliveries(app, endpoint).await?;
+        if let Some(d) = ds.iter().find(|d| &d["id"] == id)
+            && d["status"] == "DELIVERED"
+            && d["attemptLog"].as_array().is_some_and(|l| l.len() == n)
+        {
+            return Ok(d["attemptLog"].as_array().cloned().unwrap_or_default());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    anyhow::bail!(
+        "delivery {id} never had {n} attempts: {:?}",
+        deliveries(app, endpoint).await?
+    )
 }
 
 async fn one_account_is_heard_in_commit_order_under_concurrent_writes(backend: Backend) -> Result<()> {

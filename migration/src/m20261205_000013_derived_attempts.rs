@@ -1,0 +1,50 @@
+//! A delivery's last attempt on its own row: when it started and how long
+//! it took (its status code and error were already there). A first answer
+//! of 2xx then needs no `webhook_attempt` row: the attempt log derives a
+//! delivered delivery's successful attempt from these columns, so the
+//! common case (delivered on the first try) writes no attempt row and no
+//! entry in the attempt table's two indexes. Failures keep their rows, and
+//! a redelivery first writes the derived attempt out as a row.
+//!
+//! Existing deliveries keep their attempt rows and have NULL here, so
+//! nothing is derived for them (nothing is shown twice).
+
+use sea_orm_migration::prelude::*;
+use sea_orm_migration::schema::*;
+
+pub struct Migration;
+
+impl MigrationName for Migration {
+    fn name(&self) -> &str {
+        "m20261205_000013_derived_attempts"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        // Two statements: SQLite adds one column per ALTER TABLE.
+        m.alter_table(
+            Table::alter()
+                .table("webhook_delivery")
+                .add_column(timestamp_with_time_zone_null("last_started_at"))
+                .to_owned(),
+        )
+        .await?;
+        m.alter_table(
+            Table::alter()
+                .table("webhook_delivery")
+                .add_column(big_integer_null("last_latency_ms"))
+                .to_owned(),
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        for column in ["last_latency_ms", "last_started_at"] {
+            m.alter_table(Table::alter().table("webhook_delivery").drop_column(column).to_owned())
+                .await?;
+        }
+        Ok(())
+    }
+}
