@@ -10,6 +10,8 @@
 //! hears each account's events one at a time, in commit order, retries and
 //! all; a dead delivery stops blocking the ones after it.
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Utc};
 use sea_orm::ExprTrait;
 use sea_orm::sea_query::Expr;
@@ -258,7 +260,7 @@ pub(crate) struct Candidate {
     pub(crate) ready: bool,
 }
 
-/// How many of the oldest pending deliveries a claim looks at.
+/// How many pending deliveries a claim reads at a time.
 const WINDOW: u64 = 4096;
 
 /// Claims up to `limit` deliveries until `now + lease`, in `seq` order,
@@ -270,36 +272,9 @@ pub async fn claim(ledger: &Ledger, limit: u64, lease: std::time::Duration) -> R
     let now = now_micros();
     let until = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::seconds(30));
     let backend = ledger.connection().get_database_backend();
-    let sql = "SELECT d.seq, d.endpoint_id, d.account_a, d.account_b, \
-         CASE WHEN d.next_attempt_at <= $1 AND (d.leased_until IS NULL OR d.leased_until < $1) \
-           THEN 1 ELSE 0 END AS ready \
-         FROM webhook_delivery d WHERE d.status = 'PENDING' \
-           AND EXISTS (SELECT 1 FROM webhook_endpoint e WHERE e.id = d.endpoint_id AND e.enabled) \
-         ORDER BY d.seq LIMIT $2";
-    let values: Vec<Value> = vec![now.into(), (WINDOW as i64).into()];
-    let rows = ledger
-        .connection()
-        .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
-        .await?;
-    let candidates = rows
-        .iter()
-        .map(|r| {
-            Ok(Candidate {
-                seq: r.try_get("", "seq")?,
-                endpoint_id: r.try_get("", "endpoint_id")?,
-                accounts: (r.try_get("", "account_a")?, r.try_get("", "account_b")?),
-                ready: r.try_get::<i32>("", "ready")? == 1,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let chosen = choose(&candidates, usize::try_from(limit).unwrap_or(usize::MAX));
+    let (candidates, chosen) = window(ledger, now, usize::try_from(limit).unwrap_or(usize::MAX)).await?;
     if chosen.is_empty() {
-        // Every delivery in the window waits on an earlier one: look
-        // beyond it for any that waits on nothing.
-        return match candidates.len() as u64 == WINDOW {
-            true => claim_heads(ledger, limit, now, until).await,
-            false => Ok(Vec::new()),
-        };
+        return Ok(Vec::new());
     }
     // PostgreSQL: one array parameter, so the text never changes and is
     // prepared once; SQLite: the numbers inline.
@@ -343,11 +318,52 @@ pub async fn claim(ledger: &Ledger, limit: u64, lease: std::time::Duration) -> R
     Ok(kept)
 }
 
+/// The pending deliveries in `seq` order, a window at a time, until one
+/// window has something to send: that window, and what to send from it.
+/// What an earlier window held up stays held up in the later ones (the
+/// blocked endpoint-accounts carry over), so a backlog stuck behind one
+/// account never hides the deliveries after it that wait on nothing. One
+/// index serves every window: pending deliveries by `seq`.
+async fn window(ledger: &Ledger, now: DateTime<Utc>, limit: usize) -> Result<(Vec<Candidate>, Vec<i64>)> {
+    let backend = ledger.connection().get_database_backend();
+    let sql = "SELECT d.seq, d.endpoint_id, d.account_a, d.account_b, \
+         CASE WHEN d.next_attempt_at <= $1 AND (d.leased_until IS NULL OR d.leased_until < $1) \
+           THEN 1 ELSE 0 END AS ready \
+         FROM webhook_delivery d WHERE d.status = 'PENDING' AND d.seq > $3 \
+           AND EXISTS (SELECT 1 FROM webhook_endpoint e WHERE e.id = d.endpoint_id AND e.enabled) \
+         ORDER BY d.seq LIMIT $2";
+    let mut blocked = HashSet::new();
+    let mut after = i64::MIN;
+    loop {
+        let values: Vec<Value> = vec![now.into(), (WINDOW as i64).into(), after.into()];
+        let rows = ledger
+            .connection()
+            .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
+            .await?;
+        let candidates = rows
+            .iter()
+            .map(|r| {
+                Ok(Candidate {
+                    seq: r.try_get("", "seq")?,
+                    endpoint_id: r.try_get("", "endpoint_id")?,
+                    accounts: (r.try_get("", "account_a")?, r.try_get("", "account_b")?),
+                    ready: r.try_get::<i32>("", "ready")? == 1,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let chosen = choose(&candidates, limit, &mut blocked);
+        match candidates.last() {
+            Some(last) if chosen.is_empty() && candidates.len() as u64 == WINDOW => after = last.seq,
+            _ => return Ok((candidates, chosen)),
+        }
+    }
+}
+
 /// From the window (in `seq` order), what one worker may send this round:
 /// ready deliveries none of whose endpoint-accounts is held up by an
-/// earlier delivery that is not ready (backing off, or leased elsewhere).
-pub(crate) fn choose(candidates: &[Candidate], limit: usize) -> Vec<i64> {
-    let mut blocked = std::collections::HashSet::new();
+/// earlier delivery that is not ready (backing off, or leased elsewhere),
+/// in this window or in `blocked` (from the windows before).
+pub(crate) fn choose(candidates: &[Candidate], limit: usize, blocked: &mut HashSet<(Uuid, Uuid)>) -> Vec<i64> {
     let mut chosen = Vec::new();
     for c in candidates {
         if chosen.len() >= limit {
@@ -397,41 +413,6 @@ fn claimed_of(r: &sea_orm::QueryResult) -> Result<Claimed> {
         endpoint_id: r.try_get("", "endpoint_id")?,
         accounts: (r.try_get("", "account_a")?, r.try_get("", "account_b")?),
     })
-}
-
-/// Claims deliveries with no earlier pending delivery on their accounts
-/// at all, anywhere in the backlog (two index probes each).
-async fn claim_heads(ledger: &Ledger, limit: u64, now: DateTime<Utc>, until: DateTime<Utc>) -> Result<Vec<Claimed>> {
-    let backend = ledger.connection().get_database_backend();
-    let skip_locked = match backend {
-        DbBackend::Postgres => "FOR UPDATE SKIP LOCKED",
-        _ => "",
-    };
-    let sql = format!(
-        "UPDATE webhook_delivery SET leased_until = $2, attempts = attempts + 1 \
-         WHERE seq IN (SELECT d.seq FROM webhook_delivery d \
-           WHERE d.status = 'PENDING' AND d.next_attempt_at <= $1 \
-             AND (d.leased_until IS NULL OR d.leased_until < $1) \
-             AND EXISTS (SELECT 1 FROM webhook_endpoint e WHERE e.id = d.endpoint_id AND e.enabled) \
-             AND NOT EXISTS (SELECT 1 FROM webhook_delivery p \
-               WHERE p.endpoint_id = d.endpoint_id AND p.status = 'PENDING' \
-                 AND p.account_a IN (d.account_a, d.account_b) AND p.seq < d.seq) \
-             AND NOT EXISTS (SELECT 1 FROM webhook_delivery p \
-               WHERE p.endpoint_id = d.endpoint_id AND p.status = 'PENDING' \
-                 AND p.account_b IN (d.account_a, d.account_b) AND p.seq < d.seq) \
-           ORDER BY d.seq LIMIT $3 {skip_locked}) \
-         RETURNING seq, attempts, event_id, endpoint_id, account_a, account_b"
-    );
-    let values: Vec<Value> = vec![now.into(), until.into(), (limit as i64).into()];
-    let w = ledger.begin_write().await?;
-    let rows = w
-        .txn
-        .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
-        .await?;
-    w.txn.commit().await?;
-    let mut claimed = rows.iter().map(claimed_of).collect::<Result<Vec<_>>>()?;
-    claimed.sort_by_key(|c| c.seq);
-    Ok(claimed)
 }
 
 /// How one attempt went.
@@ -668,6 +649,8 @@ pub async fn last_event_seq(ledger: &Ledger) -> Result<i64> {
 mod tests {
     use uuid::Uuid;
 
+    use std::collections::HashSet;
+
     use super::{Candidate, Claimed, choose, keep_ordered};
 
     fn id(n: u128) -> Uuid {
@@ -694,8 +677,22 @@ mod tests {
             candidate(6, 2, 14, None, true),      // another endpoint: 3 does not hold it up
             candidate(7, 1, 12, None, true),      // after 2 (account 12): same chain
         ];
-        assert_eq!(choose(&window, 100), vec![1, 2, 6, 7]);
-        assert_eq!(choose(&window, 2), vec![1, 2]);
+        assert_eq!(choose(&window, 100, &mut HashSet::new()), vec![1, 2, 6, 7]);
+        assert_eq!(choose(&window, 2, &mut HashSet::new()), vec![1, 2]);
+    }
+
+    #[test]
+    fn what_an_earlier_window_held_up_stays_held_up_in_the_next() {
+        let first = [candidate(1, 1, 10, None, false), candidate(2, 1, 10, Some(11), true)];
+        let mut blocked = HashSet::new();
+        assert_eq!(choose(&first, 100, &mut blocked), Vec::<i64>::new());
+        let next = [
+            candidate(3, 1, 11, None, true), // after 2 (account 11), which waits behind 1
+            candidate(4, 1, 12, None, true), // waits on nothing
+            candidate(5, 2, 10, None, true), // another endpoint
+        ];
+        assert_eq!(choose(&next, 100, &mut blocked), vec![4, 5]);
+        assert_eq!(choose(&next, 100, &mut HashSet::new()), vec![3, 4, 5]);
     }
 
     #[test]
@@ -706,7 +703,7 @@ mod tests {
             candidate(3, 1, 11, None, true),
             candidate(4, 1, 20, None, true),
         ];
-        let chosen = choose(&window, 100);
+        let chosen = choose(&window, 100, &mut HashSet::new());
         assert_eq!(chosen, vec![1, 2, 3, 4]);
         let leased = |seq: i64| Claimed {
             seq,

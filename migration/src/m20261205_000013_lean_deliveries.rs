@@ -8,6 +8,13 @@
 //!
 //! Existing deliveries keep their attempt rows and have NULL here, so
 //! nothing is derived for them (nothing is shown twice).
+//!
+//! And three of the deliveries' six indexes go: the claim reads pending
+//! deliveries by `seq` a window at a time, carrying what is held up from
+//! one window to the next, so it no longer probes for the earliest pending
+//! delivery per endpoint-account (`ix_delivery_pending_a`, `_b`) or looks
+//! pending deliveries up by due time (`ix_delivery_due`). Every delivery
+//! paid an entry in each.
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
@@ -16,7 +23,7 @@ pub struct Migration;
 
 impl MigrationName for Migration {
     fn name(&self) -> &str {
-        "m20261205_000013_derived_attempts"
+        "m20261205_000013_lean_deliveries"
     }
 }
 
@@ -37,10 +44,25 @@ impl MigrationTrait for Migration {
                 .add_column(big_integer_null("last_latency_ms"))
                 .to_owned(),
         )
-        .await
+        .await?;
+        m.get_connection()
+            .execute_unprepared(
+                "DROP INDEX ix_delivery_due; DROP INDEX ix_delivery_pending_a; DROP INDEX ix_delivery_pending_b;",
+            )
+            .await?;
+        Ok(())
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.get_connection()
+            .execute_unprepared(
+                "CREATE INDEX ix_delivery_due ON webhook_delivery (next_attempt_at) WHERE status = 'PENDING'; \
+                 CREATE INDEX ix_delivery_pending_a ON webhook_delivery (endpoint_id, account_a, seq) \
+                   WHERE status = 'PENDING'; \
+                 CREATE INDEX ix_delivery_pending_b ON webhook_delivery (endpoint_id, account_b, seq) \
+                   WHERE status = 'PENDING';",
+            )
+            .await?;
         for column in ["last_latency_ms", "last_started_at"] {
             m.alter_table(Table::alter().table("webhook_delivery").drop_column(column).to_owned())
                 .await?;
