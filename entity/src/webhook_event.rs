@@ -18,7 +18,10 @@ pub struct Model {
     pub account_a: Option<Uuid>,
     pub account_b: Option<Uuid>,
     /// The JSON body sent to endpoints.
+    /// The body; empty for a `transfer.posted` event, whose body is
+    /// derived from `transfer_id`'s rows when sent.
     pub payload: String,
+    pub transfer_id: Option<Uuid>,
     pub created_at: DateTimeUtc,
 }
 

@@ -17,7 +17,7 @@ mod m20261204_000009_account_queries;
 mod m20261204_000010_effective_dates;
 mod m20261204_000011_webhooks;
 mod m20261205_000012_webhook_batches;
-mod m20261205_000013_lean_deliveries;
+mod m20261205_000013_lean_outbox;
 
 pub struct Migrator;
 
@@ -37,7 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000010_effective_dates::Migration),
             Box::new(m20261204_000011_webhooks::Migration),
             Box::new(m20261205_000012_webhook_batches::Migration),
-            Box::new(m20261205_000013_lean_deliveries::Migration),
+            Box::new(m20261205_000013_lean_outbox::Migration),
         ]
     }
 }

@@ -61,72 +61,48 @@ impl EventKind {
 }
 
 /// An event ready for the outbox: its kind, the client accounts it concerns
-/// (which order its deliveries), and its body.
+/// (which order its deliveries), and its body — or, for `transfer.posted`,
+/// the transfer it reports: its body is derived from the transfer's and
+/// its entries' rows when it is sent ([`transfer_posted_body`]). Those rows
+/// never change (append-only), so every attempt carries the same body, and
+/// the outbox does not store a second copy of every transfer.
 #[derive(Clone, Debug)]
 pub struct Event {
     pub id: Uuid,
     pub kind: EventKind,
     pub accounts: (Option<Uuid>, Option<Uuid>),
+    /// Empty when derived from `transfer_id`.
     pub body: String,
+    pub transfer_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
 }
 
 impl Event {
     fn new(kind: EventKind, accounts: (Option<Uuid>, Option<Uuid>), data: impl Serialize, at: DateTime<Utc>) -> Self {
         let id = Uuid::now_v7();
-        let envelope = Envelope {
-            id,
-            kind: kind.as_str(),
-            created_at: time(&at),
-            data,
-        };
-        // Written straight from the rows (no intermediate JSON tree): this
-        // runs once per transfer while an endpoint takes `transfer.posted`.
-        let body = serde_json::to_string(&envelope).unwrap_or_else(|e| unreachable!("a body of strings: {e}"));
+        let body = envelope(id, kind, at, data);
         Event {
             id,
             kind,
             accounts,
             body,
+            transfer_id: None,
             created_at: at,
         }
     }
 
-    /// A posted transfer with its entries (the `accounts` are its client
-    /// sides: world and exchange accounts do not order deliveries).
-    pub fn transfer_posted(
-        t: &transfer::Model,
-        entries: &[&entry::Model],
-        accounts: (Option<Uuid>, Option<Uuid>),
-    ) -> Self {
-        let data = PostedData {
-            transfer: TransferBody {
-                id: t.id,
-                kind: t.kind.as_str(),
-                amount: t.amount.to_string(),
-                currency: &t.currency,
-                from_account_id: t.debit_account_id,
-                to_account_id: t.credit_account_id,
-                idempotency_key: &t.idempotency_key,
-                description: t.description.as_deref(),
-                metadata: t.metadata.as_ref(),
-                reversal_of: t.reversal_of,
-                hold_id: t.hold_id,
-                created_at: time(&t.created_at),
-                effective_at: t.effective_at.as_ref().map(time),
-            },
-            entries: entries
-                .iter()
-                .map(|e| EntryBody {
-                    account_id: e.account_id,
-                    sequence: e.sequence,
-                    amount: e.amount.to_string(),
-                    balance_after: e.balance_after.to_string(),
-                    created_at: time(&e.created_at),
-                })
-                .collect(),
-        };
-        Self::new(EventKind::TransferPosted, accounts, data, t.created_at)
+    /// A posted transfer (the `accounts` are its client sides: world and
+    /// exchange accounts do not order deliveries). Its body is derived when
+    /// sent.
+    pub fn transfer_posted(t: &transfer::Model, accounts: (Option<Uuid>, Option<Uuid>)) -> Self {
+        Event {
+            id: Uuid::now_v7(),
+            kind: EventKind::TransferPosted,
+            accounts,
+            body: String::new(),
+            transfer_id: Some(t.id),
+            created_at: t.created_at,
+        }
     }
 
     pub fn hold(kind: EventKind, h: &hold::Model, accounts: (Option<Uuid>, Option<Uuid>)) -> Self {
@@ -167,6 +143,53 @@ impl Event {
         });
         Self::new(EventKind::BalanceAlert, (Some(crossing.account_id), None), data, at)
     }
+}
+
+/// The body of `transfer.posted` event `id`, created at `at`: the transfer
+/// and its entries (the debit side's first).
+pub fn transfer_posted_body(id: Uuid, at: DateTime<Utc>, t: &transfer::Model, entries: &[&entry::Model]) -> String {
+    let mut entries = entries.to_vec();
+    entries.sort_by_key(|e| e.account_id != t.debit_account_id);
+    let data = PostedData {
+        transfer: TransferBody {
+            id: t.id,
+            kind: t.kind.as_str(),
+            amount: t.amount.to_string(),
+            currency: &t.currency,
+            from_account_id: t.debit_account_id,
+            to_account_id: t.credit_account_id,
+            idempotency_key: &t.idempotency_key,
+            description: t.description.as_deref(),
+            metadata: t.metadata.as_ref(),
+            reversal_of: t.reversal_of,
+            hold_id: t.hold_id,
+            created_at: time(&t.created_at),
+            effective_at: t.effective_at.as_ref().map(time),
+        },
+        entries: entries
+            .iter()
+            .map(|e| EntryBody {
+                account_id: e.account_id,
+                sequence: e.sequence,
+                amount: e.amount.to_string(),
+                balance_after: e.balance_after.to_string(),
+                created_at: time(&e.created_at),
+            })
+            .collect(),
+    };
+    envelope(id, EventKind::TransferPosted, at, data)
+}
+
+/// An event's body: written straight from the rows (no intermediate JSON
+/// tree).
+fn envelope(id: Uuid, kind: EventKind, at: DateTime<Utc>, data: impl Serialize) -> String {
+    let envelope = Envelope {
+        id,
+        kind: kind.as_str(),
+        created_at: time(&at),
+        data,
+    };
+    serde_json::to_string(&envelope).unwrap_or_else(|e| unreachable!("a body of strings: {e}"))
 }
 
 /// `{"id", "type", "createdAt", "data"}`: every event's body.
@@ -325,8 +348,15 @@ mod tests {
             hash: Vec::new(),
         };
         let (debit, credit) = (entry(from, -3000, 7000), entry(to, 3000, 3000));
-        let event = Event::transfer_posted(&t, &[&debit, &credit], (Some(from), Some(to)));
-        let body: Value = serde_json::from_str(&event.body).unwrap();
+        let event = Event::transfer_posted(&t, (Some(from), Some(to)));
+        assert!(event.body.is_empty() && event.transfer_id == Some(t.id) && event.created_at == at);
+        // The debit side first, whatever order the rows come in.
+        let text = transfer_posted_body(event.id, event.created_at, &t, &[&credit, &debit]);
+        assert_eq!(
+            text,
+            transfer_posted_body(event.id, event.created_at, &t, &[&debit, &credit])
+        );
+        let body: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(body["id"], json!(event.id));
         assert_eq!(body["type"], "transfer.posted");
         assert_eq!(body["createdAt"], "2026-12-05T01:02:03.000004Z");
@@ -348,8 +378,8 @@ mod tests {
         assert_eq!(entries[1]["accountId"], json!(to));
         assert_eq!(entries[1]["sequence"], 2);
         assert_eq!(
-            batch_body([event.body.as_str(), "{}"]),
-            format!(r#"{{"events":[{},{{}}]}}"#, event.body)
+            batch_body([text.as_str(), "{}"]),
+            format!(r#"{{"events":[{},{{}}]}}"#, text)
         );
     }
 

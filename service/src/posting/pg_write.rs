@@ -6,7 +6,7 @@
 //! data-modifying `WITH` statement. Each column travels as one array
 //! parameter, zipped back into rows by `unnest`, so the statement text never
 //! changes: it is parsed and planned once per connection, and a run of any
-//! size costs one round trip instead of seven, with 53 bind parameters however
+//! size costs one round trip instead of seven, with 54 bind parameters however
 //! many rows it writes. Columns without NULLs go as binary arrays (a uuid is
 //! 16 bytes copied, a time 8); the few that may be NULL go as array literals.
 //! (Each table's rows were one JSON document before: expanding 200 entries
@@ -92,10 +92,10 @@ WITH v AS (
     AS r(key, fingerprint, transfer_id, hold_id, account_id, error_code, error_message, created_at)
   WHERE (SELECT matched FROM ok)
 ), ev AS (
-  INSERT INTO webhook_event (id, kind, account_a, account_b, payload, created_at)
-  SELECT id, kind, account_a, account_b, payload, created_at
-  FROM unnest($43::uuid[], $44::text[], $45::uuid[], $46::uuid[], $47::text[], $48::timestamptz[])
-    AS r(id, kind, account_a, account_b, payload, created_at)
+  INSERT INTO webhook_event (id, kind, account_a, account_b, payload, created_at, transfer_id)
+  SELECT id, kind, account_a, account_b, payload, created_at, transfer_id
+  FROM unnest($43::uuid[], $44::text[], $45::uuid[], $46::uuid[], $47::text[], $48::timestamptz[], $54::uuid[])
+    AS r(id, kind, account_a, account_b, payload, created_at, transfer_id)
   WHERE (SELECT matched FROM ok)
 ), dl AS (
   INSERT INTO webhook_delivery (event_id, endpoint_id, account_a, account_b, status, attempts, next_attempt_at,
@@ -215,7 +215,7 @@ fn record_columns(p: &mut Params, rows: &[idempotency::Model]) {
 }
 
 /// $43..$53: the outbox's events, then its deliveries (the bodies moved
-/// into their parameter, not copied).
+/// into their parameter, not copied); $54: the events' transfers.
 fn outbox_columns(p: &mut Params, outbox: Outbox) {
     let Outbox { events, deliveries } = outbox;
     p.column(&events, |e| e.id);
@@ -223,6 +223,7 @@ fn outbox_columns(p: &mut Params, outbox: Outbox) {
     p.nullable(&events, |e| e.accounts.0.map(|id| id.to_string()));
     p.nullable(&events, |e| e.accounts.1.map(|id| id.to_string()));
     let created: Vec<_> = events.iter().map(|e| e.created_at).collect();
+    let transfers = array_literal(events.iter().map(|e| e.transfer_id.map(|id| id.to_string())));
     p.0.push(events.into_iter().map(|e| e.body).collect::<Vec<String>>().into());
     p.0.push(created.into());
     let dl = &deliveries;
@@ -231,6 +232,7 @@ fn outbox_columns(p: &mut Params, outbox: Outbox) {
     p.nullable(dl, |d| d.accounts.0.map(|id| id.to_string()));
     p.nullable(dl, |d| d.accounts.1.map(|id| id.to_string()));
     p.column(dl, |d| d.created_at);
+    p.0.push(transfers.into());
 }
 
 /// The statement's parameters, one column each.

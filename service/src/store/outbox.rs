@@ -73,6 +73,7 @@ pub(crate) async fn insert(db: &impl ConnectionTrait, outbox: Outbox) -> Result<
             account_a: Set(event.accounts.0),
             account_b: Set(event.accounts.1),
             payload: Set(event.body),
+            transfer_id: Set(event.transfer_id),
             created_at: Set(event.created_at),
         })
         .collect();

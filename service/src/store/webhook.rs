@@ -10,7 +10,7 @@
 //! hears each account's events one at a time, in commit order, retries and
 //! all; a dead delivery stops blocking the ones after it.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use sea_orm::ExprTrait;
@@ -22,10 +22,13 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::model::error::{ErrorCode, LedgerError, Result};
+use crate::model::event::transfer_posted_body;
 use crate::model::time::now_micros;
 use crate::store::db::array_literal;
 use crate::store::ledger::Ledger;
-use entity::{DeliveryStatus, balance_alert, webhook_attempt, webhook_delivery, webhook_endpoint, webhook_event};
+use entity::{
+    DeliveryStatus, balance_alert, entry, transfer, webhook_attempt, webhook_delivery, webhook_endpoint, webhook_event,
+};
 
 pub fn endpoint_not_found(id: impl std::fmt::Display) -> LedgerError {
     LedgerError::client(
@@ -179,18 +182,78 @@ fn derived_success(d: &webhook_delivery::Model) -> Option<webhook_attempt::Model
     }
 }
 
+/// The events `ids`, each with its body: a `transfer.posted` event's is
+/// derived from its transfer's and entries' rows (two queries for all).
 pub async fn events(ledger: &Ledger, ids: &[Uuid]) -> Result<Vec<webhook_event::Model>> {
     let db = ledger.connection();
-    if db.get_database_backend() == DbBackend::Postgres {
+    let mut events = if db.get_database_backend() == DbBackend::Postgres {
         // One array parameter: a round's thousands of ids are one bind.
         let sql = "SELECT * FROM webhook_event WHERE id = ANY($1::uuid[])";
         let stmt = Statement::from_sql_and_values(DbBackend::Postgres, sql, [ids.to_vec().into()]);
-        return Ok(webhook_event::Entity::find().from_raw_sql(stmt).all(db).await?);
+        webhook_event::Entity::find().from_raw_sql(stmt).all(db).await?
+    } else {
+        webhook_event::Entity::find()
+            .filter(webhook_event::Column::Id.is_in(ids.iter().copied()))
+            .all(db)
+            .await?
+    };
+    let derived: Vec<Uuid> = events
+        .iter()
+        .filter(|e| e.payload.is_empty())
+        .filter_map(|e| e.transfer_id)
+        .collect();
+    if derived.is_empty() {
+        return Ok(events);
     }
-    Ok(webhook_event::Entity::find()
-        .filter(webhook_event::Column::Id.is_in(ids.iter().copied()))
-        .all(db)
-        .await?)
+    let (transfers, entries) = transfers_with_entries(ledger, &derived).await?;
+    let mut by_transfer: HashMap<Uuid, Vec<&entry::Model>> = HashMap::new();
+    for e in &entries {
+        by_transfer.entry(e.transfer_id).or_default().push(e);
+    }
+    for event in events.iter_mut().filter(|e| e.payload.is_empty()) {
+        let Some(t) = event.transfer_id.and_then(|id| transfers.get(&id)) else {
+            return Err(LedgerError::Internal(format!(
+                "integrity: event {} reports transfer {:?}, which is not there",
+                event.id, event.transfer_id
+            )));
+        };
+        let rows = by_transfer.get(&t.id).map(Vec::as_slice).unwrap_or_default();
+        event.payload = transfer_posted_body(event.id, event.created_at, t, rows);
+    }
+    Ok(events)
+}
+
+/// The transfers `ids` by id, and their entries.
+async fn transfers_with_entries(
+    ledger: &Ledger,
+    ids: &[Uuid],
+) -> Result<(HashMap<Uuid, transfer::Model>, Vec<entry::Model>)> {
+    let db = ledger.connection();
+    let (transfers, entries) = if db.get_database_backend() == DbBackend::Postgres {
+        let by = |sql: &str| Statement::from_sql_and_values(DbBackend::Postgres, sql, [ids.to_vec().into()]);
+        (
+            transfer::Entity::find()
+                .from_raw_sql(by("SELECT * FROM transfer WHERE id = ANY($1::uuid[])"))
+                .all(db)
+                .await?,
+            entry::Entity::find()
+                .from_raw_sql(by("SELECT * FROM entry WHERE transfer_id = ANY($1::uuid[])"))
+                .all(db)
+                .await?,
+        )
+    } else {
+        (
+            transfer::Entity::find()
+                .filter(transfer::Column::Id.is_in(ids.iter().copied()))
+                .all(db)
+                .await?,
+            entry::Entity::find()
+                .filter(entry::Column::TransferId.is_in(ids.iter().copied()))
+                .all(db)
+                .await?,
+        )
+    };
+    Ok((transfers.into_iter().map(|t| (t.id, t)).collect(), entries))
 }
 
 /// Sends a delivery again now: pending, attempts from zero, no backoff. A

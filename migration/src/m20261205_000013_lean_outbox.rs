@@ -1,3 +1,5 @@
+//! A leaner outbox: three things each event or delivery no longer writes.
+//!
 //! A delivery's last attempt on its own row: when it started and how long
 //! it took (its status code and error were already there). A first answer
 //! of 2xx then needs no `webhook_attempt` row: the attempt log derives a
@@ -8,6 +10,12 @@
 //!
 //! Existing deliveries keep their attempt rows and have NULL here, so
 //! nothing is derived for them (nothing is shown twice).
+//!
+//! And a `transfer.posted` event names its transfer (`transfer_id`) and
+//! stores no body: the body is derived from the transfer's and its
+//! entries' rows, which never change, whenever it is sent. Every such event
+//! wrote a second copy of its transfer (about 900 bytes) before. Existing
+//! events keep their stored bodies.
 //!
 //! And three of the deliveries' six indexes go: the claim reads pending
 //! deliveries by `seq` a window at a time, carrying what is held up from
@@ -23,7 +31,7 @@ pub struct Migration;
 
 impl MigrationName for Migration {
     fn name(&self) -> &str {
-        "m20261205_000013_lean_deliveries"
+        "m20261205_000013_lean_outbox"
     }
 }
 
@@ -45,6 +53,13 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
+        m.alter_table(
+            Table::alter()
+                .table("webhook_event")
+                .add_column(uuid_null("transfer_id"))
+                .to_owned(),
+        )
+        .await?;
         m.get_connection()
             .execute_unprepared(
                 "DROP INDEX ix_delivery_due; DROP INDEX ix_delivery_pending_a; DROP INDEX ix_delivery_pending_b;",
@@ -63,6 +78,13 @@ impl MigrationTrait for Migration {
                    WHERE status = 'PENDING';",
             )
             .await?;
+        m.alter_table(
+            Table::alter()
+                .table("webhook_event")
+                .drop_column("transfer_id")
+                .to_owned(),
+        )
+        .await?;
         for column in ["last_latency_ms", "last_started_at"] {
             m.alter_table(Table::alter().table("webhook_delivery").drop_column(column).to_owned())
                 .await?;
