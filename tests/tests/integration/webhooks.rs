@@ -18,6 +18,7 @@ tests::each_backend!(
     one_account_is_heard_in_commit_order_under_concurrent_writes,
     filters_choose_what_an_endpoint_hears,
     batches_carry_events_in_order_and_retry_whole,
+    outbox_rows_from_before_migration_13_read_as_they_did,
 );
 tests::both!(bad_webhook_and_alert_input_is_refused_and_writes_nothing);
 
@@ -233,6 +234,81 @@ async fn failures_retry_with_backoff_die_and_redeliver(backend: Backend) -> Resu
     ensure!(
         log.iter().all(|a| a["latencyMs"].as_i64().is_some_and(|ms| ms >= 0)),
         "{log:?}"
+    );
+    app.assert_invariants().await
+}
+
+/// Rows written before migration 13 — an event with its body stored, a
+/// delivered delivery with its successful attempt as a row — read exactly
+/// as they did: the stored body, the one attempt once (not derived again).
+async fn outbox_rows_from_before_migration_13_read_as_they_did(backend: Backend) -> Result<()> {
+    use sea_orm::{ActiveValue::NotSet, EntityTrait, IntoActiveModel, Set};
+    use service::entity::{DeliveryStatus, webhook_attempt, webhook_delivery, webhook_event};
+    let app = app_with(backend, |_| {}).await?;
+    let hook = endpoint(
+        &app,
+        json!({ "url": "http://127.0.0.1:9/none", "secret": SECRET, "enabled": false }),
+    )
+    .await?;
+    let at = chrono::Utc::now();
+    let event_id = Uuid::now_v7();
+    let body = json!({ "id": event_id, "type": "transfer.posted", "createdAt": "2026-12-04T10:00:00Z", "data": { "old": true } });
+    webhook_event::Entity::insert(webhook_event::ActiveModel {
+        seq: NotSet,
+        id: Set(event_id),
+        kind: Set("transfer.posted".into()),
+        account_a: Set(None),
+        account_b: Set(None),
+        payload: Set(body.to_string()),
+        transfer_id: Set(None),
+        created_at: Set(at),
+    })
+    .exec_without_returning(&app.db)
+    .await?;
+    let delivery = webhook_delivery::Entity::insert(webhook_delivery::ActiveModel {
+        seq: NotSet,
+        event_id: Set(event_id),
+        endpoint_id: Set(hook),
+        account_a: Set(None),
+        account_b: Set(None),
+        status: Set(DeliveryStatus::Delivered),
+        attempts: Set(1),
+        next_attempt_at: Set(at),
+        leased_until: Set(None),
+        last_status_code: Set(Some(200)),
+        last_error: Set(None),
+        delivered_at: Set(Some(at)),
+        last_started_at: Set(None),
+        last_latency_ms: Set(None),
+        created_at: Set(at),
+    })
+    .exec(&app.db)
+    .await?
+    .last_insert_id;
+    webhook_attempt::Entity::insert(
+        webhook_attempt::Model {
+            id: Uuid::now_v7(),
+            delivery_seq: delivery,
+            attempt: 1,
+            started_at: at,
+            status_code: Some(200),
+            error: None,
+            latency_ms: 12,
+        }
+        .into_active_model(),
+    )
+    .exec_without_returning(&app.db)
+    .await?;
+    let ds = deliveries(&app, hook).await?;
+    ensure!(ds.len() == 1, "{ds:?}");
+    let d = &ds[0];
+    ensure!(
+        d["event"]["body"] == body && d["event"]["eventType"] == "TRANSFER_POSTED",
+        "{d}"
+    );
+    ensure!(
+        d["attemptLog"] == json!([{ "attempt": 1, "statusCode": 200, "error": null, "latencyMs": 12 }]),
+        "{d}"
     );
     app.assert_invariants().await
 }
