@@ -126,11 +126,12 @@ impl Webhooks {
             return Ok(false);
         }
         let events: Vec<uuid::Uuid> = claimed.iter().map(|c| c.event_id).collect();
-        let events: HashMap<uuid::Uuid, service::entity::webhook_event::Model> = repo::events(&self.ledger, &events)
-            .await?
-            .into_iter()
-            .map(|e| (e.id, e))
-            .collect();
+        let events: HashMap<uuid::Uuid, service::entity::webhook_event::Model> =
+            repo::events_to_send(&self.ledger, &events)
+                .await?
+                .into_iter()
+                .map(|e| (e.id, e))
+                .collect();
         let permits = tokio::sync::Semaphore::new(usize::try_from(self.options.batch).unwrap_or(256).max(1));
         let units = units(&claimed, |endpoint| {
             endpoints.get(&endpoint).map_or(1, |e| e.max_batch_size)

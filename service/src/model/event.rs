@@ -61,17 +61,17 @@ impl EventKind {
 }
 
 /// An event ready for the outbox: its kind, the client accounts it concerns
-/// (which order its deliveries), and its body — or, for `transfer.posted`,
-/// the transfer it reports: its body is derived from the transfer's and
-/// its entries' rows when it is sent ([`transfer_posted_body`]). Those rows
-/// never change (append-only), so every attempt carries the same body, and
-/// the outbox does not store a second copy of every transfer.
+/// (which order its deliveries), and its body. A `transfer.posted` event
+/// stores the transfer it reports instead of its body: the body is derived
+/// from the transfer's and its entries' rows ([`transfer_posted_body`]),
+/// which never change (append-only), so every attempt carries the same
+/// body, and the outbox does not store a second copy of every transfer.
 #[derive(Clone, Debug)]
 pub struct Event {
     pub id: Uuid,
     pub kind: EventKind,
     pub accounts: (Option<Uuid>, Option<Uuid>),
-    /// Empty when derived from `transfer_id`.
+    /// The body (not stored when derived from `transfer_id`).
     pub body: String,
     pub transfer_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
@@ -91,17 +91,33 @@ impl Event {
         }
     }
 
-    /// A posted transfer (the `accounts` are its client sides: world and
-    /// exchange accounts do not order deliveries). Its body is derived when
-    /// sent.
-    pub fn transfer_posted(t: &transfer::Model, accounts: (Option<Uuid>, Option<Uuid>)) -> Self {
+    /// A posted transfer with its entries (the `accounts` are its client
+    /// sides: world and exchange accounts do not order deliveries). The
+    /// outbox stores only the transfer's id; the body built here is the one
+    /// [`transfer_posted_body`] derives from the committed rows, which the
+    /// writing instance keeps in memory for its worker.
+    pub fn transfer_posted(
+        t: &transfer::Model,
+        entries: &[&entry::Model],
+        accounts: (Option<Uuid>, Option<Uuid>),
+    ) -> Self {
+        let id = Uuid::now_v7();
         Event {
-            id: Uuid::now_v7(),
+            id,
             kind: EventKind::TransferPosted,
             accounts,
-            body: String::new(),
+            body: transfer_posted_body(id, t.created_at, t, entries),
             transfer_id: Some(t.id),
             created_at: t.created_at,
+        }
+    }
+
+    /// What the outbox stores as the body: nothing for an event derived
+    /// from its transfer.
+    pub fn stored_body(&self) -> &str {
+        match self.transfer_id {
+            Some(_) => "",
+            None => &self.body,
         }
     }
 
@@ -348,14 +364,11 @@ mod tests {
             hash: Vec::new(),
         };
         let (debit, credit) = (entry(from, -3000, 7000), entry(to, 3000, 3000));
-        let event = Event::transfer_posted(&t, (Some(from), Some(to)));
-        assert!(event.body.is_empty() && event.transfer_id == Some(t.id) && event.created_at == at);
+        let event = Event::transfer_posted(&t, &[&debit, &credit], (Some(from), Some(to)));
+        assert!(event.stored_body().is_empty() && event.transfer_id == Some(t.id) && event.created_at == at);
         // The debit side first, whatever order the rows come in.
         let text = transfer_posted_body(event.id, event.created_at, &t, &[&credit, &debit]);
-        assert_eq!(
-            text,
-            transfer_posted_body(event.id, event.created_at, &t, &[&debit, &credit])
-        );
+        assert_eq!(text, event.body);
         let body: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(body["id"], json!(event.id));
         assert_eq!(body["type"], "transfer.posted");

@@ -42,8 +42,9 @@ impl Book {
                     let Some(t) = self.transfers.iter().find(|t| t.id == *id) else {
                         continue;
                     };
+                    let entries: Vec<_> = self.entries.iter().filter(|e| e.transfer_id == *id).collect();
                     let sides = (client(t.debit_account_id), client(t.credit_account_id));
-                    events.push(Event::transfer_posted(t, sides));
+                    events.push(Event::transfer_posted(t, &entries, sides));
                 }
                 Change::Posted(_) => {}
                 Change::Hold(kind, id) if hooks.wants_kind(*kind) => {

@@ -71,10 +71,12 @@ pub(super) async fn run(ledger: &Ledger, requests: &[Request]) -> Option<Vec<Out
     // The outbox rows ride in the statement: its compare-and-swap proves
     // the rows read were the latest committed, so the balances the alerts
     // were decided from are the committed sequence of states.
-    let outbox = book.outbox(&hooks);
+    let mut outbox = book.outbox(&hooks);
+    let derived = outbox.take_derived();
     match book.write_alone(db, outbox).await {
         Ok(rows) => {
             ledger.cache.recent.keep(rows);
+            ledger.remember_events(derived);
             Some(outcomes)
         }
         Err(e) => {

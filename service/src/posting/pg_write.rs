@@ -214,8 +214,8 @@ fn record_columns(p: &mut Params, rows: &[idempotency::Model]) {
     p.column(rows, |r| r.created_at);
 }
 
-/// $43..$53: the outbox's events, then its deliveries (the bodies moved
-/// into their parameter, not copied); $54: the events' transfers.
+/// $43..$53: the outbox's events, then its deliveries; $54: the events'
+/// transfers.
 fn outbox_columns(p: &mut Params, outbox: Outbox) {
     let Outbox { events, deliveries } = outbox;
     p.column(&events, |e| e.id);
@@ -224,7 +224,13 @@ fn outbox_columns(p: &mut Params, outbox: Outbox) {
     p.nullable(&events, |e| e.accounts.1.map(|id| id.to_string()));
     let created: Vec<_> = events.iter().map(|e| e.created_at).collect();
     let transfers = array_literal(events.iter().map(|e| e.transfer_id.map(|id| id.to_string())));
-    p.0.push(events.into_iter().map(|e| e.body).collect::<Vec<String>>().into());
+    p.0.push(
+        events
+            .iter()
+            .map(|e| e.stored_body().to_owned())
+            .collect::<Vec<String>>()
+            .into(),
+    );
     p.0.push(created.into());
     let dl = &deliveries;
     p.column(dl, |d| d.event_id);

@@ -107,9 +107,11 @@ async fn run_once(ledger: &Ledger, requests: &[Request], mode: Mode, lookup: Rep
             return Err(LedgerError::Conflict); // rerun with the lookup first
         }
     }
-    let outbox = book.outbox(&hooks);
+    let mut outbox = book.outbox(&hooks);
+    let derived = outbox.take_derived();
     let rows = book.write(txn, outbox).await?;
     w.txn.commit().await?;
+    ledger.remember_events(derived);
     if pg {
         ledger.cache.recent.keep(rows); // for the optimistic path's next run
     }

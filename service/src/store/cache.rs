@@ -7,11 +7,11 @@
 use std::borrow::Borrow;
 use std::collections::{BTreeSet, HashMap};
 use std::hash::Hash;
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use uuid::Uuid;
 
-use entity::account;
+use entity::{account, webhook_event};
 
 #[derive(Default)]
 pub(crate) struct Cache {
@@ -25,6 +25,11 @@ pub(crate) struct Cache {
     pub(crate) recent: Recent,
     /// The accounts this instance's runs are writing right now.
     pub(crate) in_flight: InFlight,
+    /// `transfer.posted` events this instance committed, with their bodies:
+    /// its webhook worker sends them without reading the event, transfer
+    /// and entry rows back (a body derived from those rows is the same
+    /// bytes; another instance's worker, or a miss, derives it).
+    pub(crate) events: Memo<Uuid, Arc<webhook_event::Model>, 50_000>,
 }
 
 /// Facts that never change once written, shared by this instance. At most

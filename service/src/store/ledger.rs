@@ -175,6 +175,16 @@ impl Ledger {
     }
 
     /// The webhook endpoints and balance alerts the engine reports to.
+    /// Keeps committed `transfer.posted` events with their bodies for this
+    /// instance's webhook worker (see `Cache::events`).
+    pub(crate) fn remember_events(&self, events: Vec<entity::webhook_event::Model>) {
+        if !events.is_empty() {
+            self.cache
+                .events
+                .insert(events.into_iter().map(|e| (e.id, Arc::new(e))));
+        }
+    }
+
     pub fn hooks(&self) -> Arc<crate::store::hooks::Hooks> {
         self.hooks.get()
     }

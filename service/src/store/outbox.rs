@@ -51,6 +51,26 @@ impl Outbox {
         out
     }
 
+    /// The events whose bodies are derived (the outbox stores none), as
+    /// the rows the worker reads, bodies moved out: for the writing
+    /// instance to keep once they are committed.
+    pub fn take_derived(&mut self) -> Vec<webhook_event::Model> {
+        self.events
+            .iter_mut()
+            .filter(|e| e.transfer_id.is_some())
+            .map(|e| webhook_event::Model {
+                seq: 0,
+                id: e.id,
+                kind: e.kind.as_str().to_owned(),
+                account_a: e.accounts.0,
+                account_b: e.accounts.1,
+                payload: std::mem::take(&mut e.body),
+                transfer_id: e.transfer_id,
+                created_at: e.created_at,
+            })
+            .collect()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.events.is_empty() && self.deliveries.is_empty()
     }
@@ -72,7 +92,7 @@ pub(crate) async fn insert(db: &impl ConnectionTrait, outbox: Outbox) -> Result<
             kind: Set(event.kind.as_str().to_owned()),
             account_a: Set(event.accounts.0),
             account_b: Set(event.accounts.1),
-            payload: Set(event.body),
+            payload: Set(event.stored_body().to_owned()),
             transfer_id: Set(event.transfer_id),
             created_at: Set(event.created_at),
         })

@@ -11,6 +11,7 @@
 //! all; a dead delivery stops blocking the ones after it.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use sea_orm::ExprTrait;
@@ -180,6 +181,23 @@ fn derived_success(d: &webhook_delivery::Model) -> Option<webhook_attempt::Model
         }),
         _ => None,
     }
+}
+
+/// The events `ids` for sending, each with its body: those this instance
+/// committed from memory, the rest as [`events`] reads them.
+pub async fn events_to_send(ledger: &Ledger, ids: &[Uuid]) -> Result<Vec<webhook_event::Model>> {
+    let mut found = Vec::with_capacity(ids.len());
+    let mut missing = Vec::new();
+    for id in ids {
+        match ledger.cache.events.get(id) {
+            Some(event) => found.push(Arc::unwrap_or_clone(event)),
+            None => missing.push(*id),
+        }
+    }
+    if !missing.is_empty() {
+        found.extend(events(ledger, &missing).await?);
+    }
+    Ok(found)
 }
 
 /// The events `ids`, each with its body: a `transfer.posted` event's is

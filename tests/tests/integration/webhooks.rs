@@ -19,6 +19,7 @@ tests::each_backend!(
     filters_choose_what_an_endpoint_hears,
     batches_carry_events_in_order_and_retry_whole,
     outbox_rows_from_before_migration_13_read_as_they_did,
+    a_body_sent_from_memory_is_the_body_derived_from_the_rows,
 );
 tests::both!(bad_webhook_and_alert_input_is_refused_and_writes_nothing);
 
@@ -234,6 +235,53 @@ async fn failures_retry_with_backoff_die_and_redeliver(backend: Backend) -> Resu
     ensure!(
         log.iter().all(|a| a["latencyMs"].as_i64().is_some_and(|ms| ms >= 0)),
         "{log:?}"
+    );
+    app.assert_invariants().await
+}
+
+/// The writing instance sends a `transfer.posted` body from memory; the
+/// stored rows derive the very same bytes (what a retry on another
+/// instance, or `event { body }`, carries) — metadata with keys of every
+/// length, nesting, floats, big integers and non-ASCII text included; and
+/// a transfer that moves through the locked path and the optimistic one.
+async fn a_body_sent_from_memory_is_the_body_derived_from_the_rows(backend: Backend) -> Result<()> {
+    let app = app_with(backend, |_| {}).await?;
+    let rx = Receiver::start().await?;
+    endpoint(
+        &app,
+        json!({ "url": rx.url, "secret": SECRET, "eventTypes": ["TRANSFER_POSTED"] }),
+    )
+    .await?;
+    let a = app.open("a", "USD", None).await?;
+    let b = app.open("b", "USD", None).await?;
+    let metadata = json!({
+        "zz": 1.5, "a": { "yy": [1, "x", null, true], "b": -0.000125 }, "ünïcode": "€ \" \\ \n",
+        "big": 12345678901234567890u64, "neg": -9007199254740993i64, "e": 1e300, "": {}
+    });
+    app.data(
+        tests::DEPOSIT,
+        json!({ "i": { "accountId": a, "amount": "100.5", "idempotencyKey": "m1", "metadata": metadata, "description": "déjà" } }),
+    )
+    .await?;
+    app.transfer(a, b, "0.25", "m2").await?;
+    let got = rx
+        .wait_for("both events", Duration::from_secs(10), |r| r.len() == 2)
+        .await?;
+    for r in &got {
+        let id: Uuid = r.event_id.parse()?;
+        let stored = service::store::webhook::events(&app.ledger, &[id]).await?;
+        ensure!(stored.len() == 1, "{stored:?}");
+        ensure!(
+            stored[0].payload == r.body,
+            "sent {}\nderived {}",
+            r.body,
+            stored[0].payload
+        );
+    }
+    ensure!(
+        got[0].json["data"]["transfer"]["metadata"] == metadata,
+        "{}",
+        got[0].body
     );
     app.assert_invariants().await
 }
