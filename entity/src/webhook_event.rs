@@ -17,9 +17,8 @@ pub struct Model {
     /// The (at most two) client accounts the event concerns.
     pub account_a: Option<Uuid>,
     pub account_b: Option<Uuid>,
-    /// The JSON body sent to endpoints.
-    /// The body; empty for a `transfer.posted` event, whose body is
-    /// derived from `transfer_id`'s rows when sent.
+    /// The JSON body sent to endpoints; empty for a `transfer.posted`
+    /// event, whose body is derived from `transfer_id`'s rows.
     pub payload: String,
     pub transfer_id: Option<Uuid>,
     pub created_at: DateTimeUtc,

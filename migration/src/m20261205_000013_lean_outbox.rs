@@ -38,7 +38,7 @@ impl MigrationName for Migration {
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        // Two statements: SQLite adds one column per ALTER TABLE.
+        // One column per statement: SQLite adds one per ALTER TABLE.
         m.alter_table(
             Table::alter()
                 .table("webhook_delivery")
