@@ -18,6 +18,7 @@ mod m20261204_000010_effective_dates;
 mod m20261204_000011_webhooks;
 mod m20261205_000012_webhook_batches;
 mod m20261205_000013_lean_outbox;
+mod m20261205_000014_no_side_indexes;
 
 pub struct Migrator;
 
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000011_webhooks::Migration),
             Box::new(m20261205_000012_webhook_batches::Migration),
             Box::new(m20261205_000013_lean_outbox::Migration),
+            Box::new(m20261205_000014_no_side_indexes::Migration),
         ]
     }
 }

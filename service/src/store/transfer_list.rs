@@ -1,14 +1,22 @@
 //! `transfers(accountId, kind, from, to, first, after)`: newest-last keyset
-//! pages over transfer ids (UUID v7, so id order is creation order).
+//! pages. Over all transfers, in transfer id order (UUID v7, so id order is
+//! creation order). Over one account's, in the order the account saw them:
+//! its entries' sequence, read through the entries' primary key (account,
+//! sequence) — so a transfer needs no index by debit or by credit account
+//! (migration 14 dropped both: two index entries per transfer), and a page
+//! of a busy account costs the page, not every transfer the account has.
 
 use chrono::{DateTime, Utc};
+use sea_orm::ExprTrait;
+use sea_orm::sea_query::{Asterisk, Expr, Order, Query};
 use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
 
-use crate::model::error::Result;
+use crate::model::error::{ErrorCode, LedgerError, Result};
 use crate::model::page::Page;
 use crate::store::ledger::Ledger;
 use entity::TransferKind;
+use entity::entry;
 use entity::transfer::{self, Column};
 
 #[derive(Clone, Debug, Default)]
@@ -28,14 +36,10 @@ pub async fn page(
     after: Option<Uuid>,
     first: u64,
 ) -> Result<Page<transfer::Model>> {
-    let mut cond = Condition::all();
-    if let Some(id) = filter.account_id {
-        cond = cond.add(
-            Condition::any()
-                .add(Column::DebitAccountId.eq(id))
-                .add(Column::CreditAccountId.eq(id)),
-        );
+    if let Some(account) = filter.account_id {
+        return of_account(ledger, account, &filter, after, first).await;
     }
+    let mut cond = Condition::all();
     if let Some(kind) = filter.kind {
         cond = cond.add(Column::Kind.eq(kind.as_str()));
     }
@@ -54,5 +58,52 @@ pub async fn page(
         .limit(first + 1)
         .all(ledger.connection())
         .await?;
+    Ok(Page::forward(rows, first, after.is_some()))
+}
+
+/// One account's transfers after the transfer `after` (one of its own), in
+/// its entries' order.
+async fn of_account(
+    ledger: &Ledger,
+    account: Uuid,
+    filter: &TransferFilter,
+    after: Option<Uuid>,
+    first: u64,
+) -> Result<Page<transfer::Model>> {
+    let db = ledger.connection();
+    let from_sequence = match after {
+        None => 0,
+        Some(cursor) => entry::Entity::find()
+            .filter(entry::Column::AccountId.eq(account))
+            .filter(entry::Column::TransferId.eq(cursor))
+            .one(db)
+            .await?
+            .map(|e| e.sequence)
+            .ok_or_else(|| {
+                LedgerError::client(
+                    ErrorCode::InvalidInput,
+                    format!("cursor: transfer {cursor} is not one of account {account}'s"),
+                )
+            })?,
+    };
+    let (e, t) = (entry::Entity, transfer::Entity);
+    let mut q = Query::select();
+    q.column((t, Asterisk))
+        .from(e)
+        .inner_join(t, Expr::col((t, Column::Id)).equals((e, entry::Column::TransferId)))
+        .and_where(Expr::col((e, entry::Column::AccountId)).eq(account))
+        .and_where(Expr::col((e, entry::Column::Sequence)).gt(from_sequence));
+    if let Some(kind) = filter.kind {
+        q.and_where(Expr::col((t, Column::Kind)).eq(kind.as_str()));
+    }
+    if let Some(from) = filter.from {
+        q.and_where(Expr::col((t, Column::CreatedAt)).gte(from));
+    }
+    if let Some(to) = filter.to {
+        q.and_where(Expr::col((t, Column::CreatedAt)).lt(to));
+    }
+    q.order_by((e, entry::Column::Sequence), Order::Asc).limit(first + 1);
+    let stmt = db.get_database_backend().build(&q);
+    let rows = transfer::Entity::find().from_raw_sql(stmt).all(db).await?;
     Ok(Page::forward(rows, first, after.is_some()))
 }

@@ -7,6 +7,7 @@ both!(
     balance_at_reads_history,
     accounts_page_with_cursors,
     transfers_are_found_by_id_and_key_and_missing_ones_are_null,
+    an_accounts_transfers_page_in_its_order_and_a_foreign_cursor_is_refused,
 );
 
 const ENTRIES: &str = "query($id: UUID!, $first: Int, $after: String, $last: Int, $before: String) { account(id: $id) { entries(first: $first, after: $after, last: $last, before: $before) { pageInfo { hasNextPage hasPreviousPage startCursor endCursor } edges { cursor node { sequence } } } } }";
@@ -79,6 +80,66 @@ async fn balance_at_reads_history(app: TestApp) -> Result<()> {
     let bad = app.post(q, json!({ "id": a, "at": "yesterday" })).await?;
     assert_eq!(tests::code_of(&bad)?, "INVALID_INPUT");
     Ok(())
+}
+
+/// `transfers(accountId:)` pages one account's transfers — both sides, in
+/// the order it saw them, filters applied — and nothing else; a cursor
+/// that is not one of its transfers is INVALID_INPUT.
+async fn an_accounts_transfers_page_in_its_order_and_a_foreign_cursor_is_refused(app: TestApp) -> Result<()> {
+    let a = app.open("a", "USD", None).await?;
+    let b = app.open("b", "USD", None).await?;
+    let c = app.open("c", "USD", None).await?;
+    let id = |v: Value, field: &str| v["data"][field]["id"].as_str().unwrap_or_default().to_owned();
+    let mut expected = Vec::new();
+    expected.push(id(app.deposit(a, "10", "d1").await?, "deposit"));
+    app.deposit(b, "10", "d2").await?;
+    expected.push(id(app.transfer(a, b, "1", "t1").await?, "transfer"));
+    let foreign = id(app.transfer(b, c, "1", "t2").await?, "transfer");
+    expected.push(id(app.transfer(b, a, "2", "t3").await?, "transfer"));
+    expected.push(id(app.deposit(a, "5", "d3").await?, "deposit"));
+    expected.push(id(app.withdraw(a, "1", "w1").await?, "withdraw"));
+    let q = "query($a: UUID!, $k: TransferKind, $after: String) { transfers(accountId: $a, kind: $k, first: 2, after: $after) { pageInfo { hasNextPage endCursor } edges { node { id } } } }";
+    let all = |kind: Value| {
+        let app = &app;
+        async move {
+            let (mut ids, mut after) = (Vec::new(), Value::Null);
+            loop {
+                let page = app.data(q, json!({ "a": a, "k": kind, "after": after })).await?;
+                let conn = &page["transfers"];
+                ids.extend(
+                    conn["edges"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|e| e["node"]["id"].as_str().map(str::to_owned)),
+                );
+                if conn["pageInfo"]["hasNextPage"] != json!(true) {
+                    return anyhow::Ok(ids);
+                }
+                after = conn["pageInfo"]["endCursor"].clone();
+            }
+        }
+    };
+    assert_eq!(all(Value::Null).await?, expected);
+    assert_eq!(
+        all(json!("DEPOSIT")).await?,
+        vec![expected[0].clone(), expected[3].clone()]
+    );
+    // The cursor of b's transfer to c, used on a's list.
+    let code = app
+        .error_code(q, json!({ "a": a, "after": foreign_cursor(&app, b, &foreign).await? }))
+        .await?;
+    assert_eq!(code, "INVALID_INPUT");
+    Ok(())
+}
+
+/// The cursor of transfer `id` in `account`'s list.
+async fn foreign_cursor(app: &TestApp, account: uuid::Uuid, id: &str) -> Result<Value> {
+    let q = "query($a: UUID!) { transfers(accountId: $a, first: 100) { edges { cursor node { id } } } }";
+    let page = app.data(q, json!({ "a": account })).await?;
+    let edges = page["transfers"]["edges"].as_array().cloned().unwrap_or_default();
+    let edge = edges.iter().find(|e| e["node"]["id"] == id);
+    Ok(edge.map(|e| e["cursor"].clone()).unwrap_or(Value::Null))
 }
 
 async fn accounts_page_with_cursors(app: TestApp) -> Result<()> {
