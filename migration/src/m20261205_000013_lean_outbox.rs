@@ -39,27 +39,14 @@ impl MigrationName for Migration {
 impl MigrationTrait for Migration {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
         // One column per statement: SQLite adds one per ALTER TABLE.
-        m.alter_table(
-            Table::alter()
-                .table("webhook_delivery")
-                .add_column(timestamp_with_time_zone_null("last_started_at"))
-                .to_owned(),
-        )
-        .await?;
-        m.alter_table(
-            Table::alter()
-                .table("webhook_delivery")
-                .add_column(big_integer_null("last_latency_ms"))
-                .to_owned(),
-        )
-        .await?;
-        m.alter_table(
-            Table::alter()
-                .table("webhook_event")
-                .add_column(uuid_null("transfer_id"))
-                .to_owned(),
-        )
-        .await?;
+        for (table, column) in [
+            ("webhook_delivery", timestamp_with_time_zone_null("last_started_at")),
+            ("webhook_delivery", big_integer_null("last_latency_ms")),
+            ("webhook_event", uuid_null("transfer_id")),
+        ] {
+            m.alter_table(Table::alter().table(table).add_column(column).to_owned())
+                .await?;
+        }
         m.get_connection()
             .execute_unprepared(
                 "DROP INDEX ix_delivery_due; DROP INDEX ix_delivery_pending_a; DROP INDEX ix_delivery_pending_b;",
@@ -78,15 +65,12 @@ impl MigrationTrait for Migration {
                    WHERE status = 'PENDING';",
             )
             .await?;
-        m.alter_table(
-            Table::alter()
-                .table("webhook_event")
-                .drop_column("transfer_id")
-                .to_owned(),
-        )
-        .await?;
-        for column in ["last_latency_ms", "last_started_at"] {
-            m.alter_table(Table::alter().table("webhook_delivery").drop_column(column).to_owned())
+        for (table, column) in [
+            ("webhook_event", "transfer_id"),
+            ("webhook_delivery", "last_latency_ms"),
+            ("webhook_delivery", "last_started_at"),
+        ] {
+            m.alter_table(Table::alter().table(table).drop_column(column).to_owned())
                 .await?;
         }
         Ok(())

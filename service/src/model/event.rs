@@ -112,12 +112,12 @@ impl Event {
         }
     }
 
-    /// What the outbox stores as the body: nothing for an event derived
-    /// from its transfer.
-    pub fn stored_body(&self) -> &str {
+    /// What the outbox stores as the body (moved out, not copied): nothing
+    /// for an event derived from its transfer.
+    pub fn into_stored_body(self) -> String {
         match self.transfer_id {
-            Some(_) => "",
-            None => &self.body,
+            Some(_) => String::new(),
+            None => self.body,
         }
     }
 
@@ -365,7 +365,9 @@ mod tests {
         };
         let (debit, credit) = (entry(from, -3000, 7000), entry(to, 3000, 3000));
         let event = Event::transfer_posted(&t, &[&debit, &credit], (Some(from), Some(to)));
-        assert!(event.stored_body().is_empty() && event.transfer_id == Some(t.id) && event.created_at == at);
+        assert!(
+            event.clone().into_stored_body().is_empty() && event.transfer_id == Some(t.id) && event.created_at == at
+        );
         // The debit side first, whatever order the rows come in.
         let text = transfer_posted_body(event.id, event.created_at, &t, &[&credit, &debit]);
         assert_eq!(text, event.body);

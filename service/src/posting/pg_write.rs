@@ -40,6 +40,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
 
 use crate::model::error::{LedgerError, Result};
+use crate::model::event::Event;
 use crate::store::db::array_literal;
 use crate::store::outbox::Outbox;
 use entity::{account, entry, idempotency, transfer};
@@ -214,8 +215,8 @@ fn record_columns(p: &mut Params, rows: &[idempotency::Model]) {
     p.column(rows, |r| r.created_at);
 }
 
-/// $43..$53: the outbox's events, then its deliveries; $54: the events'
-/// transfers.
+/// $43..$53: the outbox's events, then its deliveries (the bodies moved
+/// into their parameter, not copied); $54: the events' transfers.
 fn outbox_columns(p: &mut Params, outbox: Outbox) {
     let Outbox { events, deliveries } = outbox;
     p.column(&events, |e| e.id);
@@ -226,8 +227,8 @@ fn outbox_columns(p: &mut Params, outbox: Outbox) {
     let transfers = array_literal(events.iter().map(|e| e.transfer_id.map(|id| id.to_string())));
     p.0.push(
         events
-            .iter()
-            .map(|e| e.stored_body().to_owned())
+            .into_iter()
+            .map(Event::into_stored_body)
             .collect::<Vec<String>>()
             .into(),
     );

@@ -92,9 +92,9 @@ pub(crate) async fn insert(db: &impl ConnectionTrait, outbox: Outbox) -> Result<
             kind: Set(event.kind.as_str().to_owned()),
             account_a: Set(event.accounts.0),
             account_b: Set(event.accounts.1),
-            payload: Set(event.stored_body().to_owned()),
             transfer_id: Set(event.transfer_id),
             created_at: Set(event.created_at),
+            payload: Set(event.into_stored_body()),
         })
         .collect();
     let deliveries: Vec<_> = outbox

@@ -30,15 +30,8 @@ pub struct TransferFilter {
     pub to: Option<DateTime<Utc>>,
 }
 
-pub async fn page(
-    ledger: &Ledger,
-    filter: TransferFilter,
-    after: Option<Uuid>,
-    first: u64,
-) -> Result<Page<transfer::Model>> {
-    if let Some(account) = filter.account_id {
-        return of_account(ledger, account, &filter, after, first).await;
-    }
+/// The filter's `kind`, `from` and `to` (on the transfer's own columns).
+fn conditions(filter: &TransferFilter) -> Condition {
     let mut cond = Condition::all();
     if let Some(kind) = filter.kind {
         cond = cond.add(Column::Kind.eq(kind.as_str()));
@@ -49,6 +42,19 @@ pub async fn page(
     if let Some(to) = filter.to {
         cond = cond.add(Column::CreatedAt.lt(to));
     }
+    cond
+}
+
+pub async fn page(
+    ledger: &Ledger,
+    filter: TransferFilter,
+    after: Option<Uuid>,
+    first: u64,
+) -> Result<Page<transfer::Model>> {
+    if let Some(account) = filter.account_id {
+        return of_account(ledger, account, &filter, after, first).await;
+    }
+    let mut cond = conditions(&filter);
     if let Some(after) = after {
         cond = cond.add(Column::Id.gt(after));
     }
@@ -92,16 +98,8 @@ async fn of_account(
         .from(e)
         .inner_join(t, Expr::col((t, Column::Id)).equals((e, entry::Column::TransferId)))
         .and_where(Expr::col((e, entry::Column::AccountId)).eq(account))
-        .and_where(Expr::col((e, entry::Column::Sequence)).gt(from_sequence));
-    if let Some(kind) = filter.kind {
-        q.and_where(Expr::col((t, Column::Kind)).eq(kind.as_str()));
-    }
-    if let Some(from) = filter.from {
-        q.and_where(Expr::col((t, Column::CreatedAt)).gte(from));
-    }
-    if let Some(to) = filter.to {
-        q.and_where(Expr::col((t, Column::CreatedAt)).lt(to));
-    }
+        .and_where(Expr::col((e, entry::Column::Sequence)).gt(from_sequence))
+        .cond_where(conditions(filter));
     q.order_by((e, entry::Column::Sequence), Order::Asc).limit(first + 1);
     let stmt = db.get_database_backend().build(&q);
     let rows = transfer::Entity::find().from_raw_sql(stmt).all(db).await?;

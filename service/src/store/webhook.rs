@@ -25,7 +25,7 @@ use uuid::Uuid;
 use crate::model::error::{ErrorCode, LedgerError, Result};
 use crate::model::event::transfer_posted_body;
 use crate::model::time::now_micros;
-use crate::store::db::array_literal;
+use crate::store::db::{array_literal, rows_with};
 use crate::store::ledger::Ledger;
 use entity::{
     DeliveryStatus, balance_alert, entry, transfer, webhook_attempt, webhook_delivery, webhook_endpoint, webhook_event,
@@ -203,18 +203,7 @@ pub async fn events_to_send(ledger: &Ledger, ids: &[Uuid]) -> Result<Vec<webhook
 /// The events `ids`, each with its body: a `transfer.posted` event's is
 /// derived from its transfer's and entries' rows (two queries for all).
 pub async fn events(ledger: &Ledger, ids: &[Uuid]) -> Result<Vec<webhook_event::Model>> {
-    let db = ledger.connection();
-    let mut events = if db.get_database_backend() == DbBackend::Postgres {
-        // One array parameter: a round's thousands of ids are one bind.
-        let sql = "SELECT * FROM webhook_event WHERE id = ANY($1::uuid[])";
-        let stmt = Statement::from_sql_and_values(DbBackend::Postgres, sql, [ids.to_vec().into()]);
-        webhook_event::Entity::find().from_raw_sql(stmt).all(db).await?
-    } else {
-        webhook_event::Entity::find()
-            .filter(webhook_event::Column::Id.is_in(ids.iter().copied()))
-            .all(db)
-            .await?
-    };
+    let mut events = rows_with::<webhook_event::Entity>(ledger.connection(), webhook_event::Column::Id, ids).await?;
     let derived: Vec<Uuid> = events
         .iter()
         .filter(|e| e.payload.is_empty())
@@ -247,30 +236,8 @@ async fn transfers_with_entries(
     ids: &[Uuid],
 ) -> Result<(HashMap<Uuid, transfer::Model>, Vec<entry::Model>)> {
     let db = ledger.connection();
-    let (transfers, entries) = if db.get_database_backend() == DbBackend::Postgres {
-        let by = |sql: &str| Statement::from_sql_and_values(DbBackend::Postgres, sql, [ids.to_vec().into()]);
-        (
-            transfer::Entity::find()
-                .from_raw_sql(by("SELECT * FROM transfer WHERE id = ANY($1::uuid[])"))
-                .all(db)
-                .await?,
-            entry::Entity::find()
-                .from_raw_sql(by("SELECT * FROM entry WHERE transfer_id = ANY($1::uuid[])"))
-                .all(db)
-                .await?,
-        )
-    } else {
-        (
-            transfer::Entity::find()
-                .filter(transfer::Column::Id.is_in(ids.iter().copied()))
-                .all(db)
-                .await?,
-            entry::Entity::find()
-                .filter(entry::Column::TransferId.is_in(ids.iter().copied()))
-                .all(db)
-                .await?,
-        )
-    };
+    let transfers = rows_with::<transfer::Entity>(db, transfer::Column::Id, ids).await?;
+    let entries = rows_with::<entry::Entity>(db, entry::Column::TransferId, ids).await?;
     Ok((transfers.into_iter().map(|t| (t.id, t)).collect(), entries))
 }
 

@@ -125,6 +125,21 @@ async fn an_accounts_transfers_page_in_its_order_and_a_foreign_cursor_is_refused
         all(json!("DEPOSIT")).await?,
         vec![expected[0].clone(), expected[3].clone()]
     );
+    // A time window on the account's list (its entries carry times too:
+    // the window is the transfers').
+    let windowed = app
+        .data(
+            "query($a: UUID!) { transfers(accountId: $a, from: \"2000-01-01T00:00:00Z\", to: \"2100-01-01T00:00:00Z\", first: 100) { edges { node { id } } } }",
+            json!({ "a": a }),
+        )
+        .await?;
+    let windowed: Vec<&str> = windowed["transfers"]["edges"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["node"]["id"].as_str())
+        .collect();
+    assert_eq!(windowed, expected);
     // The cursor of b's transfer to c, used on a's list.
     let code = app
         .error_code(q, json!({ "a": a, "after": foreign_cursor(&app, b, &foreign).await? }))
