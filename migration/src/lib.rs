@@ -19,6 +19,7 @@ mod m20261204_000011_webhooks;
 mod m20261205_000012_webhook_batches;
 mod m20261205_000013_lean_outbox;
 mod m20261205_000014_no_side_indexes;
+mod m20261205_000015_no_time_index;
 
 pub struct Migrator;
 
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000012_webhook_batches::Migration),
             Box::new(m20261205_000013_lean_outbox::Migration),
             Box::new(m20261205_000014_no_side_indexes::Migration),
+            Box::new(m20261205_000015_no_time_index::Migration),
         ]
     }
 }

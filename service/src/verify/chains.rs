@@ -154,6 +154,9 @@ struct Chain {
     account: Account,
     next_sequence: i64,
     previous_hash: Vec<u8>,
+    /// The previous entry's time: times never decrease along a chain
+    /// (`balanceAt` binary-searches on it).
+    previous_at: Option<DateTime<Utc>>,
     running: Decimal,
     broken: bool,
     /// Entries that arrived before their predecessor, by sequence.
@@ -168,6 +171,7 @@ impl Chain {
             account,
             next_sequence: 1,
             previous_hash: ZERO_HASH.to_vec(),
+            previous_at: None,
             running: Decimal::ZERO,
             broken: false,
             waiting: BTreeMap::new(),
@@ -227,6 +231,7 @@ impl Chain {
         }
         self.running = e.balance_after;
         self.previous_hash.clone_from(&e.hash);
+        self.previous_at = Some(e.created_at);
         self.next_sequence += 1;
     }
 
@@ -246,6 +251,14 @@ impl Chain {
         });
         if e.hash != recomputed {
             return Some("hash does not match the entry's content (the entry was altered)".into());
+        }
+        if let Some(previous) = self.previous_at
+            && e.created_at < previous
+        {
+            return Some(format!(
+                "created_at {} is earlier than the previous entry's {previous}",
+                e.created_at
+            ));
         }
         let running = self.running + e.amount;
         if running != e.balance_after {

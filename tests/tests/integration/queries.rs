@@ -5,6 +5,7 @@ use tests::{TestApp, both, uuid_at};
 both!(
     entries_page_forward_and_backward_by_keyset,
     balance_at_reads_history,
+    balance_at_finds_every_entry_by_binary_search,
     accounts_page_with_cursors,
     transfers_are_found_by_id_and_key_and_missing_ones_are_null,
     an_accounts_transfers_page_in_its_order_and_a_foreign_cursor_is_refused,
@@ -79,6 +80,56 @@ async fn balance_at_reads_history(app: TestApp) -> Result<()> {
     assert_eq!(read(app.data(q, at(t2)).await?), Some("15.50".into()));
     let bad = app.post(q, json!({ "id": a, "at": "yesterday" })).await?;
     assert_eq!(tests::code_of(&bad)?, "INVALID_INPUT");
+    Ok(())
+}
+
+/// `balanceAt` binary-searches an account's entries by time: at each entry's
+/// time (and a microsecond before it) it answers the balance after the last
+/// entry at or before that instant — over an odd and an even count, with
+/// entries that share a time (one `postTransfers` batch).
+async fn balance_at_finds_every_entry_by_binary_search(app: TestApp) -> Result<()> {
+    let a = app.open("a", "USD", None).await?;
+    let b = app.open("b", "USD", None).await?;
+    for i in 0..20 {
+        app.deposit(a, &format!("{}.01", i + 1), &format!("d{i}")).await?;
+    }
+    let batch = "mutation($in: [TransferInput!]!) { postTransfers(input: { transfers: $in }) { transfers { id } } }";
+    let legs: Vec<Value> = (0..5)
+        .map(|i| json!({ "fromAccountId": a, "toAccountId": b, "amount": "1.00", "idempotencyKey": format!("b{i}") }))
+        .collect();
+    app.data(batch, json!({ "in": legs })).await?;
+    app.deposit(a, "0.50", "last").await?;
+    let page = app
+        .data(
+            "query($id: UUID!) { account(id: $id) { entries(first: 100) { edges { node { createdAt balanceAfter } } } } }",
+            json!({ "id": a }),
+        )
+        .await?;
+    let entries: Vec<(chrono::DateTime<chrono::Utc>, String)> = page["account"]["entries"]["edges"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            let at = e["node"]["createdAt"].as_str().unwrap_or_default().parse()?;
+            Ok((at, e["node"]["balanceAfter"].as_str().unwrap_or_default().to_owned()))
+        })
+        .collect::<Result<_>>()?;
+    assert_eq!(entries.len(), 26);
+    assert!(entries.windows(2).any(|w| w[0].0 == w[1].0), "the batch shares a time");
+    let q = "query($id: UUID!, $at: DateTime!) { account(id: $id) { balanceAt(at: $at) } }";
+    let expect = |at: chrono::DateTime<chrono::Utc>| {
+        entries
+            .iter()
+            .rev()
+            .find(|(t, _)| *t <= at)
+            .map_or("0.00".to_owned(), |(_, balance)| balance.clone())
+    };
+    for (at, _) in &entries {
+        for probe in [*at, *at - chrono::Duration::microseconds(1)] {
+            let got = app.data(q, json!({ "id": a, "at": probe.to_rfc3339() })).await?;
+            assert_eq!(got["account"]["balanceAt"], json!(expect(probe)), "at {probe}");
+        }
+    }
     Ok(())
 }
 

@@ -15,11 +15,16 @@ fn account(entries: i64, balance: i64, head: Vec<u8>) -> Account {
 
 /// A valid chain of `n` deposits of 1 into one account.
 fn chain(n: i64) -> Vec<Entry> {
+    chain_at(n, |seq| seq)
+}
+
+/// `n` deposits of 1, entry `seq` made at second `at(seq)`, every hash right.
+fn chain_at(n: i64, at: impl Fn(i64) -> i64) -> Vec<Entry> {
     let mut previous = ZERO_HASH.to_vec();
     (1..=n)
         .map(|seq| {
             let (amount, after) = ("1".to_owned(), seq.to_string());
-            let created_at = DateTime::<Utc>::from_timestamp(1_700_000_000 + seq, 0).unwrap();
+            let created_at = DateTime::<Utc>::from_timestamp(1_700_000_000 + at(seq), 0).unwrap();
             let hash = entry_hash(&EntryFields {
                 previous_hash: &previous,
                 account_id: Uuid::from_u128(7),
@@ -67,6 +72,30 @@ fn entries_out_of_order_still_make_a_valid_chain() {
     let (v, gaps) = run(entries, account(4, 4, head));
     assert!(v.ok() && !gaps, "{:?}", v.problems);
     assert_eq!(v.entries_checked, 4);
+}
+
+#[test]
+fn an_entry_earlier_than_its_predecessor_is_named() {
+    // Hashes and balances are right; only the order of times is not (the
+    // binary search of `balanceAt` would go wrong on such a chain).
+    let entries = chain_at(4, |seq| if seq == 3 { 1 } else { seq });
+    let head = entries[3].hash.clone();
+    let (v, _) = run(entries, account(4, 4, head));
+    assert_eq!(v.problems.len(), 1, "{:?}", v.problems);
+    assert_eq!(v.problems[0].sequence, Some(3));
+    assert!(
+        v.problems[0].message.starts_with("created_at "),
+        "{}",
+        v.problems[0].message
+    );
+}
+
+#[test]
+fn equal_times_are_fine() {
+    let entries = chain_at(4, |_| 5);
+    let head = entries[3].hash.clone();
+    let (v, _) = run(entries, account(4, 4, head));
+    assert!(v.ok(), "{:?}", v.problems);
 }
 
 #[test]
