@@ -13,6 +13,10 @@ pub struct Model {
     pub fingerprint: Vec<u8>,
     /// The first transfer of the outcome (all of them share the key).
     pub transfer_id: Option<Uuid>,
+    /// The outcome's other transfers, in order, 16 bytes per id; `None`
+    /// when it made at most one. (Replay reads an outcome's transfers by id
+    /// from here: no index by key on `transfer`.)
+    pub more_transfer_ids: Option<Vec<u8>>,
     pub hold_id: Option<Uuid>,
     pub account_id: Option<Uuid>,
     pub error_code: Option<String>,

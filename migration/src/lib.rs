@@ -20,6 +20,7 @@ mod m20261205_000012_webhook_batches;
 mod m20261205_000013_lean_outbox;
 mod m20261205_000014_no_side_indexes;
 mod m20261205_000015_no_time_index;
+mod m20261205_000016_no_key_index;
 
 pub struct Migrator;
 
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000013_lean_outbox::Migration),
             Box::new(m20261205_000014_no_side_indexes::Migration),
             Box::new(m20261205_000015_no_time_index::Migration),
+            Box::new(m20261205_000016_no_key_index::Migration),
         ]
     }
 }

@@ -108,20 +108,31 @@ fn transfers_balance(transfers: &[transfer::Model], entries: &[entry::Model]) ->
     Ok(())
 }
 
-/// Every transfer's key has exactly one record, naming the key's first transfer.
+/// Every transfer's key has exactly one record, listing exactly the key's
+/// transfers in id order (the first in `transfer_id`, the rest in
+/// `more_transfer_ids`): replay reads them from there.
 fn one_outcome_per_key(transfers: &[transfer::Model], records: &[idempotency::Model]) -> Result<()> {
-    let mut first: HashMap<&str, Uuid> = HashMap::new();
+    let mut by_key: HashMap<&str, Vec<Uuid>> = HashMap::new();
     for t in transfers {
-        let id = first.entry(t.idempotency_key.as_str()).or_insert(t.id);
-        *id = (*id).min(t.id);
+        by_key.entry(t.idempotency_key.as_str()).or_default().push(t.id);
     }
     let recorded: HashSet<&str> = records.iter().map(|r| r.key.as_str()).collect();
     ensure!(recorded.len() == records.len(), "a key has two records");
-    for (key, id) in first {
+    for (key, mut ids) in by_key {
+        ids.sort();
         let record = records.iter().find(|r| r.key == key);
+        let listed: Option<Vec<Uuid>> = record.and_then(|r| {
+            let more = r.more_transfer_ids.as_deref().unwrap_or_default();
+            let rest = more
+                .chunks(16)
+                .map(Uuid::from_slice)
+                .collect::<Result<Vec<_>, _>>()
+                .ok()?;
+            Some(r.transfer_id.into_iter().chain(rest).collect())
+        });
         ensure!(
-            record.and_then(|r| r.transfer_id) == Some(id),
-            "key {key} has no matching record"
+            listed.as_ref() == Some(&ids),
+            "key {key}: the record lists {listed:?}, the transfers are {ids:?}"
         );
     }
     Ok(())

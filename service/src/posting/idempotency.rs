@@ -9,7 +9,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
 use crate::model::error::{ErrorCode, LedgerError, Result};
@@ -76,8 +76,8 @@ fn recorded_refusal(record: &idempotency::Model, stored: &str) -> LedgerError {
     }
 }
 
-/// Rebuilds what each successful recorded request did: its transfers (all
-/// share its key), its hold and account as they stand now, and the accounts
+/// Rebuilds what each successful recorded request did: its transfers (the
+/// ids its record lists, read by primary key), its hold and account as they stand now, and the accounts
 /// it touched. One query each for transfers, holds and accounts, for all the
 /// records together (a retried batch of 100 costs 3 queries, not 300).
 async fn recorded_effects(
@@ -85,30 +85,21 @@ async fn recorded_effects(
     records: &HashMap<String, idempotency::Model>,
 ) -> Result<HashMap<String, Effect>> {
     let done: Vec<&idempotency::Model> = records.values().filter(|r| r.error_code.is_none()).collect();
-    let keys: Vec<&str> = done
-        .iter()
-        .filter(|r| r.transfer_id.is_some())
-        .map(|r| r.key.as_str())
-        .collect();
-    let mut transfers: HashMap<String, Vec<transfer::Model>> = HashMap::new();
-    if !keys.is_empty() {
-        let rows = transfer::Entity::find()
-            .filter(transfer::Column::IdempotencyKey.is_in(keys))
-            .order_by_asc(transfer::Column::Id)
-            .all(txn)
-            .await?;
-        for t in rows {
-            transfers.entry(t.idempotency_key.clone()).or_default().push(t);
-        }
-    }
+    let lists: Vec<Vec<Uuid>> = done.iter().map(|r| transfer_ids(r)).collect::<Result<_>>()?;
+    let mut transfers =
+        by_id::<transfer::Entity>(txn, transfer::Column::Id, lists.iter().flatten().copied(), |t| t.id).await?;
     let hold_ids = done.iter().filter_map(|r| r.hold_id);
     let holds = by_id::<hold::Entity>(txn, hold::Column::Id, hold_ids, |h| h.id).await?;
     let mut effects: Vec<(&idempotency::Model, Effect, BTreeSet<Uuid>)> = Vec::with_capacity(done.len());
-    for r in done {
-        let transfers = match r.transfer_id {
-            Some(_) => transfers.remove(&r.key).unwrap_or_default(),
-            None => Vec::new(),
-        };
+    for (r, list) in done.into_iter().zip(lists) {
+        let transfers = list
+            .iter()
+            .map(|id| {
+                transfers.remove(id).ok_or_else(|| {
+                    LedgerError::Internal(format!("integrity: transfer {id} of key \"{}\" is missing", r.key))
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
         let hold = r.hold_id.and_then(|id| holds.get(&id).cloned());
         let mut ids: BTreeSet<Uuid> = transfers
             .iter()
@@ -134,6 +125,17 @@ async fn recorded_effects(
             (r.key.clone(), effect)
         })
         .collect())
+}
+
+/// The transfers a record's outcome made, in order: its first, then the
+/// rest (16 bytes each).
+pub(crate) fn transfer_ids(r: &idempotency::Model) -> Result<Vec<Uuid>> {
+    let more = r.more_transfer_ids.as_deref().unwrap_or_default();
+    let rest = more.chunks(16).map(Uuid::from_slice);
+    let rest = rest
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|_| LedgerError::Internal(format!("integrity: key \"{}\" lists a malformed transfer id", r.key)))?;
+    Ok(r.transfer_id.into_iter().chain(rest).collect())
 }
 
 /// The rows whose `column` is one of `ids`, by id (no query for no ids).
@@ -180,6 +182,8 @@ pub(super) fn record(
             Seen::Done(Box::new(effect.clone())),
             idempotency::Model {
                 transfer_id: effect.transfers.first().map(|t| t.id),
+                more_transfer_ids: (effect.transfers.len() > 1)
+                    .then(|| effect.transfers[1..].iter().flat_map(|t| *t.id.as_bytes()).collect()),
                 hold_id: effect.hold.as_ref().map(|h| h.id),
                 account_id: effect.account.as_ref().map(|a| a.id),
                 ..blank_record(key, req, now)
@@ -202,6 +206,7 @@ fn blank_record(key: &str, req: &Request, now: DateTime<Utc>) -> idempotency::Mo
         key: key.to_owned(),
         fingerprint: req.fingerprint.to_vec(),
         transfer_id: None,
+        more_transfer_ids: None,
         hold_id: None,
         account_id: None,
         error_code: None,

@@ -6,7 +6,7 @@
 //! data-modifying `WITH` statement. Each column travels as one array
 //! parameter, zipped back into rows by `unnest`, so the statement text never
 //! changes: it is parsed and planned once per connection, and a run of any
-//! size costs one round trip instead of seven, with 54 bind parameters however
+//! size costs one round trip instead of seven, with 55 bind parameters however
 //! many rows it writes. Columns without NULLs go as binary arrays (a uuid is
 //! 16 bytes copied, a time 8); the few that may be NULL go as array literals.
 //! (Each table's rows were one JSON document before: expanding 200 entries
@@ -86,11 +86,13 @@ WITH v AS (
   WHERE (SELECT matched FROM ok)
 ), i AS (
   INSERT INTO idempotency (key, fingerprint, transfer_id, hold_id, account_id, error_code, error_message,
-    created_at)
-  SELECT key, fingerprint, transfer_id, hold_id, account_id, error_code, error_message, created_at
+    created_at, more_transfer_ids)
+  SELECT key, fingerprint, transfer_id, hold_id, account_id, error_code, error_message, created_at,
+    more_transfer_ids
   FROM unnest($32::text[], $33::bytea[], $34::uuid[], $35::uuid[], $36::uuid[], $37::text[], $38::text[],
-    $39::timestamptz[])
-    AS r(key, fingerprint, transfer_id, hold_id, account_id, error_code, error_message, created_at)
+    $39::timestamptz[], $55::bytea[])
+    AS r(key, fingerprint, transfer_id, hold_id, account_id, error_code, error_message, created_at,
+      more_transfer_ids)
   WHERE (SELECT matched FROM ok)
 ), ev AS (
   INSERT INTO webhook_event (id, kind, account_a, account_b, payload, created_at, transfer_id)
@@ -140,6 +142,12 @@ pub(super) async fn write(db: &impl ConnectionTrait, accounts: &[(account::Model
     p.nullable(transfers, |t| t.effective_at.as_ref().map(micros));
     p.nullable(entries, |e| e.effective_at.as_ref().map(micros));
     outbox_columns(&mut p, outbox);
+    // $55: the records' further transfers (NULL for all but multi-transfer outcomes).
+    p.nullable(records, |r| {
+        r.more_transfer_ids
+            .as_ref()
+            .map(|ids| format!("\\x{}", hex::encode(ids)))
+    });
     let stmt = Statement::from_sql_and_values(DbBackend::Postgres, SQL, p.0);
     let row = db
         .query_one_raw(stmt)

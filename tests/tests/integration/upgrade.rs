@@ -96,6 +96,22 @@ async fn a_ledger_of_the_last_release_upgrades_in_place_and_verifies(backend: Ba
     )
     .await?;
     ensure!(uuid_at(&again["transfer"]["id"])? == old_transfer, "{again}");
+    // The old split's key replays both its transfers, in order (migration 16
+    // listed the second on its record before dropping the key index).
+    let split = "mutation($i: SplitTransferInput!) { splitTransfer(input: $i) { transfers { id amount } } }";
+    let parts = json!([{ "accountId": b, "weight": "1" }, { "accountId": c, "weight": "2" }]);
+    let s = data(
+        split,
+        json!({ "i": { "fromAccountId": a, "amount": "10.00", "idempotencyKey": "old-s", "parts": parts } }),
+    )
+    .await?;
+    let amounts: Vec<&Value> = s["splitTransfer"]["transfers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|t| &t["amount"])
+        .collect();
+    ensure!(amounts == [&json!("3.33"), &json!("6.67")], "{s}");
     data(
         DEPOSIT,
         json!({ "i": { "accountId": b, "amount": "2000.00", "idempotencyKey": "new-d" } }),
