@@ -22,6 +22,9 @@ pub struct TransferEntriesKey(pub Uuid);
 pub struct ReversalsKey(pub Uuid);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct HoldKey(pub Uuid);
+/// The hash of an account's entry by sequence (an entry's `previousHash`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct EntryHashKey(pub Uuid, pub i64);
 
 fn ids<K: Copy>(keys: &[K], id: impl Fn(K) -> Uuid) -> Vec<Uuid> {
     keys.iter().map(|k| id(*k)).collect()
@@ -97,5 +100,21 @@ impl async_graphql::dataloader::Loader<HoldKey> for LedgerLoader {
             .await
             .map_err(gql)?;
         Ok(rows.into_iter().map(|r| (HoldKey(r.id), r)).collect())
+    }
+}
+
+impl async_graphql::dataloader::Loader<EntryHashKey> for LedgerLoader {
+    type Value = Vec<u8>;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[EntryHashKey]) -> Result<HashMap<EntryHashKey, Self::Value>, Self::Error> {
+        let positions: Vec<(Uuid, i64)> = keys.iter().map(|k| (k.0, k.1)).collect();
+        let rows = service::store::entry::hashes_at(&self.0, &positions)
+            .await
+            .map_err(gql)?;
+        Ok(rows
+            .into_iter()
+            .map(|(account, sequence, hash)| (EntryHashKey(account, sequence), hash))
+            .collect())
     }
 }

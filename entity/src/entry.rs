@@ -24,6 +24,9 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     /// Its transfer's effective time, if earlier than the commit.
     pub effective_at: Option<DateTimeUtc>,
+    /// The previous entry's hash as entries posted before 2026-12-05
+    /// stored it; empty since (it is that entry's `hash`, and the chain walk
+    /// has it): 32 bytes less per entry.
     pub previous_hash: Vec<u8>,
     pub hash: Vec<u8>,
 }

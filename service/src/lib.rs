@@ -3,8 +3,9 @@
 //! Invariants this crate keeps (and [`verify::verify`] checks):
 //! - Σ entry amounts of a transfer = 0; Σ account balances of a currency = 0.
 //! - account.balance = its last entry's balance_after = Σ of its entry amounts.
-//! - Entry sequences are 1..n per account with no gaps; each entry's
-//!   previous_hash is the hash of the account's previous entry.
+//! - Entry sequences are 1..n per account with no gaps; each entry's hash
+//!   covers the hash of the account's previous entry (stored as its
+//!   previous_hash by entries of older versions, empty since).
 //! - One idempotency key, at most one outcome.
 //! - Money is `rust_decimal::Decimal`, never a float, never rounded.
 //!

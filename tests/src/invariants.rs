@@ -53,8 +53,20 @@ fn chains_and_running_balances(accounts: &[account::Model], entries: &[entry::Mo
                 a.code,
                 e.sequence
             );
+            // Each hash recomputed over its predecessor's (an entry stores an
+            // empty previous_hash; older ones store it, and it must match).
+            let recomputed = service::model::hash::entry_hash(&service::model::hash::EntryFields {
+                previous_hash: &previous,
+                account_id: e.account_id,
+                sequence: e.sequence,
+                transfer_id: e.transfer_id,
+                amount: &e.amount.0.to_string(),
+                balance_after: &e.balance_after.0.to_string(),
+                created_at: e.created_at,
+                effective_at: e.effective_at,
+            });
             ensure!(
-                e.previous_hash == previous,
+                (e.previous_hash.is_empty() || e.previous_hash == previous) && e.hash == recomputed,
                 "account {} chain broken at {}",
                 a.code,
                 e.sequence

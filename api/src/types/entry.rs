@@ -5,7 +5,7 @@ use service::entity::entry;
 
 use super::{Account, Transfer};
 use crate::error::{GqlResult, integrity};
-use crate::loaders::{AccountKey, LedgerLoader, TransferKey};
+use crate::loaders::{AccountKey, EntryHashKey, LedgerLoader, TransferKey};
 use crate::scalars::{Id, Money};
 
 pub struct Entry(pub entry::Model);
@@ -71,7 +71,19 @@ impl Entry {
     /// Hex hash of the account's previous entry; 64 zeros for the first.
     async fn previous_hash(&self, ctx: &Context<'_>) -> GqlResult<String> {
         self.private(ctx).await?;
-        Ok(hex::encode(&self.0.previous_hash))
+        let e = &self.0;
+        // Entries posted before 2026-12-05 store it; later ones store it
+        // empty: it is the previous entry's hash, read from there.
+        if !e.previous_hash.is_empty() {
+            return Ok(hex::encode(&e.previous_hash));
+        }
+        if e.sequence <= 1 {
+            return Ok(hex::encode(service::model::hash::ZERO_HASH));
+        }
+        let loader = ctx.data::<DataLoader<LedgerLoader>>()?;
+        let hash = loader.load_one(EntryHashKey(e.account_id, e.sequence - 1)).await?;
+        let hash = hash.ok_or_else(|| integrity(format!("entry {} has no predecessor", e.id)))?;
+        Ok(hex::encode(hash))
     }
 }
 

@@ -8,7 +8,7 @@
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement};
 use uuid::Uuid;
 
 use crate::model::error::Result;
@@ -94,6 +94,30 @@ pub async fn balance_at_effective(ledger: &Ledger, account_id: Uuid, at: DateTim
         sum.checked_add(amount.0)
             .ok_or_else(|| crate::model::error::LedgerError::Internal("balance out of range".into()))
     })
+}
+
+/// The hashes of the entries at (account, sequence) positions: an entry
+/// stores an empty `previous_hash` (it is its predecessor's hash; the chain
+/// walk knows it), so this is how a reader shows it. One statement.
+pub async fn hashes_at(ledger: &Ledger, positions: &[(Uuid, i64)]) -> Result<Vec<(Uuid, i64, Vec<u8>)>> {
+    if positions.is_empty() {
+        return Ok(Vec::new());
+    }
+    let any = positions.iter().fold(Condition::any(), |any, (account, sequence)| {
+        any.add(
+            Condition::all()
+                .add(Column::AccountId.eq(*account))
+                .add(Column::Sequence.eq(*sequence)),
+        )
+    });
+    let rows = entry::Entity::find()
+        .select_only()
+        .columns([Column::AccountId, Column::Sequence, Column::Hash])
+        .filter(any)
+        .into_tuple()
+        .all(ledger.connection())
+        .await?;
+    Ok(rows)
 }
 
 pub async fn by_transfer_ids(ledger: &Ledger, ids: &[Uuid]) -> Result<Vec<entry::Model>> {

@@ -236,11 +236,12 @@ impl Chain {
     }
 
     fn first_fault(&self, e: &Entry) -> Option<String> {
-        if e.previous_hash != self.previous_hash {
+        // Stored by entries of older versions only (empty: not stored).
+        if !e.previous_hash.is_empty() && e.previous_hash != self.previous_hash {
             return Some("previous_hash does not match the previous entry's hash".into());
         }
         let recomputed = entry_hash(&EntryFields {
-            previous_hash: &e.previous_hash,
+            previous_hash: &self.previous_hash,
             account_id: e.account_id,
             sequence: e.sequence,
             transfer_id: e.transfer_id,

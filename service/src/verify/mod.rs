@@ -1,7 +1,8 @@
 //! `verifyLedger` and `tally verify`: recompute everything the ledger claims,
 //! from the rows, in one consistent snapshot, in bounded memory:
-//! - per account: sequences 1..n without gaps, each `previous_hash` equal to
-//!   the previous entry's hash, each hash recomputed, each `balance_after`
+//! - per account: sequences 1..n without gaps, each hash recomputed over
+//!   the previous entry's hash (and a stored `previous_hash`, which entries
+//!   of older versions have, equal to it), times never decreasing, each `balance_after`
 //!   equal to the running sum, and the account row's balance, entry count and
 //!   chain head equal to what its entries say (the first broken entry of each
 //!   account is reported, then that account is skipped); its held balance

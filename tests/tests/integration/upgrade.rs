@@ -150,6 +150,23 @@ async fn a_ledger_of_the_last_release_upgrades_in_place_and_verifies(backend: Ba
         )
         .await?;
     }
+    // Old entries store their previousHash, new ones derive it: the chain
+    // reads whole across the boundary.
+    let page = data(
+        "query($id: UUID!) { account(id: $id) { entries(first: 100) { edges { node { sequence hash previousHash } } } } }",
+        json!({ "id": b }),
+    )
+    .await?;
+    let edges = page["account"]["entries"]["edges"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    ensure!(edges.len() > 6, "{page}");
+    let mut previous = json!("0".repeat(64));
+    for e in &edges {
+        ensure!(e["node"]["previousHash"] == previous, "chain read broken at {e}");
+        previous = e["node"]["hash"].clone();
+    }
     let sealer = service::seal::spawn(ledger.clone(), Duration::from_millis(50));
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while service::seal::seal_once(&ledger).await?.is_some() || !queue_empty(&conn).await? {
