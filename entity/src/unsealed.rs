@@ -1,5 +1,7 @@
 //! A committed transfer waiting for the sealer. Inserted in the posting
 //! transaction, deleted in the sealing transaction: exactly-once by construction.
+//! The table has no index (migration 17): the model's key is SeaORM's, not
+//! the database's.
 
 use sea_orm::entity::prelude::*;
 
@@ -8,7 +10,6 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub transfer_id: Uuid,
-    pub created_at: DateTimeUtc,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -21,6 +21,7 @@ mod m20261205_000013_lean_outbox;
 mod m20261205_000014_no_side_indexes;
 mod m20261205_000015_no_time_index;
 mod m20261205_000016_no_key_index;
+mod m20261205_000017_lean_seal_queue;
 
 pub struct Migrator;
 
@@ -44,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000014_no_side_indexes::Migration),
             Box::new(m20261205_000015_no_time_index::Migration),
             Box::new(m20261205_000016_no_key_index::Migration),
+            Box::new(m20261205_000017_lean_seal_queue::Migration),
         ]
     }
 }

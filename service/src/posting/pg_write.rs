@@ -71,9 +71,9 @@ WITH v AS (
     AS r(id, kind, debit_account_id, credit_account_id, amount, currency, idempotency_key,
       reversal_of, hold_id, description, metadata, created_at, hash, effective_at)
   WHERE (SELECT matched FROM ok)
-  RETURNING id, created_at
+  RETURNING id
 ), u AS (
-  INSERT INTO unsealed (transfer_id, created_at) SELECT id, created_at FROM t
+  INSERT INTO unsealed (transfer_id) SELECT id FROM t
 ), e AS (
   INSERT INTO entry (id, account_id, transfer_id, amount, balance_after, sequence, created_at,
     previous_hash, hash, effective_at)

@@ -77,10 +77,7 @@ impl Book {
         let queue: Vec<unsealed::Model> = self
             .transfers
             .iter()
-            .map(|t| unsealed::Model {
-                transfer_id: t.id,
-                created_at: t.created_at,
-            })
+            .map(|t| unsealed::Model { transfer_id: t.id })
             .collect();
         insert_all::<transfer::Entity, _>(txn, self.transfers).await?;
         insert_all::<unsealed::Entity, _>(txn, queue).await?;
