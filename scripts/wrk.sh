@@ -25,7 +25,7 @@ BASE=${TALLY_PG_URL%/*}
 ./target/release/tally serve --listen 127.0.0.1:$PORT --database-url "$BASE/wrk_tally" --data-dir "$WORK" \
   >"$WORK/tally.log" 2>&1 &
 TALLY_PID=$!
-trap 'kill $TALLY_PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
+trap 'kill $TALLY_PID 2>/dev/null || true; rm -rf "$WORK"; pg_cleanup' EXIT
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/health" >/dev/null 2>&1 && break; sleep 0.1; done
 ./target/release/bench --url "http://127.0.0.1:$PORT" --accounts "$ACCOUNTS" --prepare-only "$WORK/ids" \
   --json "$WORK/b.json" --markdown "$WORK/b.md" --plot "$WORK/b.svg"
