@@ -77,8 +77,8 @@ fn recorded_refusal(record: &idempotency::Model, stored: &str) -> LedgerError {
 }
 
 /// Rebuilds what each successful recorded request did: its transfers (the
-/// ids its record lists, read by primary key), its hold and account as they stand now, and the accounts
-/// it touched. One query each for transfers, holds and accounts, for all the
+/// ids its record lists, read by primary key), its hold and account as
+/// they stand now, and the accounts it touched. One query each for transfers, holds and accounts, for all the
 /// records together (a retried batch of 100 costs 3 queries, not 300).
 async fn recorded_effects(
     txn: &DatabaseTransaction,
@@ -129,7 +129,7 @@ async fn recorded_effects(
 
 /// The transfers a record's outcome made, in order: its first, then the
 /// rest (16 bytes each).
-pub(crate) fn transfer_ids(r: &idempotency::Model) -> Result<Vec<Uuid>> {
+fn transfer_ids(r: &idempotency::Model) -> Result<Vec<Uuid>> {
     let more = r.more_transfer_ids.as_deref().unwrap_or_default();
     let rest = more.chunks(16).map(Uuid::from_slice);
     let rest = rest

@@ -251,7 +251,12 @@ impl Chain {
             effective_at: e.effective_at,
         });
         if e.hash != recomputed {
-            return Some("hash does not match the entry's content (the entry was altered)".into());
+            // Without a stored previous_hash the predecessor's hash is in the
+            // recomputation: a rewritten predecessor shows here too.
+            return Some(match e.previous_hash.is_empty() {
+                true => "hash does not match the entry's content (it, or its predecessor's hash, was altered)".into(),
+                false => "hash does not match the entry's content (the entry was altered)".into(),
+            });
         }
         if let Some(previous) = self.previous_at
             && e.created_at < previous
