@@ -31,6 +31,11 @@ const SQLITE_NO_UPDATE: &str = "CREATE TRIGGER idempotency_no_update BEFORE UPDA
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
+    /// One transaction on SQLite too (the trigger is lifted and restored, and the index dropped, all or nothing).
+    fn use_transaction(&self) -> Option<bool> {
+        Some(true)
+    }
+
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
         let db = m.get_connection();
         let backend = m.get_database_backend();

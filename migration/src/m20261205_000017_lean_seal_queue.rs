@@ -18,6 +18,11 @@ impl MigrationName for Migration {
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
+    /// One transaction on SQLite too (SQLite rebuilds the queue table: all or nothing, or the queue could be lost).
+    fn use_transaction(&self) -> Option<bool> {
+        Some(true)
+    }
+
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
         let sql = match m.get_database_backend() {
             DbBackend::Postgres => {
