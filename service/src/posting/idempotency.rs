@@ -78,8 +78,9 @@ fn recorded_refusal(record: &idempotency::Model, stored: &str) -> LedgerError {
 
 /// Rebuilds what each successful recorded request did: its transfers (the
 /// ids its record lists, read by primary key), its hold and account as
-/// they stand now, and the accounts it touched. One query each for transfers, holds and accounts, for all the
-/// records together (a retried batch of 100 costs 3 queries, not 300).
+/// they stand now, and the accounts it touched. One query each for
+/// transfers, holds and accounts, for all the records together (a retried
+/// batch of 100 costs 3 queries, not 300).
 async fn recorded_effects(
     txn: &DatabaseTransaction,
     records: &HashMap<String, idempotency::Model>,
