@@ -22,6 +22,8 @@ mod m20261205_000014_no_side_indexes;
 mod m20261205_000015_no_time_index;
 mod m20261205_000016_no_key_index;
 mod m20261205_000017_lean_seal_queue;
+mod m20261206_000018_swap_without_locks;
+mod m20261206_000019_no_entry_account_fk;
 
 pub struct Migrator;
 
@@ -46,6 +48,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000015_no_time_index::Migration),
             Box::new(m20261205_000016_no_key_index::Migration),
             Box::new(m20261205_000017_lean_seal_queue::Migration),
+            Box::new(m20261206_000018_swap_without_locks::Migration),
+            Box::new(m20261206_000019_no_entry_account_fk::Migration),
         ]
     }
 }

@@ -14,27 +14,21 @@
 //! keys and unique indexes are checked exactly as for separate statements
 //! (at the end of the statement, before commit).
 //!
-//! The accounts are locked first (`l`), in ascending id order like every
-//! other row lock the engine takes: the update's first condition does not
-//! depend on the row, so PostgreSQL evaluates it once, before the update
-//! reads any row. Without it the update locked rows in whatever order its
-//! plan read them (heap order for a bitmap scan), so an optimistic statement,
-//! which holds no lock beforehand, could deadlock with a locked run taking
-//! the same accounts in id order: PostgreSQL breaks that only after its
-//! one-second `deadlock_timeout`. (In a locked run the rows are already
-//! this transaction's, and taking them again costs nothing.)
-//!
-//! The compare-and-swap is decided once, on the locked rows (`ok`): a row
-//! locked `FOR NO KEY UPDATE` in read committed is the latest committed
-//! version, and nobody can change it until this statement's transaction
-//! ends. Only when every account still has the version the run read does
-//! any part of the statement write; otherwise it writes nothing and reports
-//! the miss, and the run is rerun. That makes the statement safe outside a
-//! transaction too (the engine's optimistic path): it writes everything or
-//! nothing, and an expected, retried miss is a returned flag — not an
-//! aborted statement with an ERROR in the database's log (the function
-//! `tally_cas_guard` of migration `m20261122_000004_cas_guard`, which raised
-//! one, is no longer called).
+//! The accounts go first, through `tally_swap_accounts` (migration
+//! `m20261206_000018_swap_without_locks`): one update per account in
+//! ascending id order, like every other row lock the engine takes, each
+//! only where the version is still the one the run read (a row that
+//! changed while the update waited is re-read: read committed checks the
+//! latest committed version). On the first miss the function undoes its
+//! updates and returns false (`ok`), and then no part of the statement
+//! writes: it reports the miss, and the run is rerun. That makes the
+//! statement safe outside a transaction too (the engine's optimistic path):
+//! it writes everything or nothing, and an expected, retried miss is a
+//! returned flag — not an aborted statement with an ERROR in the database's
+//! log. (The statement locked the rows first with `FOR NO KEY UPDATE` and
+//! then updated them: the order was the same, but each lock was a WAL record
+//! of its own, 108 bytes per transfer. In a locked run the rows are already
+//! this transaction's.)
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
@@ -46,21 +40,9 @@ use crate::store::outbox::Outbox;
 use entity::{account, entry, idempotency, transfer};
 
 const SQL: &str = "\
-WITH v AS (
-  SELECT * FROM unnest($1::uuid[], $2::int8[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::int8[],
-    $8::bytea[], $9::timestamptz[])
-    AS v(id, read_version, balance, held_balance, status, version, entry_count, head_hash, last_entry_at)
-), l AS MATERIALIZED (
-  SELECT id, version FROM account WHERE id = ANY($1::uuid[]) ORDER BY id FOR NO KEY UPDATE
-), ok AS MATERIALIZED (
-  SELECT count(*) = $40 AS matched FROM l JOIN v ON v.id = l.id AND v.read_version = l.version
-), a AS (
-  UPDATE account SET balance = v.balance, held_balance = v.held_balance, status = v.status,
-    version = v.version, entry_count = v.entry_count, head_hash = v.head_hash, last_entry_at = v.last_entry_at
-  FROM v
-  WHERE (SELECT matched FROM ok)
-    AND account.id = ANY($1::uuid[]) AND account.id = v.id AND account.version = v.read_version
-  RETURNING 1
+WITH ok AS MATERIALIZED (
+  SELECT tally_swap_accounts($1::uuid[], $2::int8[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::int8[],
+    $8::bytea[], $9::timestamptz[], $40::int8) AS matched
 ), t AS (
   INSERT INTO transfer (id, kind, debit_account_id, credit_account_id, amount, currency, idempotency_key,
     reversal_of, hold_id, description, metadata, created_at, hash, effective_at)
