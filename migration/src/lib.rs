@@ -24,6 +24,7 @@ mod m20261205_000016_no_key_index;
 mod m20261205_000017_lean_seal_queue;
 mod m20261206_000018_swap_without_locks;
 mod m20261206_000019_no_entry_account_fk;
+mod m20261206_000020_seal_queue_per_write;
 
 pub struct Migrator;
 
@@ -50,6 +51,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000017_lean_seal_queue::Migration),
             Box::new(m20261206_000018_swap_without_locks::Migration),
             Box::new(m20261206_000019_no_entry_account_fk::Migration),
+            Box::new(m20261206_000020_seal_queue_per_write::Migration),
         ]
     }
 }

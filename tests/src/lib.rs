@@ -254,6 +254,17 @@ impl TestApp {
         })
     }
 
+    /// SQL that takes the transfer `id_sql` (an SQL expression for its id)
+    /// off the seal queue: deletes the queue row that lists it.
+    pub fn unqueue_sql(&self, id_sql: &str) -> String {
+        match self.backend {
+            Backend::Postgres => {
+                format!("DELETE FROM unsealed WHERE position(uuid_send({id_sql}) IN transfer_ids) > 0")
+            }
+            Backend::Sqlite => format!("DELETE FROM unsealed WHERE instr(transfer_ids, {id_sql}) > 0"),
+        }
+    }
+
     /// Tampers as a database administrator would: with the append-only
     /// triggers out of the way (PostgreSQL: replica mode for this session;
     /// SQLite: the triggers dropped).

@@ -1,12 +1,12 @@
 //! Step 4 on PostgreSQL: the whole write-back in one statement.
 //!
 //! The compare-and-swap of every changed account and the inserts of
-//! transfers, their seal-queue slots, entries, idempotency records and the
+//! transfers, their seal-queue row, entries, idempotency records and the
 //! run's webhook outbox rows (events and deliveries) travel as one
 //! data-modifying `WITH` statement. Each column travels as one array
 //! parameter, zipped back into rows by `unnest`, so the statement text never
 //! changes: it is parsed and planned once per connection, and a run of any
-//! size costs one round trip instead of seven, with 55 bind parameters however
+//! size costs one round trip instead of seven, with 56 bind parameters however
 //! many rows it writes. Columns without NULLs go as binary arrays (a uuid is
 //! 16 bytes copied, a time 8); the few that may be NULL go as array literals.
 //! (Each table's rows were one JSON document before: expanding 200 entries
@@ -37,7 +37,7 @@ use crate::model::error::{LedgerError, Result};
 use crate::model::event::Event;
 use crate::store::db::array_literal;
 use crate::store::outbox::Outbox;
-use entity::{account, entry, idempotency, transfer};
+use entity::{account, entry, idempotency, transfer, unsealed};
 
 const SQL: &str = "\
 WITH ok AS MATERIALIZED (
@@ -55,7 +55,7 @@ WITH ok AS MATERIALIZED (
   WHERE (SELECT matched FROM ok)
   RETURNING id
 ), u AS (
-  INSERT INTO unsealed (transfer_id) SELECT id FROM t
+  INSERT INTO unsealed (transfer_ids) SELECT $56::bytea WHERE (SELECT matched FROM ok) AND octet_length($56::bytea) > 0
 ), e AS (
   INSERT INTO entry (id, account_id, transfer_id, amount, balance_after, sequence, created_at,
     previous_hash, hash, effective_at)
@@ -130,6 +130,8 @@ pub(super) async fn write(db: &impl ConnectionTrait, accounts: &[(account::Model
             .as_ref()
             .map(|ids| format!("\\x{}", hex::encode(ids)))
     });
+    // $56: the seal-queue row, every transfer's id (none: no row).
+    p.0.push(unsealed::Model::of(transfers.iter().map(|t| t.id)).transfer_ids.into());
     let stmt = Statement::from_sql_and_values(DbBackend::Postgres, SQL, p.0);
     let row = db
         .query_one_raw(stmt)

@@ -1,6 +1,6 @@
 //! Step 4 of the engine: writing the book back. A compare-and-swap of every
 //! changed account and hold, then the inserts of holds, transfers, their
-//! seal-queue slots, entries, idempotency records and outbox rows (on
+//! seal-queue row, entries, idempotency records and outbox rows (on
 //! PostgreSQL the accounts and the inserts other than holds are one
 //! statement, `pg_write`).
 
@@ -73,12 +73,12 @@ impl Book {
             pg_write::write(txn, &changed, rows).await?;
             return Ok(all_rows(changed, unchanged));
         }
-        // Queued for the sealer in the same transaction: sealed exactly once.
-        let queue: Vec<unsealed::Model> = self
-            .transfers
-            .iter()
-            .map(|t| unsealed::Model { transfer_id: t.id })
-            .collect();
+        // Queued for the sealer in the same transaction (one row for the
+        // whole write-back): sealed exactly once.
+        let queue: Vec<unsealed::Model> = match self.transfers.is_empty() {
+            true => Vec::new(),
+            false => vec![unsealed::Model::of(self.transfers.iter().map(|t| t.id))],
+        };
         insert_all::<transfer::Entity, _>(txn, self.transfers).await?;
         insert_all::<unsealed::Entity, _>(txn, queue).await?;
         insert_all::<entry::Entity, _>(txn, self.entries).await?;

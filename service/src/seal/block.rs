@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder};
 use uuid::Uuid;
 
 use crate::model::error::{LedgerError, Result};
@@ -15,7 +15,7 @@ use crate::store::lease::Fence;
 use crate::store::ledger::Ledger;
 use entity::{block, journal, transfer, unsealed};
 
-/// The most transfers one block seals.
+/// The most transfers one block seals (give or take its last queue row's).
 const MAX_BLOCK: u64 = 20_000;
 
 /// What a fenced seal did.
@@ -61,14 +61,7 @@ async fn seal_attempt(ledger: &Ledger, fence: Option<(&Fence, Duration)>) -> Res
     {
         return Ok(Sealed::Fenced);
     }
-    let queued: Vec<Uuid> = unsealed::Entity::find()
-        .order_by_asc(unsealed::Column::TransferId)
-        .limit(MAX_BLOCK)
-        .all(txn)
-        .await?
-        .into_iter()
-        .map(|u| u.transfer_id)
-        .collect();
+    let (rows, queued) = take_queue(txn).await?;
     if queued.is_empty() {
         w.txn.commit().await?;
         return Ok(Sealed::Nothing);
@@ -105,7 +98,7 @@ async fn seal_attempt(ledger: &Ledger, fence: Option<(&Fence, Duration)>) -> Res
     };
     b.block_hash = block_hash(&b).to_vec();
     let oldest = queued.first().and_then(|id| id.get_timestamp()).map(|t| t.to_unix());
-    write_block(txn, leaves, &b, queued).await?;
+    write_block(txn, leaves, &b, rows).await?;
     w.txn.commit().await?;
     if let Some((secs, nanos)) = oldest {
         // Ids are UUID v7: the oldest queued transfer's id carries its time.
@@ -121,7 +114,7 @@ async fn write_block(
     txn: &DatabaseTransaction,
     leaves: Vec<journal::Model>,
     b: &block::Model,
-    queued: Vec<Uuid>,
+    rows: Vec<Vec<u8>>,
 ) -> Result<()> {
     use sea_orm::IntoActiveModel;
     block::Entity::insert(b.clone().into_active_model())
@@ -131,13 +124,37 @@ async fn write_block(
         let rows = chunk.iter().cloned().map(IntoActiveModel::into_active_model);
         journal::Entity::insert_many(rows).exec_without_returning(txn).await?;
     }
-    for chunk in queued.chunks(1000) {
+    for chunk in rows.chunks(1000) {
         unsealed::Entity::delete_many()
-            .filter(unsealed::Column::TransferId.is_in(chunk.iter().copied()))
+            .filter(unsealed::Column::TransferIds.is_in(chunk.iter().cloned()))
             .exec(txn)
             .await?;
     }
     Ok(())
+}
+
+/// The queue rows this seal takes — the oldest first (ids are UUID v7),
+/// whole rows until they hold [`MAX_BLOCK`] transfers — and their transfers
+/// in id order.
+async fn take_queue(txn: &DatabaseTransaction) -> Result<(Vec<Vec<u8>>, Vec<Uuid>)> {
+    let mut queue = Vec::new();
+    for row in unsealed::Entity::find().all(txn).await? {
+        let ids = row
+            .ids()
+            .ok_or_else(|| LedgerError::Internal("a seal-queue row is not a list of transfer ids".into()))?;
+        queue.push((ids.iter().min().copied(), row.transfer_ids, ids));
+    }
+    queue.sort_unstable_by_key(|(oldest, ..)| *oldest);
+    let (mut rows, mut queued) = (Vec::new(), Vec::new());
+    for (_, row, ids) in queue {
+        if queued.len() as u64 >= MAX_BLOCK {
+            break;
+        }
+        rows.push(row);
+        queued.extend(ids);
+    }
+    queued.sort_unstable();
+    Ok((rows, queued))
 }
 
 /// The queued transfers' hashes, read by `rows_with` (on PostgreSQL one

@@ -1,6 +1,7 @@
 //! The transfer walk: every transfer in id order with its entries, its
-//! journal leaf and its seal-queue slot. On PostgreSQL, transfers (joined to
-//! leaf and slot) and entries (by their transfer index) are two streams on
+//! journal leaf and whether the seal queue (read whole first, in the same
+//! snapshot) lists it. On PostgreSQL, transfers (joined to their
+//! leaf) and entries (by their transfer index) are two streams on
 //! two connections of one snapshot, merged here by transfer id: the database
 //! sends each row once and works on two cores. On SQLite (one connection)
 //! it is one joined query. Checks that every transfer has two
@@ -10,12 +11,12 @@
 //! with. Given the ledger's [`Chains`], it hands every entry it reads to
 //! them, so each entry is read once.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures::StreamExt;
-use sea_orm::{ConnectionTrait, DatabaseTransaction, Statement, StreamTrait};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, EntityTrait, Statement, StreamTrait};
 use tokio::sync::mpsc::Sender;
 use uuid::Uuid;
 
@@ -25,17 +26,15 @@ use super::legs::{Current, finish};
 use crate::model::error::{LedgerError, Result};
 use crate::model::report::{MAX_PROBLEMS, Problem, Verification};
 use crate::store::db::Cols;
-use entity::transfer;
+use entity::{transfer, unsealed};
 
-/// A transfer with its leaf and queue slot: the columns [`decode`] reads.
+/// A transfer with its leaf: the columns [`decode`] reads.
 const TRANSFER_COLUMNS: &str = "t.id, t.kind, t.debit_account_id, t.credit_account_id, t.amount, t.currency, \
     t.idempotency_key, t.reversal_of, t.hold_id, t.description, t.metadata, t.created_at, t.effective_at, t.hash, \
-    j.leaf_index, j.transfer_hash, u.transfer_id";
-const TRANSFER_JOINS: &str = "FROM transfer t \
-    LEFT JOIN journal j ON j.transfer_id = t.id \
-    LEFT JOIN unsealed u ON u.transfer_id = t.id";
+    j.leaf_index, j.transfer_hash";
+const TRANSFER_JOINS: &str = "FROM transfer t LEFT JOIN journal j ON j.transfer_id = t.id";
 
-/// Transfers with their leaf and queue slot.
+/// Transfers with their leaf.
 fn transfers_sql() -> String {
     format!("SELECT {TRANSFER_COLUMNS} {TRANSFER_JOINS} ORDER BY t.id")
 }
@@ -54,7 +53,7 @@ fn joined_sql() -> String {
 }
 /// Where the entry's columns start in a row of [`joined_sql`]: after the
 /// [`TRANSFER_COLUMNS`].
-const LEG_COLUMNS: usize = 17;
+const LEG_COLUMNS: usize = 16;
 
 /// Transfers (or entries) per hand-over from one task to the next.
 const BATCH: usize = 512;
@@ -75,6 +74,9 @@ pub(super) enum Source {
 /// and decodes rows, a second one hashes and checks them, so the walk uses
 /// two cores (the channel between them is bounded: memory stays constant).
 pub(super) async fn walk(source: Source, chains: Option<Chains>, entries_seen: Arc<AtomicU64>) -> Result<Walked> {
+    let queue = match &source {
+        Source::Joined(txn) | Source::Merged { transfers: txn, .. } => queued(txn).await?,
+    };
     let (batches, mut inbox) = tokio::sync::mpsc::channel::<Vec<Current>>(4);
     let checker = tokio::spawn(async move {
         let mut out = Walked {
@@ -84,7 +86,8 @@ pub(super) async fn walk(source: Source, chains: Option<Chains>, entries_seen: A
             chains,
         };
         while let Some(batch) = inbox.recv().await {
-            for t in batch {
+            for mut t in batch {
+                t.queued = queue.contains(&t.transfer.id);
                 finish(t, &mut out);
             }
             entries_seen.store(out.entries, Ordering::Relaxed);
@@ -197,6 +200,18 @@ async fn read_entries(txn: &DatabaseTransaction, out: &Sender<Vec<Entry>>) -> Re
     Ok(())
 }
 
+/// Every transfer the seal queue lists.
+async fn queued(txn: &DatabaseTransaction) -> Result<HashSet<Uuid>> {
+    let mut ids = HashSet::new();
+    for row in unsealed::Entity::find().all(txn).await? {
+        let listed = row
+            .ids()
+            .ok_or_else(|| LedgerError::Internal("a seal-queue row is not a list of transfer ids".into()))?;
+        ids.extend(listed);
+    }
+    Ok(ids)
+}
+
 async fn send(batches: &Sender<Vec<Current>>, batch: Vec<Current>) -> Result<()> {
     batches
         .send(batch)
@@ -227,11 +242,10 @@ fn decode(id: Uuid, c: &mut Cols<'_>) -> Result<Current> {
     };
     let leaf_index: Option<i64> = c.next()?;
     let sealed_hash: Option<Vec<u8>> = c.next()?;
-    let queued: Option<Uuid> = c.next()?;
     Ok(Current {
         transfer,
         leaf: leaf_index.map(|i| (i, sealed_hash.unwrap_or_default())),
-        queued: queued.is_some(),
+        queued: false, // the checker looks it up
         legs: Vec::with_capacity(2),
     })
 }

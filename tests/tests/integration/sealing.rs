@@ -152,7 +152,11 @@ async fn tail_truncation_is_detected(app: TestApp) -> Result<()> {
         ))
         .await?;
     }
-    app.tamper(&format!("DELETE FROM entry WHERE transfer_id = {t}; DELETE FROM unsealed WHERE transfer_id = {t}; DELETE FROM transfer WHERE id = {t}")).await?;
+    let unqueue = app.unqueue_sql(&t);
+    app.tamper(&format!(
+        "DELETE FROM entry WHERE transfer_id = {t}; {unqueue}; DELETE FROM transfer WHERE id = {t}"
+    ))
+    .await?;
     tests::invariants::check(&app.db).await?; // the rows alone look consistent…
     let found = problems(&app).await?;
     assert!(

@@ -108,8 +108,9 @@ async fn an_entry_whose_transfer_was_deleted_is_named(app: TestApp) -> Result<()
     let a_sql = id_sql(&app, a);
     app.tamper(&format!(
         "DELETE FROM journal WHERE transfer_id = (SELECT transfer_id FROM entry WHERE account_id = {a_sql} AND sequence = 2); \
-         DELETE FROM unsealed WHERE transfer_id = (SELECT transfer_id FROM entry WHERE account_id = {a_sql} AND sequence = 2); \
-         DELETE FROM transfer WHERE id = (SELECT transfer_id FROM entry WHERE account_id = {a_sql} AND sequence = 2)"
+         {}; \
+         DELETE FROM transfer WHERE id = (SELECT transfer_id FROM entry WHERE account_id = {a_sql} AND sequence = 2)",
+        app.unqueue_sql(&format!("(SELECT transfer_id FROM entry WHERE account_id = {a_sql} AND sequence = 2)"))
     ))
     .await?;
     let found = problems(&app).await?;
