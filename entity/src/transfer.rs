@@ -29,6 +29,12 @@ pub struct Model {
     pub effective_at: Option<DateTimeUtc>,
     /// SHA-256 over the transfer's canonical content and its entries' hashes.
     pub hash: Option<Vec<u8>>,
+    /// Where its debit entry sits in the debit account's chain: with the
+    /// account, the entry's primary key (migration 21; every transfer has
+    /// it, the column allows NULL only so a damaged row can be read).
+    pub debit_sequence: Option<i64>,
+    /// Where its credit entry sits in the credit account's chain.
+    pub credit_sequence: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -25,6 +25,7 @@ mod m20261205_000017_lean_seal_queue;
 mod m20261206_000018_swap_without_locks;
 mod m20261206_000019_no_entry_account_fk;
 mod m20261206_000020_seal_queue_per_write;
+mod m20261206_000021_entries_by_position;
 
 pub struct Migrator;
 
@@ -52,6 +53,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000018_swap_without_locks::Migration),
             Box::new(m20261206_000019_no_entry_account_fk::Migration),
             Box::new(m20261206_000020_seal_queue_per_write::Migration),
+            Box::new(m20261206_000021_entries_by_position::Migration),
         ]
     }
 }

@@ -103,10 +103,12 @@ fn chains_and_running_balances(accounts: &[account::Model], entries: &[entry::Mo
 
 fn transfers_balance(transfers: &[transfer::Model], entries: &[entry::Model]) -> Result<()> {
     let mut sums: HashMap<Uuid, (Decimal, usize)> = HashMap::new();
+    let mut at: HashMap<(Uuid, i64), Uuid> = HashMap::new();
     for e in entries {
         let s = sums.entry(e.transfer_id).or_default();
         s.0 += e.amount.0;
         s.1 += 1;
+        at.insert((e.account_id, e.sequence), e.transfer_id);
     }
     for t in transfers {
         let (sum, n) = sums.remove(&t.id).unwrap_or_default();
@@ -115,6 +117,14 @@ fn transfers_balance(transfers: &[transfer::Model], entries: &[entry::Model]) ->
             "transfer {} has {n} entries summing to {sum}",
             t.id
         );
+        // Readers find the entries by the positions the transfer records.
+        for (account, sequence) in [
+            (t.debit_account_id, t.debit_sequence),
+            (t.credit_account_id, t.credit_sequence),
+        ] {
+            let found = sequence.and_then(|s| at.get(&(account, s)));
+            ensure!(found == Some(&t.id), "transfer {} records a wrong entry position", t.id);
+        }
     }
     ensure!(sums.is_empty(), "entries of unknown transfers");
     Ok(())

@@ -350,6 +350,8 @@ mod tests {
             created_at: at,
             effective_at: None,
             hash: None,
+            debit_sequence: Some(2),
+            credit_sequence: Some(2),
         };
         let entry = |account_id, amount, after| entry::Model {
             id: Uuid::now_v7(),

@@ -139,15 +139,18 @@ impl Book {
             created_at: at,
             effective_at: m.req.effective_at,
             hash: None,
+            debit_sequence: None,
+            credit_sequence: None,
         };
         self.post_entry(d.id, &t, -amount, debit_after)?;
         self.post_entry(c.id, &t, amount, credit_after)?;
-        let legs: Vec<&[u8]> = self.entries[self.entries.len() - 2..]
-            .iter()
-            .map(|e| e.hash.as_slice())
-            .collect();
+        let legs = &self.entries[self.entries.len() - 2..];
+        let hashes: Vec<&[u8]> = legs.iter().map(|e| e.hash.as_slice()).collect();
         let t = transfer::Model {
-            hash: Some(transfer_hash(&t, &legs).to_vec()),
+            hash: Some(transfer_hash(&t, &hashes).to_vec()),
+            // Where the entries sit: how readers find them (no index by transfer).
+            debit_sequence: Some(legs[0].sequence),
+            credit_sequence: Some(legs[1].sequence),
             ..t
         };
         self.transfers.push(t.clone());

@@ -6,7 +6,7 @@
 //! data-modifying `WITH` statement. Each column travels as one array
 //! parameter, zipped back into rows by `unnest`, so the statement text never
 //! changes: it is parsed and planned once per connection, and a run of any
-//! size costs one round trip instead of seven, with 56 bind parameters however
+//! size costs one round trip instead of seven, with 58 bind parameters however
 //! many rows it writes. Columns without NULLs go as binary arrays (a uuid is
 //! 16 bytes copied, a time 8); the few that may be NULL go as array literals.
 //! (Each table's rows were one JSON document before: expanding 200 entries
@@ -45,13 +45,15 @@ WITH ok AS MATERIALIZED (
     $8::bytea[], $9::timestamptz[], $40::int8) AS matched
 ), t AS (
   INSERT INTO transfer (id, kind, debit_account_id, credit_account_id, amount, currency, idempotency_key,
-    reversal_of, hold_id, description, metadata, created_at, hash, effective_at)
+    reversal_of, hold_id, description, metadata, created_at, hash, effective_at, debit_sequence, credit_sequence)
   SELECT id, kind, debit_account_id, credit_account_id, amount, currency, idempotency_key,
-    reversal_of, hold_id, description, metadata::jsonb, created_at, hash, effective_at
+    reversal_of, hold_id, description, metadata::jsonb, created_at, hash, effective_at, debit_sequence,
+    credit_sequence
   FROM unnest($10::uuid[], $11::text[], $12::uuid[], $13::uuid[], $14::text[], $15::text[], $16::text[],
-    $17::uuid[], $18::uuid[], $19::text[], $20::text[], $21::timestamptz[], $22::bytea[], $41::timestamptz[])
+    $17::uuid[], $18::uuid[], $19::text[], $20::text[], $21::timestamptz[], $22::bytea[], $41::timestamptz[],
+    $57::int8[], $58::int8[])
     AS r(id, kind, debit_account_id, credit_account_id, amount, currency, idempotency_key,
-      reversal_of, hold_id, description, metadata, created_at, hash, effective_at)
+      reversal_of, hold_id, description, metadata, created_at, hash, effective_at, debit_sequence, credit_sequence)
   WHERE (SELECT matched FROM ok)
   RETURNING id
 ), u AS (
@@ -132,6 +134,20 @@ pub(super) async fn write(db: &impl ConnectionTrait, accounts: &[(account::Model
     });
     // $56: the seal-queue row, every transfer's id (none: no row).
     p.0.push(unsealed::Model::of(transfers.iter().map(|t| t.id)).transfer_ids.into());
+    // $57, $58: where each transfer's entries sit.
+    for side in [
+        |t: &transfer::Model| t.debit_sequence,
+        |t: &transfer::Model| t.credit_sequence,
+    ] {
+        let positions = transfers
+            .iter()
+            .map(side)
+            .collect::<Option<Vec<i64>>>()
+            .ok_or_else(|| {
+                LedgerError::Internal("a transfer reached the write-back without its entries' positions".into())
+            })?;
+        p.0.push(positions.into());
+    }
     let stmt = Statement::from_sql_and_values(DbBackend::Postgres, SQL, p.0);
     let row = db
         .query_one_raw(stmt)

@@ -120,11 +120,32 @@ pub async fn hashes_at(ledger: &Ledger, positions: &[(Uuid, i64)]) -> Result<Vec
     Ok(rows)
 }
 
+/// The entries of the transfers `ids` (debit entry first, then credit, per
+/// transfer). A transfer records where its entries sit (migration 21), so
+/// this is one statement of primary-key lookups, not an index by transfer.
 pub async fn by_transfer_ids(ledger: &Ledger, ids: &[Uuid]) -> Result<Vec<entry::Model>> {
-    let rows = entry::Entity::find()
-        .filter(Column::TransferId.is_in(ids.iter().copied()))
-        .order_by_asc(Column::Id)
-        .all(ledger.connection())
-        .await?;
-    Ok(rows)
+    of_transfers(ledger.connection(), ids).await
+}
+
+/// [`by_transfer_ids`] on any connection.
+pub(crate) async fn of_transfers(db: &impl ConnectionTrait, ids: &[Uuid]) -> Result<Vec<entry::Model>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let backend = db.get_database_backend();
+    let (which, values): (String, Vec<sea_orm::Value>) = match backend {
+        sea_orm::DbBackend::Postgres => ("= ANY($1::uuid[])".into(), vec![ids.to_vec().into()]),
+        _ => (
+            format!("IN ({})", vec!["?"; ids.len()].join(", ")),
+            ids.iter().map(|id| (*id).into()).collect(),
+        ),
+    };
+    let sql = format!(
+        "SELECT e.* FROM transfer t JOIN entry e \
+         ON (e.account_id = t.debit_account_id AND e.sequence = t.debit_sequence) \
+         OR (e.account_id = t.credit_account_id AND e.sequence = t.credit_sequence) \
+         WHERE t.id {which} ORDER BY e.id"
+    );
+    let stmt = Statement::from_sql_and_values(backend, sql, values);
+    Ok(entry::Entity::find().from_raw_sql(stmt).all(db).await?)
 }

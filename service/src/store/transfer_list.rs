@@ -79,12 +79,15 @@ async fn of_account(
     let db = ledger.connection();
     let from_sequence = match after {
         None => 0,
-        Some(cursor) => entry::Entity::find()
-            .filter(entry::Column::AccountId.eq(account))
-            .filter(entry::Column::TransferId.eq(cursor))
+        // The cursor transfer records where its entry on this account sits.
+        Some(cursor) => transfer::Entity::find_by_id(cursor)
             .one(db)
             .await?
-            .map(|e| e.sequence)
+            .and_then(|t| match account {
+                a if a == t.debit_account_id => t.debit_sequence,
+                a if a == t.credit_account_id => t.credit_sequence,
+                _ => None,
+            })
             .ok_or_else(|| {
                 LedgerError::client(
                     ErrorCode::InvalidInput,

@@ -237,7 +237,7 @@ async fn transfers_with_entries(
 ) -> Result<(HashMap<Uuid, transfer::Model>, Vec<entry::Model>)> {
     let db = ledger.connection();
     let transfers = rows_with::<transfer::Entity>(db, transfer::Column::Id, ids).await?;
-    let entries = rows_with::<entry::Entity>(db, entry::Column::TransferId, ids).await?;
+    let entries = crate::store::entry::of_transfers(db, ids).await?;
     Ok((transfers.into_iter().map(|t| (t.id, t)).collect(), entries))
 }
 

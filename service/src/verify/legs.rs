@@ -1,5 +1,6 @@
 //! Each transfer as the walk meets it: exactly two entries summing to zero
-//! on its debit and credit accounts, its hash recomputed, and sealed (with
+//! on its debit and credit accounts, at the positions the transfer records,
+//! its hash recomputed, and sealed (with
 //! the hash it was sealed with) or queued; its entries then go to their
 //! accounts' chains.
 
@@ -77,6 +78,10 @@ fn check_legs(t: &Current, v: &mut Verification) {
     let (legs, transfer) = (&t.legs, &t.transfer);
     let sum: Decimal = legs.iter().map(|l| l.amount).sum();
     let leg = |account: Uuid, amount: Decimal| legs.iter().any(|l| l.account_id == account && l.amount == amount);
+    let at = |account: Uuid, sequence: Option<i64>| {
+        legs.iter()
+            .any(|l| l.account_id == account && Some(l.sequence) == sequence)
+    };
     let message = if legs.len() != 2 {
         format!("transfer has {} entries, not 2", legs.len())
     } else if !sum.is_zero() {
@@ -84,6 +89,11 @@ fn check_legs(t: &Current, v: &mut Verification) {
     } else if !leg(transfer.debit_account_id, -transfer.amount.0) || !leg(transfer.credit_account_id, transfer.amount.0)
     {
         "entries do not match the transfer's accounts and amount".to_owned()
+    } else if !at(transfer.debit_account_id, transfer.debit_sequence)
+        || !at(transfer.credit_account_id, transfer.credit_sequence)
+    {
+        // Readers find a transfer's entries by these positions.
+        "the transfer's entry positions do not point at its entries".to_owned()
     } else {
         return;
     };

@@ -1,7 +1,8 @@
 //! The transfer walk: every transfer in id order with its entries, its
 //! journal leaf and whether the seal queue (read whole first, in the same
 //! snapshot) lists it. On PostgreSQL, transfers (joined to their
-//! leaf) and entries (by their transfer index) are two streams on
+//! leaf) and entries (sorted by transfer: no index keeps them in that order
+//! since migration 21) are two streams on
 //! two connections of one snapshot, merged here by transfer id: the database
 //! sends each row once and works on two cores. On SQLite (one connection)
 //! it is one joined query. Checks that every transfer has two
@@ -31,7 +32,7 @@ use entity::{transfer, unsealed};
 /// A transfer with its leaf: the columns [`decode`] reads.
 const TRANSFER_COLUMNS: &str = "t.id, t.kind, t.debit_account_id, t.credit_account_id, t.amount, t.currency, \
     t.idempotency_key, t.reversal_of, t.hold_id, t.description, t.metadata, t.created_at, t.effective_at, t.hash, \
-    j.leaf_index, j.transfer_hash";
+    t.debit_sequence, t.credit_sequence, j.leaf_index, j.transfer_hash";
 const TRANSFER_JOINS: &str = "FROM transfer t LEFT JOIN journal j ON j.transfer_id = t.id";
 
 /// Transfers with their leaf.
@@ -53,7 +54,7 @@ fn joined_sql() -> String {
 }
 /// Where the entry's columns start in a row of [`joined_sql`]: after the
 /// [`TRANSFER_COLUMNS`].
-const LEG_COLUMNS: usize = 16;
+const LEG_COLUMNS: usize = 18;
 
 /// Transfers (or entries) per hand-over from one task to the next.
 const BATCH: usize = 512;
@@ -182,6 +183,11 @@ async fn read_merged(
 /// Streams entries to the merger. Stops quietly when the merger hangs up:
 /// it needs no entries past the last transfer.
 async fn read_entries(txn: &DatabaseTransaction, out: &Sender<Vec<Entry>>) -> Result<()> {
+    if txn_backend(txn) == sea_orm::DbBackend::Postgres {
+        // No index orders entries by transfer (migration 21): the database
+        // sorts them, in memory up to this much, in a few merged runs beyond.
+        txn.execute_unprepared("SET LOCAL work_mem = '256MB'").await?;
+    }
     let statement = Statement::from_string(txn_backend(txn), entries_sql());
     let mut rows = txn.stream_raw(statement).await?;
     let mut batch = Vec::with_capacity(BATCH * 2);
@@ -239,6 +245,8 @@ fn decode(id: Uuid, c: &mut Cols<'_>) -> Result<Current> {
         created_at: c.next()?,
         effective_at: c.next()?,
         hash: c.next()?,
+        debit_sequence: c.next()?,
+        credit_sequence: c.next()?,
     };
     let leaf_index: Option<i64> = c.next()?;
     let sealed_hash: Option<Vec<u8>> = c.next()?;

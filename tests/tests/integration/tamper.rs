@@ -12,6 +12,7 @@ both!(
     a_changed_stored_balance_is_reported,
     an_entry_whose_transfer_was_deleted_is_named,
     a_transfer_pointed_at_an_account_that_does_not_exist_is_reported,
+    a_transfer_whose_entry_positions_were_moved_is_named,
     stored_values_no_version_wrote_are_internal_errors_not_plausible_answers,
 );
 
@@ -157,6 +158,28 @@ async fn a_transfer_pointed_at_an_account_that_does_not_exist_is_reported(app: T
         )
         .await?;
     ensure_internal(&read, "a transfer whose debit account is gone")?;
+    Ok(())
+}
+
+/// A transfer records where its entries sit (readers find them there, not
+/// by an index): a moved position is named, though every chain is intact.
+async fn a_transfer_whose_entry_positions_were_moved_is_named(app: TestApp) -> Result<()> {
+    let a = ledger_with_history(&app).await?;
+    let a_sql = id_sql(&app, a);
+    let t = format!("(SELECT transfer_id FROM entry WHERE account_id = {a_sql} AND sequence = 5)");
+    app.tamper(&format!(
+        "UPDATE transfer SET debit_sequence = debit_sequence - 1 WHERE id = {t}"
+    ))
+    .await?;
+    let found = problems(&app).await?;
+    let named = |p: &Value| {
+        p["transferId"].is_string()
+            && p["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("entry positions do not point at its entries"))
+    };
+    assert!(found.iter().any(named), "{found:?}");
+    assert_eq!(found.len(), 1, "only the transfer is wrong: {found:?}");
     Ok(())
 }
 
