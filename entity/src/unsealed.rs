@@ -29,7 +29,7 @@ impl Model {
     /// The transfers this row queues; `None` when the list is malformed
     /// (not a whole number of ids).
     pub fn ids(&self) -> Option<Vec<Uuid>> {
-        if self.transfer_ids.len() % 16 != 0 {
+        if !self.transfer_ids.len().is_multiple_of(16) {
             return None;
         }
         Some(
