@@ -1,5 +1,6 @@
 //! An account: the one mutable ledger row, holding the stored total (balance),
-//! the floor, the version bumped on every change and the head of its hash chain.
+//! the floor, the version bumped on every change and the length of its hash
+//! chain (its head is the latest entry's hash).
 
 use sea_orm::entity::prelude::*;
 
@@ -22,7 +23,11 @@ pub struct Model {
     pub is_system: bool,
     pub version: i64,
     pub entry_count: i64,
-    /// Hash of the latest entry, or 32 zero bytes before the first.
+    /// Hash of the latest entry, or 32 zero bytes before the first. Not a
+    /// column (migration 22): it is the latest entry's `hash`, which the
+    /// engine reads with the row it locks (`store::account::lock`); other
+    /// reads leave it empty.
+    #[sea_orm(ignore)]
     pub head_hash: Vec<u8>,
     /// `created_at` of the latest entry; new entries never go below it.
     pub last_entry_at: Option<DateTimeUtc>,

@@ -26,6 +26,7 @@ mod m20261206_000018_swap_without_locks;
 mod m20261206_000019_no_entry_account_fk;
 mod m20261206_000020_seal_queue_per_write;
 mod m20261206_000021_entries_by_position;
+mod m20261206_000022_no_account_head_hash;
 
 pub struct Migrator;
 
@@ -54,6 +55,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000019_no_entry_account_fk::Migration),
             Box::new(m20261206_000020_seal_queue_per_write::Migration),
             Box::new(m20261206_000021_entries_by_position::Migration),
+            Box::new(m20261206_000022_no_account_head_hash::Migration),
         ]
     }
 }

@@ -28,7 +28,7 @@ impl MigrationName for Migration {
 
 const UP: &str = "\
 CREATE FUNCTION tally_swap_accounts(ids uuid[], read_versions int8[], balances text[], held_balances text[],
-  statuses text[], versions int8[], entry_counts int8[], head_hashes bytea[], last_entry_ats timestamptz[],
+  statuses text[], versions int8[], entry_counts int8[], last_entry_ats timestamptz[],
   expected int8) RETURNS boolean
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
@@ -39,12 +39,11 @@ BEGIN
   END IF;
   FOR r IN
     SELECT * FROM unnest(ids, read_versions, balances, held_balances, statuses, versions, entry_counts,
-      head_hashes, last_entry_ats) AS v(id, read_version, balance, held_balance, status, version, entry_count,
-      head_hash, last_entry_at)
+      last_entry_ats) AS v(id, read_version, balance, held_balance, status, version, entry_count, last_entry_at)
     ORDER BY id
   LOOP
     UPDATE account SET balance = r.balance, held_balance = r.held_balance, status = r.status,
-      version = r.version, entry_count = r.entry_count, head_hash = r.head_hash, last_entry_at = r.last_entry_at
+      version = r.version, entry_count = r.entry_count, last_entry_at = r.last_entry_at
     WHERE id = r.id AND version = r.read_version;
     IF NOT FOUND THEN
       RAISE EXCEPTION USING ERRCODE = 'TL001';
@@ -57,7 +56,7 @@ END
 $$";
 
 const DOWN: &str = "DROP FUNCTION tally_swap_accounts(uuid[], int8[], text[], text[], text[], int8[], int8[], \
-    bytea[], timestamptz[], int8)";
+    timestamptz[], int8)";
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {

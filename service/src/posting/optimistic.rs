@@ -25,13 +25,12 @@
 
 use std::collections::HashMap;
 
-use sea_orm::{ColumnTrait, DbBackend, EntityTrait, QueryFilter};
+use sea_orm::DbBackend;
 
 use super::book::Book;
 use super::plan;
 use crate::model::request::{Outcome, Request};
 use crate::store::ledger::Ledger;
-use entity::account;
 
 /// Runs `requests` optimistically; `None` when the run must take the locked
 /// path instead (nothing was written).
@@ -48,11 +47,7 @@ pub(super) async fn run(ledger: &Ledger, requests: &[Request]) -> Option<Vec<Out
     let _claim = ledger.cache.in_flight.claim_alone(&ids)?;
     let (mut rows, missing) = ledger.cache.recent.get(&ids);
     if !missing.is_empty() {
-        let read = account::Entity::find()
-            .filter(account::Column::Id.is_in(missing))
-            .all(db)
-            .await
-            .ok()?;
+        let read = crate::store::account::with_heads(db, missing, false).await.ok()?;
         rows.extend(read);
     }
     let scales = crate::store::currency::scales_of(ledger, db, &rows).await.ok()?;

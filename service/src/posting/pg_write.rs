@@ -6,7 +6,7 @@
 //! data-modifying `WITH` statement. Each column travels as one array
 //! parameter, zipped back into rows by `unnest`, so the statement text never
 //! changes: it is parsed and planned once per connection, and a run of any
-//! size costs one round trip instead of seven, with 58 bind parameters however
+//! size costs one round trip instead of seven, with 57 bind parameters however
 //! many rows it writes. Columns without NULLs go as binary arrays (a uuid is
 //! 16 bytes copied, a time 8); the few that may be NULL go as array literals.
 //! (Each table's rows were one JSON document before: expanding 200 entries
@@ -42,29 +42,29 @@ use entity::{account, entry, idempotency, transfer, unsealed};
 const SQL: &str = "\
 WITH ok AS MATERIALIZED (
   SELECT tally_swap_accounts($1::uuid[], $2::int8[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::int8[],
-    $8::bytea[], $9::timestamptz[], $40::int8) AS matched
+    $8::timestamptz[], $39::int8) AS matched
 ), t AS (
   INSERT INTO transfer (id, kind, debit_account_id, credit_account_id, amount, currency, idempotency_key,
     reversal_of, hold_id, description, metadata, created_at, hash, effective_at, debit_sequence, credit_sequence)
   SELECT id, kind, debit_account_id, credit_account_id, amount, currency, idempotency_key,
     reversal_of, hold_id, description, metadata::jsonb, created_at, hash, effective_at, debit_sequence,
     credit_sequence
-  FROM unnest($10::uuid[], $11::text[], $12::uuid[], $13::uuid[], $14::text[], $15::text[], $16::text[],
-    $17::uuid[], $18::uuid[], $19::text[], $20::text[], $21::timestamptz[], $22::bytea[], $41::timestamptz[],
-    $57::int8[], $58::int8[])
+  FROM unnest($9::uuid[], $10::text[], $11::uuid[], $12::uuid[], $13::text[], $14::text[], $15::text[],
+    $16::uuid[], $17::uuid[], $18::text[], $19::text[], $20::timestamptz[], $21::bytea[], $40::timestamptz[],
+    $56::int8[], $57::int8[])
     AS r(id, kind, debit_account_id, credit_account_id, amount, currency, idempotency_key,
       reversal_of, hold_id, description, metadata, created_at, hash, effective_at, debit_sequence, credit_sequence)
   WHERE (SELECT matched FROM ok)
   RETURNING id
 ), u AS (
-  INSERT INTO unsealed (transfer_ids) SELECT $56::bytea WHERE (SELECT matched FROM ok) AND octet_length($56::bytea) > 0
+  INSERT INTO unsealed (transfer_ids) SELECT $55::bytea WHERE (SELECT matched FROM ok) AND octet_length($55::bytea) > 0
 ), e AS (
   INSERT INTO entry (id, account_id, transfer_id, amount, balance_after, sequence, created_at,
     previous_hash, hash, effective_at)
   SELECT id, account_id, transfer_id, amount, balance_after, sequence, created_at, previous_hash, hash,
     effective_at
-  FROM unnest($23::uuid[], $24::uuid[], $25::uuid[], $26::text[], $27::text[], $28::int8[],
-    $29::timestamptz[], $30::bytea[], $31::bytea[], $42::timestamptz[])
+  FROM unnest($22::uuid[], $23::uuid[], $24::uuid[], $25::text[], $26::text[], $27::int8[],
+    $28::timestamptz[], $29::bytea[], $30::bytea[], $41::timestamptz[])
     AS r(id, account_id, transfer_id, amount, balance_after, sequence, created_at, previous_hash, hash,
       effective_at)
   WHERE (SELECT matched FROM ok)
@@ -73,22 +73,22 @@ WITH ok AS MATERIALIZED (
     created_at, more_transfer_ids)
   SELECT key, fingerprint, transfer_id, hold_id, account_id, error_code, error_message, created_at,
     more_transfer_ids
-  FROM unnest($32::text[], $33::bytea[], $34::uuid[], $35::uuid[], $36::uuid[], $37::text[], $38::text[],
-    $39::timestamptz[], $55::bytea[])
+  FROM unnest($31::text[], $32::bytea[], $33::uuid[], $34::uuid[], $35::uuid[], $36::text[], $37::text[],
+    $38::timestamptz[], $54::bytea[])
     AS r(key, fingerprint, transfer_id, hold_id, account_id, error_code, error_message, created_at,
       more_transfer_ids)
   WHERE (SELECT matched FROM ok)
 ), ev AS (
   INSERT INTO webhook_event (id, kind, account_a, account_b, payload, created_at, transfer_id)
   SELECT id, kind, account_a, account_b, payload, created_at, transfer_id
-  FROM unnest($43::uuid[], $44::text[], $45::uuid[], $46::uuid[], $47::text[], $48::timestamptz[], $54::uuid[])
+  FROM unnest($42::uuid[], $43::text[], $44::uuid[], $45::uuid[], $46::text[], $47::timestamptz[], $53::uuid[])
     AS r(id, kind, account_a, account_b, payload, created_at, transfer_id)
   WHERE (SELECT matched FROM ok)
 ), dl AS (
   INSERT INTO webhook_delivery (event_id, endpoint_id, account_a, account_b, status, attempts, next_attempt_at,
     created_at)
   SELECT event_id, endpoint_id, account_a, account_b, 'PENDING', 0, created_at, created_at
-  FROM unnest($49::uuid[], $50::uuid[], $51::uuid[], $52::uuid[], $53::timestamptz[])
+  FROM unnest($48::uuid[], $49::uuid[], $50::uuid[], $51::uuid[], $52::timestamptz[])
     AS r(event_id, endpoint_id, account_a, account_b, created_at)
   WHERE (SELECT matched FROM ok)
 )
@@ -122,19 +122,19 @@ pub(super) async fn write(db: &impl ConnectionTrait, accounts: &[(account::Model
     entry_columns(&mut p, entries);
     record_columns(&mut p, records);
     p.0.push((accounts.len() as i64).into());
-    // $41, $42: effective times (NULL for all but imported history).
+    // $40, $41: effective times (NULL for all but imported history).
     p.nullable(transfers, |t| t.effective_at.as_ref().map(micros));
     p.nullable(entries, |e| e.effective_at.as_ref().map(micros));
     outbox_columns(&mut p, outbox);
-    // $55: the records' further transfers (NULL for all but multi-transfer outcomes).
+    // $54: the records' further transfers (NULL for all but multi-transfer outcomes).
     p.nullable(records, |r| {
         r.more_transfer_ids
             .as_ref()
             .map(|ids| format!("\\x{}", hex::encode(ids)))
     });
-    // $56: the seal-queue row, every transfer's id (none: no row).
+    // $55: the seal-queue row, every transfer's id (none: no row).
     p.0.push(unsealed::Model::of(transfers.iter().map(|t| t.id)).transfer_ids.into());
-    // $57, $58: where each transfer's entries sit.
+    // $56, $57: where each transfer's entries sit.
     for side in [
         |t: &transfer::Model| t.debit_sequence,
         |t: &transfer::Model| t.credit_sequence,
@@ -161,7 +161,7 @@ pub(super) async fn write(db: &impl ConnectionTrait, accounts: &[(account::Model
     Ok(())
 }
 
-/// $1..$9, in the order of the `v` list.
+/// $1..$8, in the order of `tally_swap_accounts`' parameters.
 fn account_columns(p: &mut Params, rows: &[(account::Model, i64)]) {
     p.column(rows, |(a, _)| a.id);
     p.column(rows, |(_, read)| *read);
@@ -170,11 +170,10 @@ fn account_columns(p: &mut Params, rows: &[(account::Model, i64)]) {
     p.column(rows, |(a, _)| a.status.as_str().to_owned());
     p.column(rows, |(a, _)| a.version);
     p.column(rows, |(a, _)| a.entry_count);
-    p.column(rows, |(a, _)| a.head_hash.clone());
     p.nullable(rows, |(a, _)| a.last_entry_at.as_ref().map(micros));
 }
 
-/// $10..$22. Every transfer is hashed before it is written.
+/// $9..$21. Every transfer is hashed before it is written.
 fn transfer_columns(p: &mut Params, rows: &[transfer::Model]) -> Result<()> {
     let hashes = rows
         .iter()
@@ -198,7 +197,7 @@ fn transfer_columns(p: &mut Params, rows: &[transfer::Model]) -> Result<()> {
     Ok(())
 }
 
-/// $23..$31.
+/// $22..$30.
 fn entry_columns(p: &mut Params, rows: &[entry::Model]) {
     p.column(rows, |e| e.id);
     p.column(rows, |e| e.account_id);
@@ -211,7 +210,7 @@ fn entry_columns(p: &mut Params, rows: &[entry::Model]) {
     p.column(rows, |e| e.hash.clone());
 }
 
-/// $32..$39.
+/// $31..$38.
 fn record_columns(p: &mut Params, rows: &[idempotency::Model]) {
     p.column(rows, |r| r.key.clone());
     p.column(rows, |r| r.fingerprint.clone());
@@ -223,8 +222,8 @@ fn record_columns(p: &mut Params, rows: &[idempotency::Model]) {
     p.column(rows, |r| r.created_at);
 }
 
-/// $43..$53: the outbox's events, then its deliveries (the bodies moved
-/// into their parameter, not copied); $54: the events' transfers.
+/// $42..$52: the outbox's events, then its deliveries (the bodies moved
+/// into their parameter, not copied); $53: the events' transfers.
 fn outbox_columns(p: &mut Params, outbox: Outbox) {
     let Outbox { events, deliveries } = outbox;
     p.column(&events, |e| e.id);

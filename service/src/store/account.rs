@@ -219,13 +219,59 @@ async fn find_id_by_code(db: &impl ConnectionTrait, code: &str) -> Result<Option
 /// queue instead of deadlocking. (SQLite ignores the clause; there the
 /// `BEGIN IMMEDIATE` transaction is the lock.)
 pub(crate) async fn lock(txn: &DatabaseTransaction, ids: Vec<Uuid>) -> Result<Vec<account::Model>> {
-    let rows = account::Entity::find()
+    with_heads(txn, ids, true).await
+}
+
+/// The accounts `ids` for the engine, each with its chain head
+/// (`head_hash`: the latest entry's hash, not a column since migration 22),
+/// locked in id order when `lock`. One statement: the head rides in as a
+/// subquery by the entries' primary key. Under a lock, a row another
+/// transaction changed while this one waited is read in its new version,
+/// but the subquery still sees the statement's snapshot, where that
+/// version's latest entry may not exist yet: such heads (NULL) are read
+/// again, now that the lock is held.
+pub(crate) async fn with_heads(db: &impl ConnectionTrait, ids: Vec<Uuid>, lock: bool) -> Result<Vec<account::Model>> {
+    let head = Expr::cust(
+        "(SELECT e.hash FROM entry e WHERE e.account_id = \"account\".\"id\" \
+         AND e.sequence = \"account\".\"entry_count\")",
+    );
+    let mut q = account::Entity::find()
+        .column_as(head, "head")
         .filter(Column::Id.is_in(ids))
-        .order_by_asc(Column::Id)
-        .lock_exclusive()
-        .all(txn)
+        .order_by_asc(Column::Id);
+    if lock {
+        q = q.lock_exclusive();
+    }
+    let backend = db.get_database_backend();
+    let rows = db
+        .query_all_raw(backend.build(&sea_orm::QueryTrait::into_query(q)))
         .await?;
-    Ok(rows)
+    let mut out = Vec::with_capacity(rows.len());
+    let mut unseen = Vec::new();
+    for row in rows {
+        let mut model = <account::Model as sea_orm::FromQueryResult>::from_query_result(&row, "")?;
+        let head: Option<Vec<u8>> = row.try_get("", "head")?;
+        match (head, model.entry_count) {
+            (_, 0) => model.head_hash = ZERO_HASH.to_vec(),
+            (Some(hash), _) => model.head_hash = hash,
+            (None, n) => unseen.push((model.id, n)),
+        }
+        out.push(model);
+    }
+    if !unseen.is_empty() {
+        metrics::counter!("tally_head_rereads_total").increment(unseen.len() as u64);
+        let found = crate::store::entry::hashes_on(db, &unseen).await?;
+        for model in out.iter_mut().filter(|m| m.head_hash.is_empty()) {
+            let hash = found
+                .iter()
+                .find(|(a, s, _)| *a == model.id && *s == model.entry_count)
+                .map(|(_, _, h)| h.clone());
+            model.head_hash = hash.ok_or_else(|| {
+                LedgerError::Internal(format!("account {} has no entry {}", model.code, model.entry_count))
+            })?;
+        }
+    }
+    Ok(out)
 }
 
 /// Writes `row` back only if nobody changed it since `read_version`. Under
@@ -240,7 +286,6 @@ pub(crate) async fn compare_and_swap(txn: &DatabaseTransaction, row: &account::M
         .col_expr(Column::Metadata, Expr::value(row.metadata.clone()))
         .col_expr(Column::Version, Expr::value(row.version))
         .col_expr(Column::EntryCount, Expr::value(row.entry_count))
-        .col_expr(Column::HeadHash, Expr::value(row.head_hash.clone()))
         .col_expr(Column::LastEntryAt, Expr::value(row.last_entry_at))
         .filter(Column::Id.eq(row.id))
         .filter(Column::Version.eq(read_version))
@@ -252,7 +297,7 @@ pub(crate) async fn compare_and_swap(txn: &DatabaseTransaction, row: &account::M
     }
 }
 
-/// Rows per multi-row compare-and-swap statement (9 parameters each).
+/// Rows per multi-row compare-and-swap statement (8 parameters each).
 const CAS_CHUNK: usize = 500;
 
 /// The engine's write-back: every changed account in one statement per
@@ -273,9 +318,9 @@ pub(crate) async fn compare_and_swap_many(txn: &DatabaseTransaction, rows: &[(ac
 }
 
 fn cas_statement(backend: sea_orm::DbBackend, rows: &[(account::Model, i64)]) -> (String, Vec<sea_orm::Value>) {
-    // VALUES columns are column1..column9 on both backends; PostgreSQL needs
+    // VALUES columns are column1..column8 on both backends; PostgreSQL needs
     // the parameter types spelled out, SQLite takes them as bound.
-    const CASTS: [&str; 9] = [
+    const CASTS: [&str; 8] = [
         "uuid",
         "bigint",
         "text",
@@ -283,7 +328,6 @@ fn cas_statement(backend: sea_orm::DbBackend, rows: &[(account::Model, i64)]) ->
         "text",
         "bigint",
         "bigint",
-        "bytea",
         "timestamptz",
     ];
     let pg = backend == sea_orm::DbBackend::Postgres;
@@ -299,7 +343,6 @@ fn cas_statement(backend: sea_orm::DbBackend, rows: &[(account::Model, i64)]) ->
             row.status.into(),
             row.version.into(),
             row.entry_count.into(),
-            row.head_hash.clone().into(),
             row.last_entry_at.into(),
         ]);
         let params: Vec<String> = (0..CASTS.len())
@@ -312,7 +355,7 @@ fn cas_statement(backend: sea_orm::DbBackend, rows: &[(account::Model, i64)]) ->
     }
     let sql = format!(
         "UPDATE account SET balance = v.column3, held_balance = v.column4, status = v.column5, version = v.column6, \
-         entry_count = v.column7, head_hash = v.column8, last_entry_at = v.column9 \
+         entry_count = v.column7, last_entry_at = v.column8 \
          FROM (VALUES {}) AS v WHERE account.id = v.column1 AND account.version = v.column2",
         tuples.join(", ")
     );

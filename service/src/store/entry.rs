@@ -100,6 +100,14 @@ pub async fn balance_at_effective(ledger: &Ledger, account_id: Uuid, at: DateTim
 /// stores an empty `previous_hash` (it is its predecessor's hash; the chain
 /// walk knows it), so this is how a reader shows it. One statement.
 pub async fn hashes_at(ledger: &Ledger, positions: &[(Uuid, i64)]) -> Result<Vec<(Uuid, i64, Vec<u8>)>> {
+    hashes_on(ledger.connection(), positions).await
+}
+
+/// [`hashes_at`] on any connection (the engine's transaction among them).
+pub(crate) async fn hashes_on(
+    db: &impl ConnectionTrait,
+    positions: &[(Uuid, i64)],
+) -> Result<Vec<(Uuid, i64, Vec<u8>)>> {
     if positions.is_empty() {
         return Ok(Vec::new());
     }
@@ -115,7 +123,7 @@ pub async fn hashes_at(ledger: &Ledger, positions: &[(Uuid, i64)]) -> Result<Vec
         .columns([Column::AccountId, Column::Sequence, Column::Hash])
         .filter(any)
         .into_tuple()
-        .all(ledger.connection())
+        .all(db)
         .await?;
     Ok(rows)
 }

@@ -72,14 +72,7 @@ async fn account_page(txn: &DatabaseTransaction, after: Option<Uuid>, limit: u64
     use account::Column as C;
     let mut q = account::Entity::find()
         .select_only()
-        .columns([
-            C::Id,
-            C::Currency,
-            C::Balance,
-            C::HeldBalance,
-            C::EntryCount,
-            C::HeadHash,
-        ])
+        .columns([C::Id, C::Currency, C::Balance, C::HeldBalance, C::EntryCount])
         .order_by_asc(C::Id)
         .limit(limit);
     if let Some(after) = after {
@@ -95,7 +88,6 @@ async fn account_page(txn: &DatabaseTransaction, after: Option<Uuid>, limit: u64
                 balance: c.next::<Money>()?.0,
                 held_balance: c.next::<Money>()?.0,
                 entry_count: c.next()?,
-                head_hash: c.next()?,
             })
         })
         .collect()

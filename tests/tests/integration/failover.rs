@@ -156,22 +156,29 @@ async fn compare_and_swap_misses_abort_no_transaction(backend: Backend) -> Resul
             .context("no stats row")?;
         Ok(row.try_get("", "xact_rollback")?)
     };
-    let misses = || async {
-        let text = app
-            .client
-            .get(format!("{}/metrics", app.base))
-            .send()
-            .await?
-            .text()
-            .await?;
-        Ok::<f64, anyhow::Error>(
-            text.lines()
-                .find(|l| l.starts_with("tally_cas_misses_total"))
-                .and_then(|l| l.split_whitespace().last()?.parse().ok())
-                .unwrap_or(0.0),
-        )
+    let counter = |name: &'static str| {
+        let app = &app;
+        async move {
+            let text = app
+                .client
+                .get(format!("{}/metrics", app.base))
+                .send()
+                .await?
+                .text()
+                .await?;
+            Ok::<f64, anyhow::Error>(
+                text.lines()
+                    .find(|l| l.starts_with(name))
+                    .and_then(|l| l.split_whitespace().last()?.parse().ok())
+                    .unwrap_or(0.0),
+            )
+        }
     };
-    let (rolled_back, missed) = (rollbacks().await?, misses().await?);
+    let misses = || counter("tally_cas_misses_total");
+    // A locked run that waited for a row another run changed reads that
+    // row's chain head again (its entry was not in the lock's snapshot).
+    let rereads = || counter("tally_head_rereads_total");
+    let (rolled_back, missed, reread) = (rollbacks().await?, misses().await?, rereads().await?);
     // Bursts of opposite transfers on two accounts until one of them makes
     // a compare-and-swap miss (most bursts do; a quiet scheduler may not).
     for round in 0..20 {
@@ -192,7 +199,7 @@ async fn compare_and_swap_misses_abort_no_transaction(backend: Backend) -> Resul
                 bail!("{body}");
             }
         }
-        if backend == Backend::Sqlite || misses().await? > missed {
+        if backend == Backend::Sqlite || (misses().await? > missed && rereads().await? > reread) {
             break;
         }
     }
@@ -200,6 +207,10 @@ async fn compare_and_swap_misses_abort_no_transaction(backend: Backend) -> Resul
         ensure!(
             misses().await? > missed,
             "no compare-and-swap missed: the test proves nothing"
+        );
+        ensure!(
+            rereads().await? > reread,
+            "no locked run waited for a changed row: the chain-head re-read went untested"
         );
         let now = rollbacks().await?;
         ensure!(now == rolled_back, "{} transactions rolled back", now - rolled_back);
