@@ -137,13 +137,11 @@ async fn write_block(
 /// whole rows until they hold [`MAX_BLOCK`] transfers — and their transfers
 /// in id order.
 async fn take_queue(txn: &DatabaseTransaction) -> Result<(Vec<Vec<u8>>, Vec<Uuid>)> {
-    let mut queue = Vec::new();
-    for row in unsealed::Entity::find().all(txn).await? {
-        let ids = row
-            .ids()
-            .ok_or_else(|| LedgerError::Internal("a seal-queue row is not a list of transfer ids".into()))?;
-        queue.push((ids.iter().min().copied(), row.transfer_ids, ids));
-    }
+    let mut queue: Vec<_> = queue_rows(txn)
+        .await?
+        .into_iter()
+        .map(|(row, ids)| (ids.iter().min().copied(), row, ids))
+        .collect();
     queue.sort_unstable_by_key(|(oldest, ..)| *oldest);
     let (mut rows, mut queued) = (Vec::new(), Vec::new());
     for (_, row, ids) in queue {
@@ -155,6 +153,21 @@ async fn take_queue(txn: &DatabaseTransaction) -> Result<(Vec<Vec<u8>>, Vec<Uuid
     }
     queued.sort_unstable();
     Ok((rows, queued))
+}
+
+/// Every seal-queue row, as stored and as the transfers it lists.
+pub(crate) async fn queue_rows(db: &impl sea_orm::ConnectionTrait) -> Result<Vec<(Vec<u8>, Vec<Uuid>)>> {
+    unsealed::Entity::find()
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|row| match row.ids() {
+            Some(ids) => Ok((row.transfer_ids, ids)),
+            None => Err(LedgerError::Internal(
+                "a seal-queue row is not a list of transfer ids".into(),
+            )),
+        })
+        .collect()
 }
 
 /// The queued transfers' hashes, read by `rows_with` (on PostgreSQL one

@@ -16,7 +16,7 @@ use sea_orm::{
 };
 
 use crate::model::error::Result;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, IdenStatic, QueryFilter, QueryResult, Statement, TryGetable};
+use sea_orm::{ConnectionTrait, EntityTrait, IdenStatic, QueryResult, Statement, TryGetable, Value};
 
 /// How many times a transient failure reruns an operation before giving up.
 const MAX_ATTEMPTS: u32 = 30;
@@ -151,24 +151,38 @@ impl<'a> Cols<'a> {
     }
 }
 
-/// The rows of `E` whose uuid `column` is one of `ids`. On PostgreSQL one
-/// array parameter, however many ids (a webhook round reads thousands: one
-/// bind parameter each cost more than the query); elsewhere `IN (…)`.
+/// The rows of `E` whose uuid `column` is one of `ids` (see [`one_of`]).
 pub(crate) async fn rows_with<E: EntityTrait>(
     db: &impl ConnectionTrait,
     column: E::Column,
     ids: &[uuid::Uuid],
 ) -> Result<Vec<E::Model>> {
-    if db.get_database_backend() == DbBackend::Postgres {
-        let sql = format!(
-            "SELECT * FROM \"{}\" WHERE \"{}\" = ANY($1::uuid[])",
-            E::default().table_name(),
-            column.as_str()
-        );
-        let stmt = Statement::from_sql_and_values(DbBackend::Postgres, sql, [ids.to_vec().into()]);
-        return Ok(E::find().from_raw_sql(stmt).all(db).await?);
+    if ids.is_empty() {
+        return Ok(Vec::new());
     }
-    Ok(E::find().filter(column.is_in(ids.iter().copied())).all(db).await?)
+    let backend = db.get_database_backend();
+    let (condition, values) = one_of(backend, ids);
+    let sql = format!(
+        "SELECT * FROM \"{}\" WHERE \"{}\" {condition}",
+        E::default().table_name(),
+        column.as_str()
+    );
+    let stmt = Statement::from_sql_and_values(backend, sql, values);
+    Ok(E::find().from_raw_sql(stmt).all(db).await?)
+}
+
+/// The tail of a condition "uuid column is one of `ids`", and its values:
+/// on PostgreSQL `= ANY($1::uuid[])`, one array parameter however many ids
+/// (a webhook round reads thousands: one bind parameter each cost more than
+/// the query); elsewhere `IN (?, …)`, one each.
+pub(crate) fn one_of(backend: DbBackend, ids: &[uuid::Uuid]) -> (String, Vec<Value>) {
+    match backend {
+        DbBackend::Postgres => ("= ANY($1::uuid[])".into(), vec![ids.to_vec().into()]),
+        _ => (
+            format!("IN ({})", vec!["?"; ids.len()].join(", ")),
+            ids.iter().map(|id| (*id).into()).collect(),
+        ),
+    }
 }
 
 /// A PostgreSQL array literal of text, for array parameters that may hold

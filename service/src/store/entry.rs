@@ -141,13 +141,7 @@ pub(crate) async fn of_transfers(db: &impl ConnectionTrait, ids: &[Uuid]) -> Res
         return Ok(Vec::new());
     }
     let backend = db.get_database_backend();
-    let (which, values): (String, Vec<sea_orm::Value>) = match backend {
-        sea_orm::DbBackend::Postgres => ("= ANY($1::uuid[])".into(), vec![ids.to_vec().into()]),
-        _ => (
-            format!("IN ({})", vec!["?"; ids.len()].join(", ")),
-            ids.iter().map(|id| (*id).into()).collect(),
-        ),
-    };
+    let (which, values) = crate::store::db::one_of(backend, ids);
     let sql = format!(
         "SELECT e.* FROM transfer t JOIN entry e \
          ON (e.account_id = t.debit_account_id AND e.sequence = t.debit_sequence) \

@@ -3,8 +3,8 @@
 //! - per account: sequences 1..n without gaps, each hash recomputed over
 //!   the previous entry's hash (and a stored `previous_hash`, which entries
 //!   of older versions have, equal to it), times never decreasing, each `balance_after`
-//!   equal to the running sum, and the account row's balance, entry count and
-//!   chain head equal to what its entries say (the first broken entry of each
+//!   equal to the running sum, and the account row's balance and entry count
+//!   equal to what its entries say (the first broken entry of each
 //!   account is reported, then that account is skipped); its held balance
 //!   equal to the sum of its pending holds;
 //! - per currency: the balances of all its accounts sum to zero;

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures::StreamExt;
-use sea_orm::{ConnectionTrait, DatabaseTransaction, EntityTrait, Statement, StreamTrait};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, Statement, StreamTrait};
 use tokio::sync::mpsc::Sender;
 use uuid::Uuid;
 
@@ -27,7 +27,7 @@ use super::legs::{Current, finish};
 use crate::model::error::{LedgerError, Result};
 use crate::model::report::{MAX_PROBLEMS, Problem, Verification};
 use crate::store::db::Cols;
-use entity::{transfer, unsealed};
+use entity::transfer;
 
 /// A transfer with its leaf: the columns [`decode`] reads.
 const TRANSFER_COLUMNS: &str = "t.id, t.kind, t.debit_account_id, t.credit_account_id, t.amount, t.currency, \
@@ -208,14 +208,8 @@ async fn read_entries(txn: &DatabaseTransaction, out: &Sender<Vec<Entry>>) -> Re
 
 /// Every transfer the seal queue lists.
 async fn queued(txn: &DatabaseTransaction) -> Result<HashSet<Uuid>> {
-    let mut ids = HashSet::new();
-    for row in unsealed::Entity::find().all(txn).await? {
-        let listed = row
-            .ids()
-            .ok_or_else(|| LedgerError::Internal("a seal-queue row is not a list of transfer ids".into()))?;
-        ids.extend(listed);
-    }
-    Ok(ids)
+    let rows = crate::seal::block::queue_rows(txn).await?;
+    Ok(rows.into_iter().flat_map(|(_, ids)| ids).collect())
 }
 
 async fn send(batches: &Sender<Vec<Current>>, batch: Vec<Current>) -> Result<()> {

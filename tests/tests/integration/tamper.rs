@@ -50,6 +50,13 @@ async fn problems(app: &TestApp) -> Result<Vec<Value>> {
     Ok(data["verifyLedger"]["problems"].as_array().cloned().unwrap())
 }
 
+/// Whether some problem names a transfer with a message containing `message`.
+fn names_a_transfer(problems: &[Value], message: &str) -> bool {
+    problems
+        .iter()
+        .any(|p| p["transferId"].is_string() && p["message"].as_str().is_some_and(|m| m.contains(message)))
+}
+
 fn reported(problems: &[Value], account: Uuid, sequence: i64) -> bool {
     problems
         .iter()
@@ -144,13 +151,10 @@ async fn a_transfer_pointed_at_an_account_that_does_not_exist_is_reported(app: T
     ))
     .await?;
     let found = problems(&app).await?;
-    let named = |p: &Value| {
-        p["transferId"].is_string()
-            && p["message"]
-                .as_str()
-                .is_some_and(|m| m.contains("do not match the transfer's accounts"))
-    };
-    assert!(found.iter().any(named), "{found:?}");
+    assert!(
+        names_a_transfer(&found, "do not match the transfer's accounts"),
+        "{found:?}"
+    );
     let read = app
         .post(
             "query($a: UUID!) { account(id: $a) { entries(last: 1) { edges { node { transfer { fromAccount { id } } } } } } }",
@@ -172,13 +176,10 @@ async fn a_transfer_whose_entry_positions_were_moved_is_named(app: TestApp) -> R
     ))
     .await?;
     let found = problems(&app).await?;
-    let named = |p: &Value| {
-        p["transferId"].is_string()
-            && p["message"]
-                .as_str()
-                .is_some_and(|m| m.contains("entry positions do not point at its entries"))
-    };
-    assert!(found.iter().any(named), "{found:?}");
+    assert!(
+        names_a_transfer(&found, "entry positions do not point at its entries"),
+        "{found:?}"
+    );
     assert_eq!(found.len(), 1, "only the transfer is wrong: {found:?}");
     Ok(())
 }
